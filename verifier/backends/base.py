@@ -1,0 +1,66 @@
+"""The interface every verifier backend implements (transformers, vLLM, OpenAI-compatible).
+
+Backends work on batches of chat conversations and never raise for one bad item:
+each result carries either a value or an ``error`` string, so a failure stays with its item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+#: one chat conversation: [{"role": "user", "content": "..."}, ...]
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A generated token with its log-probability and the top alternatives at that position."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GenResult:
+    text: str | None
+    error: str | None = None
+    finish_reason: str | None = None
+    #: per generated token, only when the caller asked for ``top_logprobs``
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """log P(candidate | conversation + generation prompt) for each candidate answer string."""
+
+    logprobs: dict[str, float] | None
+    error: str | None = None
+    #: how the numbers were obtained: "sequence" (whole candidate) or "first_token" (API top-k only)
+    method: str = "sequence"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationConfig:
+    max_tokens: int = 512
+    temperature: float = 0.0
+    top_logprobs: int = 0
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    #: "transformers", "vllm" or "openai"
+    kind: str
+    #: the model id or path as the user named it (part of every cache key)
+    model: str
+
+    def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]: ...
+
+    def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]: ...
+
+    def close(self) -> None: ...
