@@ -1,7 +1,81 @@
-"""Placeholder: filled in by its issue."""
+"""`verif serve`: share one verifier model over an OpenAI-compatible HTTP endpoint.
+
+Trainers then point the `openai` verifier backend at it (``--verifier openai:MODEL --base-url http://HOST:PORT/v1``);
+requests from all of them are micro-batched into the one model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 import typer
 
+BACKENDS = ("transformers", "vllm")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def build_backend(kind: str, model: str, device: str) -> Any:
+    """The backend to serve; heavy imports happen here, after the arguments were checked."""
+    if kind == "transformers":
+        from verifier.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model, device=device)
+    if kind == "vllm":
+        from verifier.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model)
+    raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def serve(
+    model: str = typer.Option(
+        "default",
+        "--model",
+        "-m",
+        help="Verifier model: 'default' (the bundled SmolLM2-135M), a Hugging Face id or a local path.",
+    ),
+    backend: str = typer.Option("transformers", "--backend", help="Engine: transformers (CPU/GPU) or vllm (GPU)."),
+    device: str = typer.Option("auto", "--device", help="transformers device: auto, cpu, cuda, cuda:1, ..."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
+    max_batch_size: int = typer.Option(32, "--max-batch-size", min=1, help="Most requests per model call."),
+    batch_wait_ms: float = typer.Option(
+        5.0, "--batch-wait-ms", min=0.0, help="How long a batch waits for more requests before it runs."
+    ),
+    served_model_name: str | None = typer.Option(
+        None, "--served-model-name", help="Model id reported to clients (default: --model)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the verifier over an OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, GET /health)."""
+    if backend not in BACKENDS:
+        raise _fail(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    try:
+        engine = build_backend(backend, model, device)
+    except ImportError as e:
+        raise _fail(f"cannot load the {backend} backend: {e}") from None
+    except Exception as e:  # bad model id/path, unusable device, ...
+        raise _fail(f"cannot load model {model!r} with the {backend} backend: {e}") from None
+
+    import uvicorn
+
+    from verifier.server import create_app
+
+    try:
+        app = create_app(
+            engine, max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms, model_name=served_model_name
+        )
+        typer.echo(
+            f"serving {served_model_name or engine.model} ({backend}) at http://{host}:{port}/v1", err=True
+        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        engine.close()
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("serve")(serve)

@@ -1,0 +1,518 @@
+"""Backend for any OpenAI-compatible chat-completions server: vLLM or SGLang ``serve``, ``verif serve``, hosted APIs.
+
+Requests go out through the official ``openai`` client (``AsyncOpenAI``), at most ``concurrency`` at a time,
+spread over one or more base URLs (least requests in flight, round-robin among ties). The client's own retries
+are off (``max_retries=0``): this module retries itself so that a retry can move to another URL, so that each
+retry is logged, and so that tests can drive it. Connection errors, timeouts, 408/409/429 and 5xx are retried
+with exponential backoff and jitter (honouring ``Retry-After`` up to ``backoff_max``); other 4xx and garbage
+responses (invalid JSON, no choices, no logprobs) are not retried. A URL that fails ``fail_threshold`` times in a
+row is skipped for ``cooldown`` seconds. Whatever still fails becomes an ``error`` on that item only.
+
+All network work runs on a private event loop in a daemon thread, so the HTTP connection pools live across
+batches, and the sync ``generate``/``score`` work whether or not the caller is already inside an event loop
+(verl's reward loop is); async callers use ``agenerate``/``ascore``.
+
+``score`` asks for one token with ``top_logprobs`` (20, the API's limit) and reads candidates off the first
+token's alternatives: see :func:`first_token_scores` for the matching rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: statuses worth another try (besides every 5xx)
+RETRY_STATUS = frozenset({408, 409, 429})
+#: the most alternatives per token the OpenAI API returns
+SCORE_TOP_LOGPROBS = 20
+#: lower bound on the probability used for a candidate missing from the top-k (log 1e-30)
+_TINY = 1e-30
+
+
+class _Failure(Exception):
+    """One failed attempt; ``retry`` says whether another attempt may help."""
+
+    def __init__(self, message: str, *, retry: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry = retry
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Endpoint:
+    url: str
+    client: Any = None
+    in_flight: int = 0
+    #: consecutive failed attempts (reset by a success)
+    failures: int = 0
+    #: monotonic time before which the endpoint is skipped
+    skip_until: float = 0.0
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:8000`` -> ``http://host:8000/v1``; a URL that already has a path is kept as given."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base URL must look like http://host:port[/v1], got {url!r}")
+    return url if parts.path else url + "/v1"
+
+
+# --------------------------------------------------------------------------- first-token scoring
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+#: how finely a candidate is compared with tokens, coarsest first: stripped and case-folded, stripped, exact
+_LEVELS = (lambda s: s.strip().lower(), lambda s: s.strip(), lambda s: s)
+
+
+def _match_candidate(top: list[tuple[str, float]], candidate: str, level: int) -> float | None:
+    norm = _LEVELS[level]
+    target = norm(candidate)
+    entries = [(norm(tok), lp) for tok, lp in top if norm(tok)]
+    exact = [lp for tok, lp in entries if tok == target]
+    if exact:
+        return _logsumexp(exact)
+    # a multi-token candidate: its first token is a prefix of it; take the longest such token
+    prefixes = [(tok, lp) for tok, lp in entries if target.startswith(tok)]
+    if prefixes:
+        longest = max(len(tok) for tok, _ in prefixes)
+        return _logsumexp([lp for tok, lp in prefixes if len(tok) == longest])
+    return None
+
+
+def first_token_scores(top: Sequence[tuple[str, float]], candidates: Sequence[str]) -> ScoreResult:
+    """Score candidate answers from the top-k alternatives of the first generated token.
+
+    Matching: a token matches a candidate when they are equal after stripping whitespace and folding case,
+    and the probabilities of all matching variants are summed (" yes", "yes", "Yes" and "YES" all count for a
+    lone candidate "yes": a judge that says "Yes" means yes). When candidates collide at that level (the
+    judge's answer lists hold "Yes" and "yes" as separate surface forms, and sums them itself), those are
+    compared case-sensitively, and if they still collide, exactly; so no probability is counted for two
+    candidates. If no token equals the candidate, the longest token that is a prefix of it matches (its first
+    token, for a multi-token candidate).
+
+    A candidate absent from the top-k gets a floor: an upper bound on its true probability, the smaller of the
+    lowest top-k probability and the mass left outside the top-k. If no candidate appears at all the item is an
+    error. ``method`` is always "first_token".
+    """
+    entries = [
+        (tok, float(lp))
+        for tok, lp in top
+        if isinstance(tok, str) and isinstance(lp, (int, float)) and not isinstance(lp, bool) and math.isfinite(lp)
+    ]
+    counts = [Counter(norm(c) for c in candidates) for norm in _LEVELS]
+    scores: dict[str, float] = {}
+    for c in candidates:
+        level = next((i for i, norm in enumerate(_LEVELS) if counts[i][norm(c)] == 1), len(_LEVELS) - 1)
+        lp = _match_candidate(entries, c, level)
+        if lp is not None:
+            scores[c] = min(lp, 0.0)
+    if not scores:
+        shown = ", ".join(repr(tok) for tok, _ in list(top)[:10])
+        return ScoreResult(
+            None,
+            error=f"none of the candidates {list(candidates)!r} is among the top-{len(top)} first tokens [{shown}]",
+            method="first_token",
+        )
+    lowest = min(lp for _, lp in entries)
+    outside = 1.0 - sum(math.exp(lp) for _, lp in entries)
+    floor = min(lowest, math.log(max(outside, _TINY)))
+    for c in candidates:
+        scores.setdefault(c, floor)
+    return ScoreResult(scores, method="first_token")
+
+
+# --------------------------------------------------------------------------- response parsing
+
+
+def _first_choice(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _Failure(f"response is not a JSON object: {str(data)[:200]!r}", retry=False)
+    if isinstance(data.get("error"), dict):
+        raise _Failure(f"server error: {data['error'].get('message', data['error'])}", retry=False)
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _Failure(f"response has no choices: {json.dumps(data)[:200]}", retry=False)
+    return choices[0]
+
+
+def _token_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]]:
+    lp = choice.get("logprobs")
+    content = lp.get("content") if isinstance(lp, dict) else None
+    if not isinstance(content, list) or not all(isinstance(t, dict) for t in content):
+        raise _Failure("response has no logprobs (does the server support logprobs/top_logprobs?)", retry=False)
+    return content
+
+
+def _pair(entry: Any) -> tuple[str, float]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("token"), str):
+        raise _Failure(f"malformed logprob entry {entry!r}", retry=False)
+    value = entry.get("logprob")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Failure(f"malformed logprob entry {entry!r}", retry=False)
+    return entry["token"], float(value)
+
+
+def parse_generation(data: Any, want_logprobs: bool) -> GenResult:
+    """A chat-completion JSON body -> GenResult (raises _Failure on garbage)."""
+    choice = _first_choice(data)
+    message = choice.get("message")
+    text = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        raise _Failure(f"response choice has no message content: {json.dumps(choice)[:200]}", retry=False)
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    if want_logprobs:
+        tokens = []
+        for t in _token_logprobs(choice):
+            token, value = _pair(t)
+            alts = t.get("top_logprobs") or []
+            if not isinstance(alts, list):
+                raise _Failure(f"malformed top_logprobs {alts!r}", retry=False)
+            tokens.append(TokenLogprob(token, value, tuple(_pair(a) for a in alts)))
+        logprobs = tuple(tokens)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt_tokens = usage.get("prompt_tokens")
+    completion_tokens = usage.get("completion_tokens")
+    finish = choice.get("finish_reason")
+    return GenResult(
+        text,
+        finish_reason=finish if isinstance(finish, str) else None,
+        logprobs=logprobs,
+        prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else 0,
+        completion_tokens=completion_tokens if isinstance(completion_tokens, int) else 0,
+    )
+
+
+def parse_first_token_top(data: Any) -> list[tuple[str, float]]:
+    """The first generated token and its alternatives, from a chat-completion JSON body."""
+    content = _token_logprobs(_first_choice(data))
+    if not content:
+        raise _Failure("response logprobs are empty (no token was generated)", retry=False)
+    first = content[0]
+    alts = first.get("top_logprobs")
+    if not isinstance(alts, list):
+        raise _Failure("response has no top_logprobs for the first token", retry=False)
+    pairs = [_pair(a) for a in alts]
+    chosen = _pair(first)
+    if chosen[0] not in {tok for tok, _ in pairs}:
+        pairs.append(chosen)
+    return pairs
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+class OpenAIBackend:
+    """Verifier backend speaking the OpenAI chat-completions API to one or more servers."""
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_urls: Sequence[str] | str,
+        api_key: str | None = None,
+        concurrency: int = 32,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        *,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        fail_threshold: int = 3,
+        cooldown: float = 30.0,
+        score_top_logprobs: int = SCORE_TOP_LOGPROBS,
+        seed: int | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model:
+            raise ValueError("model must be a non-empty string (the name the server serves)")
+        urls = [u for u in base_urls.split(",")] if isinstance(base_urls, str) else list(base_urls)
+        urls = [u for u in urls if u.strip()]
+        if not urls:
+            raise ValueError("base_urls must name at least one server, e.g. http://127.0.0.1:8000/v1")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if not 1 <= score_top_logprobs <= 20:
+            raise ValueError(f"score_top_logprobs must be between 1 and 20, got {score_top_logprobs}")
+        self.model = model
+        self.base_urls = [normalize_base_url(u) for u in urls]
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.fail_threshold = max(1, fail_threshold)
+        self.cooldown = cooldown
+        self.score_top_logprobs = score_top_logprobs
+        self.seed = seed
+        self.extra_body = dict(extra_body) if extra_body else None
+        self._endpoints = [_Endpoint(u) for u in self.base_urls]
+        self._rr = 0
+        self._rng = random.Random()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_urls={self.base_urls!r})"
+
+    # ---- public API
+
+    def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+        if not batch:
+            return []
+        return self._submit(self._generate_all(list(batch), config)).result()
+
+    def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
+        cands = self._check_candidates(candidates)
+        if not batch:
+            return []
+        return self._submit(self._score_all(list(batch), cands)).result()
+
+    async def agenerate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+        if not batch:
+            return []
+        return await asyncio.wrap_future(self._submit(self._generate_all(list(batch), config)))
+
+    async def ascore(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
+        cands = self._check_candidates(candidates)
+        if not batch:
+            return []
+        return await asyncio.wrap_future(self._submit(self._score_all(list(batch), cands)))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._close_clients(), loop).result(timeout=10)
+        except Exception:  # closing is best effort
+            log.debug("closing openai clients failed", exc_info=True)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the private loop
+
+    @staticmethod
+    def _check_candidates(candidates: Sequence[str]) -> list[str]:
+        cands = list(candidates)
+        if not cands or not all(isinstance(c, str) and c.strip() for c in cands):
+            raise ValueError(f"candidates must be a non-empty list of non-blank strings, got {cands!r}")
+        return cands
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        with self._lock:
+            if self._closed:
+                coro.close()
+                raise RuntimeError("OpenAIBackend is closed")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="openai-backend-loop", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    async def _close_clients(self) -> None:
+        for ep in self._endpoints:
+            if ep.client is not None:
+                await ep.client.close()
+                ep.client = None
+
+    def _client(self, ep: _Endpoint) -> Any:
+        if ep.client is None:
+            from openai import AsyncOpenAI  # lazy: the package is only needed for this backend
+
+            ep.client = AsyncOpenAI(
+                api_key=self.api_key, base_url=ep.url, timeout=self.timeout, max_retries=0
+            )
+        return ep.client
+
+    # ---- batches
+
+    async def _generate_all(self, batch: list[Messages], config: GenerationConfig) -> list[GenResult]:
+        want = config.top_logprobs > 0
+
+        async def one(messages: Messages) -> GenResult:
+            body: dict[str, Any] = {
+                "messages": messages,
+                "max_tokens": config.max_tokens,
+                "temperature": config.temperature,
+            }
+            if config.stop:
+                body["stop"] = list(config.stop)
+            if want:
+                body["logprobs"] = True
+                body["top_logprobs"] = config.top_logprobs
+            try:
+                return parse_generation(await self._request(body), want)
+            except _Failure as e:
+                return GenResult(None, error=str(e))
+
+        return list(await asyncio.gather(*(one(m) for m in batch)))
+
+    async def _score_all(self, batch: list[Messages], candidates: list[str]) -> list[ScoreResult]:
+        async def one(messages: Messages) -> ScoreResult:
+            body: dict[str, Any] = {
+                "messages": messages,
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": True,
+                "top_logprobs": self.score_top_logprobs,
+            }
+            try:
+                top = parse_first_token_top(await self._request(body))
+            except _Failure as e:
+                return ScoreResult(None, error=str(e), method="first_token")
+            return first_token_scores(top, candidates)
+
+        return list(await asyncio.gather(*(one(m) for m in batch)))
+
+    # ---- one request, with retries over endpoints
+
+    def _pick(self, avoid: _Endpoint | None) -> _Endpoint:
+        now = time.monotonic()
+        pool = [ep for ep in self._endpoints if ep.skip_until <= now]
+        if not pool:  # all cooling down: try the one that comes back first rather than fail outright
+            pool = [min(self._endpoints, key=lambda ep: ep.skip_until)]
+        if avoid is not None and len(pool) > 1:
+            pool = [ep for ep in pool if ep is not avoid]
+        self._rr += 1
+        n = len(pool)
+        best = min(range(n), key=lambda i: (pool[i].in_flight, (i - self._rr) % n))
+        return pool[best]
+
+    def _record(self, ep: _Endpoint, ok: bool) -> None:
+        if ok:
+            ep.failures, ep.skip_until = 0, 0.0
+            return
+        ep.failures += 1
+        if ep.failures >= self.fail_threshold:
+            if ep.skip_until <= time.monotonic():
+                log.warning(
+                    "openai backend: %s failed %d times in a row; skipping it for %gs", ep.url, ep.failures, self.cooldown
+                )
+            ep.skip_until = time.monotonic() + self.cooldown
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        cap = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = cap / 2 + self._rng.uniform(0, cap / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    async def _request(self, body: dict[str, Any]) -> Any:
+        """Send one chat completion (retrying over endpoints); return the parsed JSON body or raise _Failure."""
+        body = {"model": self.model, **body}
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.extra_body:
+            body["extra_body"] = self.extra_body
+        attempts = self.max_retries + 1
+        last: _Endpoint | None = None
+        for attempt in range(attempts):
+            ep = self._pick(avoid=last)
+            try:
+                data = await self._attempt(ep, body)
+            except _Failure as e:
+                if not e.retry:
+                    raise
+                self._record(ep, ok=False)
+                if attempt + 1 >= attempts:
+                    raise _Failure(f"{ep.url}: {e} (gave up after {attempts} attempts)", retry=False) from None
+                delay = self._backoff(attempt, e.retry_after)
+                log.warning(
+                    "openai backend: %s: %s (attempt %d/%d); retrying in %.2fs", ep.url, e, attempt + 1, attempts, delay
+                )
+                last = ep
+                await asyncio.sleep(delay)
+                continue
+            self._record(ep, ok=True)
+            return data
+        raise AssertionError("unreachable")
+
+    async def _attempt(self, ep: _Endpoint, body: dict[str, Any]) -> Any:
+        import openai
+
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+        async with self._sem:
+            ep.in_flight += 1
+            try:
+                raw = await self._client(ep).chat.completions.with_raw_response.create(**body)
+                text = raw.text
+            except openai.APITimeoutError:
+                raise _Failure(f"timed out after {self.timeout:g}s", retry=True) from None
+            except openai.APIConnectionError as e:
+                cause = e.__cause__ or e
+                raise _Failure(f"connection error: {type(cause).__name__}: {cause}", retry=True) from None
+            except openai.APIStatusError as e:
+                status = e.status_code
+                msg = f"HTTP {status}: {_status_message(e)}"
+                if status in RETRY_STATUS or status >= 500:
+                    raise _Failure(msg, retry=True, retry_after=_retry_after(e)) from None
+                raise _Failure(msg, retry=False) from None
+            finally:
+                ep.in_flight -= 1
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise _Failure(f"response is not valid JSON: {text[:200]!r}", retry=False) from None
+
+
+def _status_message(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"][:300]
+    return str(getattr(e, "message", e))[:300]
+
+
+def _retry_after(e: Any) -> float | None:
+    try:
+        value = e.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
