@@ -1,0 +1,401 @@
+"""Converters between raw VerIF rows, IFEval rows and typed ``Instance`` objects.
+
+Unlike the original VerIF trainer, nothing is dropped: every checker becomes a constraint.
+Kind and check type come from the tag first, then from the code:
+
+* ``[llm]``  -> soft; code check when the function has code (run with the LLM bridge), else an llm check;
+* ``[rule]`` -> hard code check (soft if its code calls ``llm_*``; an empty rule function becomes an llm check);
+* untagged   -> code calling ``llm_*`` is soft, other code is hard, no code is a soft llm check.
+
+The constraint text is recovered from the prompt (task text followed by one constraint sentence per line):
+each checker is matched to a line by its name words, the string/number literals of its code and the
+string arguments of its ``llm_*`` calls, with the checker order as a tie-breaker; unmatched ones use the
+``llm_judge`` argument (``text_source="code"``) or a readable form of the name (``text_source="name"``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from verinstruct.schema import (
+    CodeCheck,
+    Constraint,
+    Instance,
+    LLMCheck,
+    RegistryCheck,
+    SchemaError,
+    code_uses_llm,
+    instance_from_dict,
+    make_registry_check,
+)
+
+
+class ConversionError(SchemaError):
+    """A raw row cannot be converted; the message names the row (id or line) and the field."""
+
+
+_TAG_RE = re.compile(r"^\s*\[([A-Za-z_]+)\]\s*(.*)$", re.S)
+_STOP = frozenset("the a an of and or to in on for with be is are should your response answer use using".split())
+#: extra words that a constraint line about a given name-word tends to use
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "keyword": ("include", "mention", "contain", "word", "term", "phrase"),
+    "length": ("word", "words", "character", "long", "short", "sentence", "exceed", "least", "most"),
+    "number": ("exactly", "least", "most", "count"),
+    "paragraph": ("paragraphs",),
+    "bullet": ("list", "point", "dash", "item"),
+    "style": ("tone", "manner", "voice", "written"),
+    "tone": ("style", "manner", "voice"),
+    "format": ("json", "markdown", "table", "list", "structured", "formatted", "title"),
+    "language": ("english", "chinese", "french", "spanish", "german", "lowercase", "uppercase"),
+    "sentence": ("sentences",),
+    "forbidden": ("avoid", "not", "never", "without", "refrain"),
+    "ending": ("end", "finish", "conclude", "close"),
+    "starting": ("begin", "start", "first", "open"),
+    "start": ("begin", "first", "open"),
+    "audience": ("reader", "children", "expert", "beginner"),
+    "emoji": ("emojis",),
+    "punctuation": ("comma", "exclamation", "question"),
+}
+
+
+def parse_checker_name(raw: str) -> tuple[str | None, str]:
+    """'[rule] Number_Paragraphs' -> ('rule', 'Number_Paragraphs'); untagged -> (None, name)."""
+    m = _TAG_RE.match(raw)
+    if m:
+        return m.group(1).lower(), m.group(2).strip()
+    return None, raw.strip()
+
+
+def readable_name(name: str) -> str:
+    """'Number_Paragraphs' / 'numberParagraphs' -> 'Number Paragraphs'."""
+    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    s = re.sub(r"[_\-\s]+", " ", s).strip()
+    return s or name
+
+
+def classify(tag: str | None, code: str) -> tuple[str, CodeCheck | LLMCheck]:
+    """(kind, check) for a dataset checker from its tag and its code (see module docstring)."""
+    has_code = bool(code and code.strip())
+    if not has_code:
+        return "soft", LLMCheck()
+    if tag == "llm" or code_uses_llm(code):
+        return "soft", CodeCheck(code)
+    return "hard", CodeCheck(code)
+
+
+def category(name: str) -> str:
+    """A coarse family for reports (length, keywords, format, content, style) guessed from the checker name."""
+    n = readable_name(name).lower()
+    rules = (
+        ("keywords", ("keyword", "include", "forbidden word", "mention", "frequency")),
+        ("length", ("length", "number word", "number sentence", "number paragraph", "word count", "paragraph",
+                    "sentence count", "character")),
+        ("format", ("format", "bullet", "json", "markdown", "table", "title", "section", "list", "case", "start",
+                    "end", "punctuation", "quotation", "highlight", "structure")),
+        ("style", ("style", "tone", "audience", "sentiment", "formal", "literary", "grammatical", "voice")),
+    )
+    for cat, keys in rules:
+        if any(k in n for k in keys):
+            return cat
+    return "content"
+
+
+# ----------------------------------------------------------------------------------------- text recovery
+
+
+def _stem(w: str) -> str:
+    w = w.lower()
+    for suf in ("ing", "es", "ed", "s"):
+        if len(w) > len(suf) + 3 and w.endswith(suf):
+            w = w[: -len(suf)]
+            break
+    return w[:5]
+
+
+def _words(text: str) -> set[str]:
+    return {_stem(w) for w in re.findall(r"[A-Za-z]+", text) if w.lower() not in _STOP}
+
+
+def _name_words(name: str) -> set[str]:
+    base = {w.lower() for w in re.findall(r"[A-Za-z]+", readable_name(name)) if w.lower() not in _STOP}
+    out = {_stem(w) for w in base}
+    for w in base:
+        for syn in _SYNONYMS.get(w.rstrip("s"), ()) + _SYNONYMS.get(w, ()):
+            out.add(_stem(syn))
+    return out
+
+
+def _code_evidence(code: str) -> tuple[list[str], list[str], list[str]]:
+    """(llm_* string arguments, other string literals, integer literals) found in the code."""
+    llm_args: list[str] = []
+    strings: list[str] = []
+    numbers: list[str] = []
+    if not code:
+        return llm_args, strings, numbers
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        strings = [m.group(2) for m in re.finditer(r"(['\"])([^'\"\n]{3,80})\1", code)]
+        return llm_args, strings, numbers
+    arg_nodes: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            fname = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if fname in ("llm_judge", "llm_extract", "llm_score"):
+                for a in list(node.args[2:]) + [k.value for k in node.keywords]:
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        llm_args.append(a.value)
+                        arg_nodes.add(id(a))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in arg_nodes:
+            v = node.value
+            if isinstance(v, str) and 2 <= len(v.strip()) <= 80 and not v.strip().startswith(("\\", "^")):
+                strings.append(v.strip())
+            elif isinstance(v, int) and not isinstance(v, bool) and v > 1:
+                numbers.append(str(v))
+    return llm_args, strings, numbers
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip().lower()
+
+
+def _score(name: str, code_ev: tuple[list[str], list[str], list[str]], line: str) -> float:
+    llm_args, strings, numbers = code_ev
+    nline = _norm(line)
+    score = 0.0
+    for a in llm_args:
+        na = _norm(a)
+        if len(na) >= 8 and (na == nline or na in nline or (len(nline) >= 12 and nline in na)):
+            score += 5.0
+    nw = _name_words(name)
+    if nw:
+        score += 2.0 * len(nw & _words(line)) / max(1, len({_stem(w) for w in re.findall(r"[A-Za-z]+", readable_name(name))}))
+    hits = sum(1 for s in set(strings) if _norm(s) and _norm(s) in nline)
+    score += min(2.0, 0.75 * hits)
+    toks = set(re.findall(r"\d+", line))
+    score += min(1.0, 0.5 * sum(1 for n in set(numbers) if n in toks))
+    return score
+
+
+def recover_texts(prompt: str, names: Sequence[str], codes: Sequence[str]) -> list[tuple[str, str]]:
+    """(text, text_source) per checker: matched prompt line, llm_* argument, or readable name."""
+    lines = [ln.strip() for ln in prompt.split("\n") if ln.strip()]
+    cands = lines[1:]  # the first line is the task itself
+    n = len(names)
+    evidence = [_code_evidence(c) for c in codes]
+    offset = len(cands) - n
+    pairs: list[tuple[float, int, int]] = []
+    for i in range(n):
+        for j, line in enumerate(cands):
+            s = _score(names[i], evidence[i], line)
+            positional = j == i + offset
+            if s <= 0 and not (positional and offset == 0):
+                continue
+            pairs.append((s + (0.5 if positional else 0.0), i, j))
+    pairs.sort(key=lambda t: (-t[0], t[1], t[2]))
+    chosen: dict[int, int] = {}
+    used: set[int] = set()
+    for _s, i, j in pairs:
+        if i in chosen or j in used:
+            continue
+        chosen[i] = j
+        used.add(j)
+    out: list[tuple[str, str]] = []
+    for i in range(n):
+        if i in chosen:
+            out.append((cands[chosen[i]], "prompt"))
+        elif evidence[i][0]:
+            out.append((evidence[i][0][0].strip(), "code"))
+        else:
+            out.append((readable_name(names[i]), "name"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- VerIF rows
+
+
+def _label(row: Mapping[str, Any], where: str | None) -> str:
+    rid = row.get("id") if isinstance(row, Mapping) else None
+    if where and rid is not None:
+        return f"{where} (id {rid!r})"
+    return where or (f"row {rid!r}" if rid is not None else "row")
+
+
+def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
+    """A raw VerIF row (id, prompt, checkers, functions, ...) -> Instance; extra fields kept in ``source``."""
+    if not isinstance(row, Mapping):
+        raise ConversionError(f"{where or 'row'}: must be a JSON object, got {type(row).__name__}")
+    label = _label(row, where)
+    rid = row.get("id")
+    if rid is None or isinstance(rid, (bool, dict, list)):
+        raise ConversionError(f"{label}: field 'id' must be a string or integer, got {rid!r}")
+    prompt = row.get("prompt")
+    messages = None
+    if isinstance(prompt, list):  # verl-style chat prompt
+        messages = prompt
+        users = [m.get("content") for m in prompt if isinstance(m, Mapping) and m.get("role") == "user"]
+        prompt = users[-1] if users else None
+    if not isinstance(prompt, str):
+        raise ConversionError(f"{label}: field 'prompt' must be a string, got {type(prompt).__name__}")
+    names, funcs = row.get("checkers"), row.get("functions")
+    for field_name, v in (("checkers", names), ("functions", funcs)):
+        if not isinstance(v, list):
+            raise ConversionError(f"{label}: field {field_name!r} must be a list, got {type(v).__name__}")
+        bad = [k for k, x in enumerate(v) if not isinstance(x, str)]
+        if bad:
+            raise ConversionError(
+                f"{label}: field {field_name!r}[{bad[0]}] must be a string, got {type(v[bad[0]]).__name__}")
+    assert isinstance(names, list) and isinstance(funcs, list)
+    if len(names) != len(funcs):
+        raise ConversionError(
+            f"{label}: fields 'checkers' and 'functions' must have the same length, got {len(names)} and {len(funcs)}")
+    parsed = [parse_checker_name(c) for c in names]
+    texts = recover_texts(prompt, [p[1] for p in parsed], funcs)
+    constraints = []
+    for (tag, name), code, (text, ts) in zip(parsed, funcs, texts, strict=True):
+        kind, check = classify(tag, code)
+        constraints.append(Constraint(name or readable_name(str(names)), kind, text, check, tag, ts))
+    extra = {k: v for k, v in row.items() if k not in ("id", "prompt", "checkers", "functions")}
+    source: dict[str, Any] = {"format": "verif", "checkers": list(names), "functions": list(funcs), "extra": extra}
+    if not isinstance(rid, str):
+        source["raw_id"] = rid  # ids may be integers in raw files; keep the type for an exact round trip
+    if messages is not None:
+        source["prompt_messages"] = True
+    msgs = None
+    if messages is not None:
+        msgs = tuple({"role": str(m.get("role")), "content": str(m.get("content"))} for m in messages)
+    return Instance(str(rid), prompt, tuple(constraints), msgs, source)
+
+
+def to_verif(inst: Instance) -> dict[str, Any]:
+    """Instance -> raw VerIF row; a row made by ``from_verif`` comes back identical (extra fields too)."""
+    names, funcs = [], []
+    src_names = list(inst.source.get("checkers") or [])
+    for k, c in enumerate(inst.constraints):
+        if isinstance(c.check, RegistryCheck):
+            raise ConversionError(
+                f"row {inst.id!r}: constraint {c.name!r} is a registry check ({c.check.checker}); "
+                "VerIF rows hold only Python code — export it as an IFEval row (to_ifeval) or as a typed row")
+        code = c.check.source if isinstance(c.check, CodeCheck) else ""
+        raw = src_names[k] if k < len(src_names) and parse_checker_name(src_names[k]) == (c.tag, c.name) else None
+        names.append(raw if raw is not None else (f"[{c.tag}] {c.name}" if c.tag else c.name))
+        funcs.append(code)
+    raw_id = inst.source.get("raw_id")
+    row: dict[str, Any] = {"id": raw_id if raw_id is not None and str(raw_id) == inst.id else inst.id}
+    if inst.source.get("prompt_messages") and inst.messages is not None:
+        row["prompt"] = [dict(m) for m in inst.messages]
+    else:
+        row["prompt"] = inst.prompt
+    row["checkers"] = names
+    row["functions"] = funcs
+    row.update(dict(inst.source.get("extra") or {}))
+    return row
+
+
+# ------------------------------------------------------------------------------------------ IFEval rows
+
+
+def describe(checker_id: str, params: Mapping[str, Any]) -> str:
+    """A readable sentence for a registry constraint: the checker's description plus its parameters."""
+    import checkers
+
+    desc = checkers.get(checker_id).description.rstrip(". ")
+    shown = {k: v for k, v in params.items() if v not in (None, "", [], ())}
+    if not shown:
+        return desc + "."
+    parts = ", ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                      for k, v in shown.items())
+    return f"{desc} ({parts})."
+
+
+def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
+    """An IFEval row (key, prompt, instruction_id_list, kwargs) -> Instance with registry constraints."""
+    import checkers
+
+    if not isinstance(row, Mapping):
+        raise ConversionError(f"{where or 'row'}: must be a JSON object, got {type(row).__name__}")
+    rid = row.get("key", row.get("id"))
+    label = _label({"id": rid}, where)
+    if rid is None or isinstance(rid, (bool, dict, list)):
+        raise ConversionError(f"{label}: field 'key' must be a string or integer, got {rid!r}")
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str):
+        raise ConversionError(f"{label}: field 'prompt' must be a string, got {type(prompt).__name__}")
+    ids, kwargs = row.get("instruction_id_list"), row.get("kwargs")
+    if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+        raise ConversionError(f"{label}: field 'instruction_id_list' must be a list of strings")
+    if kwargs is None:
+        kwargs = [{} for _ in ids]
+    if not isinstance(kwargs, list) or not all(isinstance(k, Mapping) or k is None for k in kwargs):
+        raise ConversionError(f"{label}: field 'kwargs' must be a list of objects")
+    if len(ids) != len(kwargs):
+        raise ConversionError(
+            f"{label}: fields 'instruction_id_list' and 'kwargs' must have the same length, got {len(ids)} and {len(kwargs)}")
+    constraints = []
+    for k, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
+        check = make_registry_check(cid, kw or {}, label, f"instruction_id_list[{k}]")
+        spec = checkers.get(check.checker)
+        constraints.append(Constraint(cid, spec.kind if spec.kind in ("hard", "soft") else "hard",
+                                      describe(check.checker, check.params), check, None, "description"))
+    extra = {k: v for k, v in row.items() if k not in ("key", "id", "prompt", "instruction_id_list", "kwargs")}
+    source = {"format": "ifeval", "key_field": "key" if "key" in row else "id",
+              "instruction_id_list": list(ids), "kwargs": [dict(k or {}) for k in kwargs], "extra": extra}
+    return Instance(str(rid), prompt, tuple(constraints), None, source)
+
+
+def to_ifeval(inst: Instance) -> dict[str, Any]:
+    """Instance (registry constraints only) -> IFEval row; exact for rows made by ``from_ifeval``."""
+    for c in inst.constraints:
+        if not isinstance(c.check, RegistryCheck):
+            raise ConversionError(f"row {inst.id!r}: constraint {c.name!r} is a {c.check_type} check, not a registry one")
+    src = inst.source
+    key_field = src.get("key_field", "key")
+    key: Any = inst.id
+    if src.get("format") == "ifeval" and src.get("instruction_id_list") is not None:
+        ids, kwargs = list(src["instruction_id_list"]), [dict(k) for k in src["kwargs"]]
+        if key_field == "key" and inst.id.lstrip("-").isdigit():
+            key = int(inst.id)
+    else:
+        ids = [c.check.checker for c in inst.constraints if isinstance(c.check, RegistryCheck)]
+        kwargs = [dict(c.check.params) for c in inst.constraints if isinstance(c.check, RegistryCheck)]
+    row = {key_field: key, "prompt": inst.prompt, "instruction_id_list": ids, "kwargs": kwargs}
+    row.update(dict(src.get("extra") or {}))
+    return row
+
+
+# ------------------------------------------------------------------------------------------ any row
+
+
+def row_format(row: Mapping[str, Any]) -> str | None:
+    """'typed', 'verif' or 'ifeval' from the fields present; None when it is none of them."""
+    if not isinstance(row, Mapping):
+        return None
+    if "constraints" in row:
+        return "typed"
+    if "checkers" in row or "functions" in row:
+        return "verif"
+    if "instruction_id_list" in row:
+        return "ifeval"
+    return None
+
+
+def row_to_instance(row: Any, where: str | None = None, fmt: str | None = None) -> Instance:
+    """Any supported row -> Instance (format auto-detected unless ``fmt`` is given)."""
+    fmt = fmt or row_format(row)
+    if fmt == "typed":
+        return instance_from_dict(row, where)
+    if fmt == "verif":
+        return from_verif(row, where)
+    if fmt == "ifeval":
+        return from_ifeval(row, where)
+    if fmt is None:
+        got = sorted(row)[:8] if isinstance(row, Mapping) else type(row).__name__
+        raise ConversionError(
+            f"{where or 'row'}: unrecognised row: expected a raw VerIF row (id, prompt, checkers, functions), "
+            f"an IFEval row (key, prompt, instruction_id_list, kwargs) or a typed row (id, prompt, constraints); got {got}")
+    raise ConversionError(f"unknown row format {fmt!r} (expected typed, verif or ifeval)")

@@ -1,0 +1,273 @@
+"""The typed VerInstruct instance: an instruction plus constraints, each with the way it is checked.
+
+Plain frozen dataclasses, not pydantic: the rest of the project (``checkers.base``) uses dataclasses,
+instances are built millions of times by the RL reward (cheap construction matters), and validation here
+is small and hand-written so every error names the row and field the way ``verif check`` does.
+Registry parameters are still validated through ``checkers.build`` (the single source of truth).
+
+A constraint is checked one of three ways (``Constraint.check``):
+
+* ``RegistryCheck`` — a deterministic checker from ``checkers`` with typed params (IFEval-style);
+* ``CodeCheck``     — dataset Python defining ``check_following(instruction, response)``, run in the
+  sandbox; when it calls ``llm_judge``/``llm_extract``/``llm_score`` it is soft and needs the LLM bridge;
+* ``LLMCheck``      — a soft constraint with no code: the LLM verifier judges ``Constraint.text``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["hard", "soft"]
+KINDS: tuple[str, ...] = ("hard", "soft")
+CHECK_TYPES: tuple[str, ...] = ("registry", "code", "llm")
+#: where a constraint's text came from: a prompt line, an llm_* string argument in its code,
+#: a readable form of its name (nothing better found), or a checker description (IFEval, typed input)
+TEXT_SOURCES: tuple[str, ...] = ("prompt", "code", "name", "description", "given")
+LLM_FUNCS: frozenset[str] = frozenset({"llm_judge", "llm_extract", "llm_score"})
+_LLM_RE = re.compile(r"\bllm_(?:judge|extract|score)\s*\(|\bllm_call\b")
+
+
+class SchemaError(ValueError):
+    """A row or field does not fit the schema; the message names where (row id / line) and what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCheck:
+    checker: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    type: Literal["registry"] = "registry"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeCheck:
+    source: str
+    type: Literal["code"] = "code"
+
+    @property
+    def uses_llm(self) -> bool:
+        return code_uses_llm(self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCheck:
+    type: Literal["llm"] = "llm"
+
+
+Check = RegistryCheck | CodeCheck | LLMCheck
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    name: str
+    kind: str
+    text: str
+    check: Check
+    #: the dataset's tag ("rule" / "llm") or None when the checker name was untagged
+    tag: str | None = None
+    text_source: str = "given"
+
+    @property
+    def check_type(self) -> str:
+        return self.check.type
+
+    @property
+    def needs_llm(self) -> bool:
+        """True when deciding it takes the LLM verifier (llm type, or code that calls llm_*)."""
+        return isinstance(self.check, LLMCheck) or (isinstance(self.check, CodeCheck) and self.check.uses_llm)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    id: str
+    prompt: str
+    constraints: tuple[Constraint, ...]
+    #: chat form of the prompt when the source had one (the last user turn is ``prompt``)
+    messages: tuple[Mapping[str, str], ...] | None = None
+    #: raw fields preserved for round trips: {"format": "verif"|"ifeval"|"typed", "checkers": [...],
+    #: "functions": [...], "extra": {other raw fields}}
+    source: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def instruction(self) -> str:
+        """The text passed as ``instruction`` to dataset code and the verifier (never the literal word)."""
+        return self.prompt
+
+    def counts(self) -> dict[str, int]:
+        out = {"hard": 0, "soft": 0}
+        for c in self.constraints:
+            out[c.kind] += 1
+        return out
+
+
+def code_uses_llm(source: str) -> bool:
+    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?"""
+    if not source:
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return bool(_LLM_RE.search(source))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+            if name in LLM_FUNCS:
+                return True
+        elif isinstance(node, ast.ImportFrom) and node.module == "llm_call":
+            return True
+        elif isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def _where(row_id: Any, path: str) -> str:
+    return f"row {row_id!r}: field {path!r}" if row_id is not None else f"field {path!r}"
+
+
+def _req_str(d: Mapping[str, Any], key: str, row_id: Any, path: str, *, allow_empty: bool = True) -> str:
+    if key not in d:
+        raise SchemaError(f"{_where(row_id, path)} is missing (expected a string)")
+    v = d[key]
+    if not isinstance(v, str):
+        raise SchemaError(f"{_where(row_id, path)} must be a string, got {type(v).__name__}")
+    if not allow_empty and not v.strip():
+        raise SchemaError(f"{_where(row_id, path)} must not be empty")
+    return v
+
+
+def check_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "check") -> Check:
+    if not isinstance(d, Mapping):
+        raise SchemaError(f"{_where(row_id, path)} must be an object, got {type(d).__name__}")
+    t = d.get("type")
+    if t == "registry":
+        checker = _req_str(d, "checker", row_id, f"{path}.checker", allow_empty=False)
+        params = d.get("params") or {}
+        if isinstance(params, str):
+            try:
+                params = json.loads(params) if params.strip() else {}
+            except json.JSONDecodeError as e:
+                raise SchemaError(f"{_where(row_id, path + '.params')} is not valid JSON: {e.msg}") from None
+        if not isinstance(params, Mapping):
+            raise SchemaError(f"{_where(row_id, path + '.params')} must be an object, got {type(params).__name__}")
+        return make_registry_check(checker, params, row_id, path)
+    if t == "code":
+        return CodeCheck(_req_str(d, "source", row_id, f"{path}.source"))
+    if t == "llm":
+        return LLMCheck()
+    raise SchemaError(f"{_where(row_id, path + '.type')} must be one of {', '.join(CHECK_TYPES)}, got {t!r}")
+
+
+def make_registry_check(checker: str, params: Mapping[str, Any] | None, row_id: Any = None,
+                        path: str = "check") -> RegistryCheck:
+    """Validate through ``checkers.build`` so ids and params have one source of truth."""
+    import checkers
+
+    try:
+        built = checkers.build(checker, params)
+    except checkers.CheckerError as e:
+        raise SchemaError(f"{_where(row_id, path)}: {e}") from None
+    return RegistryCheck(built.id, _plain(dict(built.params)))
+
+
+def _plain(v: Any) -> Any:
+    """Tuples (from Param validation) back to lists so params serialise to JSON identically."""
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def constraint_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "constraints[0]") -> Constraint:
+    if not isinstance(d, Mapping):
+        raise SchemaError(f"{_where(row_id, path)} must be an object, got {type(d).__name__}")
+    name = _req_str(d, "name", row_id, f"{path}.name", allow_empty=False)
+    kind = _req_str(d, "kind", row_id, f"{path}.kind")
+    if kind not in KINDS:
+        raise SchemaError(f"{_where(row_id, path + '.kind')} must be 'hard' or 'soft', got {kind!r}")
+    text = _req_str(d, "text", row_id, f"{path}.text")
+    if "check" in d:
+        check = check_from_dict(d["check"], row_id, f"{path}.check")
+    else:  # flattened (datasets) form
+        check = check_from_dict(
+            {"type": d.get("check_type"), "checker": d.get("checker"), "params": d.get("params"),
+             "source": d.get("code")},
+            row_id, f"{path}.check")
+    tag = d.get("tag")
+    if tag is not None and not isinstance(tag, str):
+        raise SchemaError(f"{_where(row_id, path + '.tag')} must be a string or null, got {type(tag).__name__}")
+    ts = d.get("text_source") or "given"
+    if ts not in TEXT_SOURCES:
+        raise SchemaError(f"{_where(row_id, path + '.text_source')} must be one of {', '.join(TEXT_SOURCES)}, got {ts!r}")
+    if isinstance(check, (LLMCheck,)) and kind != "soft":
+        raise SchemaError(f"{_where(row_id, path + '.kind')} must be 'soft' for an llm check, got {kind!r}")
+    return Constraint(name, kind, text, check, tag or None, ts)
+
+
+def constraint_to_dict(c: Constraint) -> dict[str, Any]:
+    check: dict[str, Any] = {"type": c.check.type}
+    if isinstance(c.check, RegistryCheck):
+        check.update(checker=c.check.checker, params=_plain(dict(c.check.params)))
+    elif isinstance(c.check, CodeCheck):
+        check["source"] = c.check.source
+    return {"name": c.name, "kind": c.kind, "text": c.text, "text_source": c.text_source, "tag": c.tag,
+            "check": check}
+
+
+def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instance:
+    """Parse a typed row (``constraints`` list); errors name the row id (or ``where``, e.g. 'line 7')."""
+    if not isinstance(d, Mapping):
+        raise SchemaError(f"{where or 'row'}: must be a JSON object, got {type(d).__name__}")
+    raw_id = d.get("id")
+    if raw_id is None or isinstance(raw_id, (bool, dict, list)):
+        raise SchemaError(f"{where or 'row'}: field 'id' must be a string or integer, got {raw_id!r}")
+    row_id = str(raw_id)
+    label = f"{where} (id {row_id})" if where else row_id
+    messages = d.get("messages")
+    if messages is not None:
+        messages = _messages(messages, label)
+    prompt = d.get("prompt")
+    if prompt is None and messages:
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        prompt = users[-1] if users else None
+    if not isinstance(prompt, str):
+        raise SchemaError(f"{_where(label, 'prompt')} must be a string (or give chat 'messages'), got {type(prompt).__name__}")
+    cons = d.get("constraints")
+    if not isinstance(cons, Sequence) or isinstance(cons, str):
+        raise SchemaError(f"{_where(label, 'constraints')} must be a list, got {type(cons).__name__}")
+    constraints = tuple(constraint_from_dict(c, label, f"constraints[{i}]") for i, c in enumerate(cons))
+    source = d.get("source") or {}
+    if isinstance(source, str):
+        source = json.loads(source) if source.strip() else {}
+    if not isinstance(source, Mapping):
+        raise SchemaError(f"{_where(label, 'source')} must be an object, got {type(source).__name__}")
+    return Instance(row_id, prompt, constraints, messages, dict(source))
+
+
+def _messages(messages: Any, label: str) -> tuple[dict[str, str], ...]:
+    if not isinstance(messages, Sequence) or isinstance(messages, str):
+        raise SchemaError(f"{_where(label, 'messages')} must be a list of {{role, content}}, got {type(messages).__name__}")
+    out = []
+    for i, m in enumerate(messages):
+        if not (isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            raise SchemaError(f"{_where(label, f'messages[{i}]')} must be {{'role': str, 'content': str}}, got {m!r}")
+        out.append({"role": m["role"], "content": m["content"]})
+    return tuple(out)
+
+
+def instance_to_dict(inst: Instance) -> dict[str, Any]:
+    return {
+        "id": inst.id,
+        "prompt": inst.prompt,
+        "messages": [dict(m) for m in inst.messages] if inst.messages is not None else None,
+        "constraints": [constraint_to_dict(c) for c in inst.constraints],
+        "source": _plain(dict(inst.source)),
+    }
