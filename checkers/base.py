@@ -156,6 +156,8 @@ class CheckerSpec:
     kind: str = "hard"
     #: the family it belongs to (IFEval's "keywords", "length_constraints", ...), for reports
     group: str = field(default="")
+    #: optional rule across parameters (e.g. nth <= num); gets the validated params, raises ParamError
+    check_params: Callable[[Mapping[str, Any]], None] | None = None
 
     def validate(self, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate kwargs against the declared params; None values count as absent (IFEval convention)."""
@@ -173,6 +175,8 @@ class CheckerSpec:
                 raise ParamError(self.id, p.name, f"is required ({p.description})")
             else:
                 out[p.name] = p.default
+        if self.check_params is not None:
+            self.check_params(out)
         return out
 
     def json_schema(self) -> dict[str, Any]:

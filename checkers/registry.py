@@ -19,8 +19,12 @@ def register(
     *,
     kind: str = "hard",
     group: str = "",
+    check_params: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Callable[[CheckFn], CheckFn]:
-    """Decorator: register ``fn(response, params, prompt) -> Verdict`` under ``checker_id``."""
+    """Decorator: register ``fn(response, params, prompt) -> Verdict`` under ``checker_id``.
+
+    ``check_params`` validates rules that span parameters (or need more than a type), raising ParamError.
+    """
 
     def deco(fn: CheckFn) -> CheckFn:
         if checker_id in _REGISTRY:
@@ -28,7 +32,7 @@ def register(
         names = [p.name for p in params]
         if len(names) != len(set(names)):
             raise ValueError(f"checker {checker_id!r} declares a parameter twice: {names}")
-        _REGISTRY[checker_id] = CheckerSpec(checker_id, description, tuple(params), fn, kind, group)
+        _REGISTRY[checker_id] = CheckerSpec(checker_id, description, tuple(params), fn, kind, group, check_params)
         return fn
 
     return deco

@@ -1,0 +1,93 @@
+"""Strict and loose evaluation: one generic mechanism around any checker.
+
+* strict: the response must be non-empty after ``strip()`` and the check must pass.
+* loose (IFEval's upper bound): the check passes on any non-empty variant among the response with markdown
+  asterisks removed and/or its first and/or last line dropped (8 variants, IFEval's order).
+
+Checkers are pure, so a variant string that repeats (e.g. a response without ``*``) is judged once.
+A checker that raises yields an undecided verdict for that item instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from checkers.base import Verdict
+from checkers.registry import Constraint
+
+Mode = Literal["strict", "loose"]
+MODES: tuple[Mode, ...] = ("strict", "loose")
+
+_EMPTY = Verdict(False, "empty response")
+
+
+def loose_variants(response: str) -> tuple[str, ...]:
+    """The 8 responses IFEval's loose mode tries, in its order."""
+    lines = response.split("\n")
+    no_first = "\n".join(lines[1:]).strip()
+    no_last = "\n".join(lines[:-1]).strip()
+    no_both = "\n".join(lines[1:-1]).strip()
+    plain = (response, no_first, no_last, no_both)
+    stars = tuple(v.replace("*", "") for v in plain)
+    return (response, stars[0], no_first, no_last, no_both, stars[1], stars[2], stars[3])
+
+
+def _run(c: Constraint, response: str, prompt: str) -> Verdict:
+    try:
+        v = c.spec.fn(response, c.params, prompt)
+    except Exception as e:  # one broken item must not sink the batch
+        return Verdict.undecided(f"{c.id}: {type(e).__name__}: {e}")
+    return v
+
+
+def _strict(c: Constraint, response: str, prompt: str) -> Verdict:
+    if not response.strip():
+        return _EMPTY
+    return _run(c, response, prompt)
+
+
+def _loose(c: Constraint, variants: Sequence[str], prompt: str) -> Verdict:
+    first: Verdict | None = None
+    undecided: Verdict | None = None
+    seen: set[str] = set()
+    for k, v in enumerate(variants):
+        if v in seen or not v.strip():
+            continue
+        seen.add(v)
+        verdict = _run(c, v, prompt)
+        if verdict.passed:
+            return verdict if k == 0 else Verdict(True, f"{verdict.reason} (loose variant {k})")
+        if verdict.passed is None and undecided is None:
+            undecided = verdict
+        if first is None:
+            first = verdict
+    return undecided or first or _EMPTY
+
+
+def evaluate(
+    constraints: Sequence[Constraint], response: str, prompt: str = "", mode: Mode = "strict"
+) -> list[Verdict]:
+    """Judge one response against its constraints; one verdict per constraint, in order."""
+    return evaluate_rows([(constraints, response, prompt)], mode)[0]
+
+
+def evaluate_rows(
+    rows: Iterable[tuple[Sequence[Constraint], str, str]], mode: Mode = "strict"
+) -> list[list[Verdict]]:
+    """Batch API: for each (constraints, response, prompt) row, the verdicts in ``mode``."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    out: list[list[Verdict]] = []
+    for constraints, response, prompt in rows:
+        if mode == "strict":
+            out.append([_strict(c, response, prompt) for c in constraints])
+        else:
+            variants = loose_variants(response)
+            out.append([_loose(c, variants, prompt) for c in constraints])
+    return out
+
+
+def evaluate_one(constraint: Constraint, response: str, prompt: str = "", mode: Mode = "strict") -> Verdict:
+    """Single-item helper over the batch path."""
+    return evaluate([constraint], response, prompt, mode)[0]
