@@ -59,7 +59,9 @@ class ChatRequest:
     top_logprobs: int
 
 
-def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, *, type_: str = "invalid_request_error", param: str | None = None
+) -> dict[str, Any]:
     """The OpenAI error schema, which the official clients parse into their exception messages."""
     return {"error": {"message": message, "type": type_, "param": param, "code": None}}
 
@@ -74,14 +76,20 @@ def _content_text(content: Any, where: str) -> str:
     if isinstance(content, list):
         parts: list[str] = []
         for j, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
                 raise RequestError(
                     f"{where}[{j}] must be a text part {{'type': 'text', 'text': '...'}}; only text is supported",
                     f"{where}[{j}]",
                 )
             parts.append(part["text"])
         return "".join(parts)
-    raise RequestError(f"{where} must be a string or a list of text parts, got {type(content).__name__}", where)
+    raise RequestError(
+        f"{where} must be a string or a list of text parts, got {type(content).__name__}", where
+    )
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -132,7 +140,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
         or not math.isfinite(temperature)
         or not 0 <= temperature <= 2
     ):
-        raise RequestError(f"'temperature' must be a number between 0 and 2, got {temperature!r}", "temperature")
+        raise RequestError(
+            f"'temperature' must be a number between 0 and 2, got {temperature!r}", "temperature"
+        )
 
     logprobs = body.get("logprobs")
     if logprobs is None:
@@ -157,7 +167,9 @@ def parse_chat_request(body: Any) -> ChatRequest:
     elif isinstance(stop, list) and all(isinstance(s, str) for s in stop) and len(stop) <= MAX_STOP:
         stops = tuple(stop)
     else:
-        raise RequestError(f"'stop' must be a string or a list of at most {MAX_STOP} strings, got {stop!r}", "stop")
+        raise RequestError(
+            f"'stop' must be a string or a list of at most {MAX_STOP} strings, got {stop!r}", "stop"
+        )
     if any(not s for s in stops):
         raise RequestError("'stop' sequences must be non-empty", "stop")
 

@@ -50,6 +50,8 @@ class GenerationConfig:
     temperature: float = 0.0
     top_logprobs: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
+    #: return per-token logprobs (implied by ``top_logprobs > 0``), like OpenAI's ``logprobs=true``
+    logprobs: bool = False
 
 
 @runtime_checkable

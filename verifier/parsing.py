@@ -1,0 +1,87 @@
+"""Read a yes/no verdict from a judge model's output.
+
+Rules (in order):
+
+1. Reasoning is removed first. Everything up to the last ``</think>`` is reasoning; an opening
+   ``<think>`` with no closing tag after it means the model never reached its answer -> unparseable.
+   Nothing inside the reasoning can affect the verdict.
+2. In the final answer, the first explicit ``[[1]]`` / ``[[0]]`` decides (VerIF asks for the score at the
+   very start of the answer).
+3. Otherwise, the answer's leading word decides, after skipping markdown/quotes and an ``Answer:`` /
+   ``答案：`` label: yes/no (any case, word-bounded, so "Yes." counts but "Yesterday" does not),
+   是/满足/符合 (yes) or 否/不是/不满足/不符合 (no).
+4. Otherwise, every word-bounded English yes/no in the answer must agree; one polarity -> that verdict.
+5. Anything else (no candidate, or both polarities) is unparseable: ``passed`` None with an error
+   ``"unparseable: ..."``, never a default 0.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_SCORE = re.compile(r"\[\[\s*([01])\s*\]\]")
+_LEAD_JUNK = re.compile(
+    r"^(?:[\s*_#>`\"'“”‘’「」【】()\[\]:：\-–—.,，。]|answer|final answer|verdict|答案|回答|结论)+", re.I
+)
+_LEAD_EN = re.compile(r"^(yes|no)\b", re.IGNORECASE)
+_LEAD_ZH_NO = ("不满足", "不符合", "不是", "否")
+_LEAD_ZH_YES = ("满足", "符合", "是")
+_ANY_EN = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAnswer:
+    """``passed`` True/False, or None with ``error``; ``answer`` is the final answer after reasoning."""
+
+    passed: bool | None
+    answer: str
+    error: str | None = None
+    rule: str = ""
+
+
+def strip_reasoning(text: str) -> tuple[str | None, str | None]:
+    """Return (final answer, None) or (None, error) when the reasoning never ended."""
+    closes = list(_THINK_CLOSE.finditer(text))
+    last_close = closes[-1].end() if closes else -1
+    opens = list(_THINK_OPEN.finditer(text))
+    if opens and opens[-1].start() >= last_close:
+        return None, "unparseable: reasoning was not finished (<think> without </think>), no final answer"
+    return (text[last_close:] if last_close >= 0 else text), None
+
+
+def parse_verdict(text: str | None) -> ParsedAnswer:
+    """Parse a judge output into a verdict following the module's documented rules."""
+    if text is None:
+        return ParsedAnswer(None, "", "unparseable: no output")
+    answer, err = strip_reasoning(text)
+    if answer is None:
+        return ParsedAnswer(None, "", err)
+    answer = answer.strip()
+    if not answer:
+        return ParsedAnswer(None, answer, "unparseable: empty final answer")
+    m = _SCORE.search(answer)
+    if m:
+        return ParsedAnswer(m.group(1) == "1", answer, rule="score-mark")
+    head = _LEAD_JUNK.sub("", answer, count=1)
+    m = _LEAD_EN.match(head)
+    if m:
+        return ParsedAnswer(m.group(1).lower() == "yes", answer, rule="leading-word")
+    if not head.startswith("是否"):
+        for word in _LEAD_ZH_NO:
+            if head.startswith(word):
+                return ParsedAnswer(False, answer, rule="leading-word")
+        for word in _LEAD_ZH_YES:
+            if head.startswith(word):
+                return ParsedAnswer(True, answer, rule="leading-word")
+    found = {w.lower() for w in _ANY_EN.findall(answer)}
+    if len(found) == 1:
+        return ParsedAnswer(found == {"yes"}, answer, rule="only-polarity")
+    snippet = answer if len(answer) <= 80 else answer[:77] + "..."
+    if len(found) > 1:
+        return ParsedAnswer(None, answer, f"unparseable: both yes and no in the answer {snippet!r}")
+    return ParsedAnswer(
+        None, answer, f"unparseable: no [[1]]/[[0]], yes/no or 是/否 in the answer {snippet!r}"
+    )

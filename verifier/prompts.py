@@ -1,0 +1,295 @@
+"""Judge prompt templates: VerIF's Chinese prompts (in meaning), English equivalents and user templates.
+
+A template is a user-message text with named placeholders ``{instruction}``, ``{response}`` and either
+``{constraint}`` (one constraint per call) or ``{constraints}`` (all of an item's constraints at once).
+Placeholders are checked when the template is loaded (``string.Formatter`` parsing), so a typo fails
+early and names the field. Content is substituted as *values* of one ``str.format_map`` call, so braces in
+instructions or responses are never read as format fields.
+
+Each template declares its answer strings for ``score`` mode (``yes``/``no``: the first is the canonical
+form, the others are alternative surface forms whose probabilities are summed) and a name + version that
+go into the cache key together with a hash of the text.
+
+Template files are plain text with an optional front matter block of ``key: value`` lines::
+
+    ---
+    name: strict-en
+    version: 2
+    yes: Yes | yes
+    no: No | no
+    system: You are a strict grader.
+    ---
+    Does the text satisfy the constraint? ... {instruction} ... {response} ... {constraint}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from verifier.backends.base import Messages
+
+#: placeholders a judge template may use
+KNOWN_FIELDS = ("instruction", "response", "constraint", "constraints")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class TemplateError(ValueError):
+    """A judge template is malformed (unknown or missing placeholder, bad front matter, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A validated judge prompt. ``granularity`` is "constraint" or "item", from its placeholders."""
+
+    name: str
+    version: str
+    text: str
+    yes: tuple[str, ...]
+    no: tuple[str, ...]
+    system: str | None = None
+    language: str = "en"
+    granularity: str = "constraint"
+
+    def __post_init__(self) -> None:
+        if not self.yes or not self.no:
+            raise TemplateError(
+                f"template {self.name!r}: needs at least one 'yes' and one 'no' answer string"
+            )
+        if set(self.yes) & set(self.no):
+            raise TemplateError(f"template {self.name!r}: answer strings overlap between yes and no")
+        fields = validate_text(self.text, where=f"template {self.name!r}")
+        object.__setattr__(self, "granularity", "item" if "constraints" in fields else "constraint")
+
+    @property
+    def digest(self) -> str:
+        """Hash of everything that changes what the model sees or how it is scored (for cache keys)."""
+        h = hashlib.sha256()
+        for part in (self.text, self.system or "", "\x1f".join(self.yes), "\x1f".join(self.no)):
+            h.update(part.encode())
+            h.update(b"\x1e")
+        return h.hexdigest()[:16]
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """All answer strings to score: yes forms then no forms."""
+        return self.yes + self.no
+
+    def render(self, instruction: str, response: str, constraints: str | tuple[str, ...]) -> Messages:
+        """Fill the placeholders and return chat messages (content is never parsed as a format string)."""
+        if self.granularity == "item":
+            items = (constraints,) if isinstance(constraints, str) else tuple(constraints)
+            values = {"constraints": format_constraint_list(items)}
+        else:
+            if not isinstance(constraints, str):
+                if len(constraints) != 1:
+                    raise ValueError(f"template {self.name!r} judges one constraint, got {len(constraints)}")
+                constraints = constraints[0]
+            values = {"constraint": constraints}
+        values.update(instruction=instruction, response=response)
+        content = self.text.format_map(values)
+        messages: Messages = []
+        if self.system:
+            messages.append({"role": "system", "content": self.system})
+        messages.append({"role": "user", "content": content})
+        return messages
+
+
+def format_constraint_list(constraints: tuple[str, ...]) -> str:
+    if len(constraints) == 1:
+        return constraints[0]
+    return "\n".join(f"{i}. {c}" for i, c in enumerate(constraints, 1))
+
+
+def validate_text(text: str, *, where: str = "template") -> set[str]:
+    """Return the placeholder names in ``text``; raise TemplateError naming any problem."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as e:  # unbalanced braces
+        raise TemplateError(f"{where}: {e} (write literal braces as '{{{{' and '}}}}')") from None
+    fields: set[str] = set()
+    for _, field, spec, conv in parsed:
+        if field is None:
+            continue
+        if field == "" or field.isdigit():
+            raise TemplateError(
+                f"{where}: positional placeholder '{{{field}}}' is not allowed; use named placeholders "
+                f"{', '.join('{' + f + '}' for f in KNOWN_FIELDS)}"
+            )
+        if field not in KNOWN_FIELDS:
+            raise TemplateError(
+                f"{where}: unknown placeholder '{{{field}}}' (allowed: "
+                f"{', '.join('{' + f + '}' for f in KNOWN_FIELDS)}; write literal braces as '{{{{' and '}}}}')"
+            )
+        if spec or conv:
+            raise TemplateError(
+                f"{where}: placeholder '{{{field}}}' must not have a format spec or conversion"
+            )
+        fields.add(field)
+    if "response" not in fields:
+        raise TemplateError(f"{where}: missing required placeholder '{{response}}'")
+    if "constraint" in fields and "constraints" in fields:
+        raise TemplateError(f"{where}: use either '{{constraint}}' or '{{constraints}}', not both")
+    if "constraint" not in fields and "constraints" not in fields:
+        raise TemplateError(
+            f"{where}: missing required placeholder '{{constraint}}' (one constraint per call) "
+            "or '{constraints}' (all constraints at once)"
+        )
+    return fields
+
+
+# --- built-in templates ----------------------------------------------------------------------------
+
+_ZH_CONSTRAINT = (
+    "请判断下面的文本是否满足给定的约束，只回答“是”或“否”，不要输出其他内容。\n"
+    "原始指令：{instruction}\n"
+    "文本：{response}\n"
+    "约束：{constraint}\n"
+    "原始指令说明了基本的任务信息，给定的约束说明了文本应当满足的一个具体约束。"
+    "请只判断文本是否满足这一个约束，只回答“是”或“否”，不要输出其他内容。"
+)
+
+_ZH_ITEM = (
+    "请判断给定的回复是否遵循了指令中的约束，例如长度、风格、格式等方面的约束。\n"
+    "[指令]\n{instruction}\n"
+    "[回复]\n{response}\n"
+    "[约束]\n{constraints}\n"
+    "请逐条检查上述约束。请在回答的最开始用[[score]]的格式给出分数："
+    "如果遵循了所有约束，输出[[1]]，否则输出[[0]]。"
+)
+
+_EN_CONSTRAINT = (
+    "Decide whether the text below satisfies the given constraint. Answer only Yes or No.\n"
+    "Original instruction: {instruction}\n"
+    "Text: {response}\n"
+    "Constraint: {constraint}\n"
+    "The original instruction gives the task; the constraint is one specific requirement the text "
+    "should meet. Judge only whether the text satisfies this one constraint. Answer only Yes or No."
+)
+
+_EN_ITEM = (
+    "Decide whether the given response follows the constraints in the instruction, such as length, "
+    "style and format constraints.\n"
+    "[Instruction]\n{instruction}\n"
+    "[Response]\n{response}\n"
+    "[Constraints]\n{constraints}\n"
+    "Check each constraint. Begin your answer with the score in the format [[score]]: "
+    "output [[1]] if the response follows all the constraints, otherwise output [[0]]."
+)
+
+BUILTIN: dict[str, Template] = {
+    "zh": Template("zh", "1", _ZH_CONSTRAINT, ("是",), ("否",), language="zh"),
+    "zh-item": Template("zh-item", "1", _ZH_ITEM, ("[[1]]",), ("[[0]]",), language="zh"),
+    "en": Template("en", "1", _EN_CONSTRAINT, ("Yes", "yes"), ("No", "no"), language="en"),
+    "en-item": Template("en-item", "1", _EN_ITEM, ("[[1]]",), ("[[0]]",), language="en"),
+}
+
+#: VerIF's extraction prompt (llm_extract), per language
+EXTRACT_PROMPTS = {
+    "zh": "文本：{response}\n抽取要求：{requirement}\n请直接输出文本中的原文信息，不要改写，不要添加任何额外的信息。",
+    "en": (
+        "Text: {response}\nWhat to extract: {requirement}\nOutput the original wording from the text "
+        "directly; do not rewrite it and do not add any extra information."
+    ),
+}
+
+
+def extraction_messages(response: str, requirement: str, language: str = "zh") -> Messages:
+    text = EXTRACT_PROMPTS.get(language, EXTRACT_PROMPTS["en"])
+    return [{"role": "user", "content": text.format_map({"response": response, "requirement": requirement})}]
+
+
+def _parse_front_matter(text: str, where: str) -> tuple[dict[str, str], str]:
+    if not text.startswith("---\n"):
+        return {}, text
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise TemplateError(f"{where}: front matter starts with '---' but has no closing '---' line")
+    meta: dict[str, str] = {}
+    for n, line in enumerate(text[4:end].splitlines(), 2):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if not sep or key not in {"name", "version", "yes", "no", "system", "language"}:
+            raise TemplateError(
+                f"{where}: front matter line {n} {line!r}: expected 'key: value' with key in "
+                "name, version, yes, no, system, language"
+            )
+        meta[key] = value.strip()
+    return meta, text[end + 5 :]
+
+
+def template_from_text(text: str, *, name: str | None = None, where: str = "template") -> Template:
+    """Build a template from text with optional front matter; answers default by language (是/否 or Yes/No)."""
+    meta, body = _parse_front_matter(text, where)
+    body = body.strip("\n")
+    language = meta.get("language") or ("zh" if _CJK.search(body) else "en")
+    validate_text(body, where=where)
+    granularity = "item" if "{constraints}" in body else "constraint"
+    default = BUILTIN[language if language in ("zh", "en") else "en"]
+    if granularity == "item":
+        default = BUILTIN[default.name + "-item"]
+
+    def answers(key: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
+        if key not in meta:
+            return fallback
+        forms = tuple(s.strip() for s in meta[key].split("|") if s.strip())
+        if not forms:
+            raise TemplateError(f"{where}: front matter '{key}' is empty")
+        return forms
+
+    return Template(
+        name=meta.get("name") or name or "custom",
+        version=meta.get("version") or "1",
+        text=body,
+        yes=answers("yes", default.yes),
+        no=answers("no", default.no),
+        system=meta.get("system") or None,
+        language=language,
+    )
+
+
+def load_template(spec: str | Path | Template | None, granularity: str = "constraint") -> Template:
+    """Resolve a template: a built-in name ("zh", "en", "zh-item", "en-item"), a file path or literal text.
+
+    A bare language name picks the built-in that matches ``granularity`` ("en" + "item" -> "en-item").
+    """
+    if isinstance(spec, Template):
+        return spec
+    if spec is None:
+        spec = "en"
+    if isinstance(spec, str) and spec in BUILTIN:
+        if granularity == "item" and not spec.endswith("-item"):
+            return BUILTIN[spec + "-item"]
+        if granularity == "constraint" and spec.endswith("-item"):
+            return BUILTIN[spec.removesuffix("-item")]
+        return BUILTIN[spec]
+    path = Path(spec)
+    is_file = False
+    try:
+        is_file = "\n" not in str(spec) and "{" not in str(spec) and path.is_file()
+    except OSError:
+        is_file = False
+    if is_file:
+        return template_from_text(
+            path.read_text(encoding="utf-8"), name=path.stem, where=f"template file {str(path)!r}"
+        )
+    spec = str(spec)
+    if "{" not in spec:
+        raise TemplateError(
+            f"template {spec!r} is neither a built-in name ({', '.join(BUILTIN)}), an existing file, "
+            "nor template text with placeholders"
+        )
+    return template_from_text(spec, name="inline")
+
+
+def companion(template: Template, granularity: str) -> Template:
+    """The template to use for ``granularity`` given a chosen one: itself, or the built-in of its language."""
+    if template.granularity == granularity:
+        return template
+    lang = template.language if template.language in ("zh", "en") else "en"
+    return BUILTIN[lang + ("-item" if granularity == "item" else "")]
