@@ -47,7 +47,9 @@ class FakeBackend:
             if config.top_logprobs:
                 top = (("Yes", -0.05), ("No", -3.2), (" yes", -4.1)) if yes else (("No", -0.1), ("Yes", -2.5))
                 logprobs = (TokenLogprob(text, top[0][1], top[: config.top_logprobs]),)
-            out.append(GenResult(text, finish_reason="stop", logprobs=logprobs, prompt_tokens=7, completion_tokens=1))
+            out.append(
+                GenResult(text, finish_reason="stop", logprobs=logprobs, prompt_tokens=7, completion_tokens=1)
+            )
         return out
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
@@ -105,7 +107,12 @@ def canned(text: str = "Yes", *, logprobs: bool = True) -> dict[str, Any]:
         "created": 0,
         "model": "m",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": lp}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+                "logprobs": lp,
+            }
         ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
     }
@@ -302,7 +309,10 @@ def test_dead_url_is_failed_over_and_then_skipped(caplog: pytest.LogCaptureFixtu
     good = FakeBackend()
     dead = dead_url()
     caplog.set_level(logging.WARNING, logger="verifier.backends.openai_backend")
-    with serving(create_app(good, batch_wait_ms=0)) as url, fast([dead, url], fail_threshold=1, cooldown=60) as b:
+    with (
+        serving(create_app(good, batch_wait_ms=0)) as url,
+        fast([dead, url], fail_threshold=1, cooldown=60) as b,
+    ):
         first = b.generate([msgs(str(i)) for i in range(6)], GenerationConfig(max_tokens=2))
         assert all(r.error is None for r in first)
         dead_ep = next(ep for ep in b._endpoints if ep.url == dead)
@@ -312,7 +322,9 @@ def test_dead_url_is_failed_over_and_then_skipped(caplog: pytest.LogCaptureFixtu
     assert all(r.error is None for r in second)
     assert good.items == 12
     assert retries >= 1 and "skipping it" in caplog.text
-    assert sum("retrying" in r.getMessage() for r in caplog.records) == retries  # no new tries on the dead URL
+    assert (
+        sum("retrying" in r.getMessage() for r in caplog.records) == retries
+    )  # no new tries on the dead URL
 
 
 def test_timeout_gives_an_error_per_item() -> None:
@@ -387,11 +399,15 @@ def garbage_app() -> FastAPI:
             return body
         if kind == "bad-logprob":
             body = canned()
-            body["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = [{"token": "Yes", "logprob": "high"}]
+            body["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = [
+                {"token": "Yes", "logprob": "high"}
+            ]
             return body
         if kind == "no-candidate":
             body = canned()
-            body["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = [{"token": "Maybe", "logprob": -0.1}]
+            body["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = [
+                {"token": "Maybe", "logprob": -0.1}
+            ]
             body["choices"][0]["logprobs"]["content"][0]["token"] = "Maybe"
             return body
         return canned()
@@ -399,7 +415,16 @@ def garbage_app() -> FastAPI:
     return app
 
 
-KINDS = ["invalid-json", "html", "no-choices", "missing", "list", "no-logprobs", "null-content", "bad-logprob"]
+KINDS = [
+    "invalid-json",
+    "html",
+    "no-choices",
+    "missing",
+    "list",
+    "no-logprobs",
+    "null-content",
+    "bad-logprob",
+]
 
 
 def test_garbage_responses_are_errors_for_their_items_only() -> None:
@@ -445,7 +470,9 @@ def test_bad_arguments_are_rejected() -> None:
 
 
 def test_variants_of_a_lone_candidate_are_summed() -> None:
-    res = first_token_scores([("Yes", math.log(0.5)), (" yes", math.log(0.2)), ("No", math.log(0.1))], ["yes", "no"])
+    res = first_token_scores(
+        [("Yes", math.log(0.5)), (" yes", math.log(0.2)), ("No", math.log(0.1))], ["yes", "no"]
+    )
     assert res.logprobs is not None
     assert res.logprobs["yes"] == pytest.approx(math.log(0.7))
     assert res.logprobs["no"] == pytest.approx(math.log(0.1))

@@ -173,10 +173,12 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if any(not s for s in stops):
         raise RequestError("'stop' sequences must be non-empty", "stop")
 
-    # the backend returns per-token logprobs only when asked for alternatives; ask for one, drop it later
-    backend_top = max(top, 1) if logprobs else 0
     config = GenerationConfig(
-        max_tokens=max_tokens, temperature=float(temperature), top_logprobs=backend_top, stop=stops
+        max_tokens=max_tokens,
+        temperature=float(temperature),
+        top_logprobs=top,
+        stop=stops,
+        logprobs=logprobs,
     )
     return ChatRequest(messages=messages, config=config, logprobs=logprobs, top_logprobs=top)
 

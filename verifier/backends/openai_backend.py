@@ -121,7 +121,10 @@ def first_token_scores(top: Sequence[tuple[str, float]], candidates: Sequence[st
     entries = [
         (tok, float(lp))
         for tok, lp in top
-        if isinstance(tok, str) and isinstance(lp, (int, float)) and not isinstance(lp, bool) and math.isfinite(lp)
+        if isinstance(tok, str)
+        and isinstance(lp, (int, float))
+        and not isinstance(lp, bool)
+        and math.isfinite(lp)
     ]
     counts = [Counter(norm(c) for c in candidates) for norm in _LEVELS]
     scores: dict[str, float] = {}
@@ -163,7 +166,9 @@ def _token_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]]:
     lp = choice.get("logprobs")
     content = lp.get("content") if isinstance(lp, dict) else None
     if not isinstance(content, list) or not all(isinstance(t, dict) for t in content):
-        raise _Failure("response has no logprobs (does the server support logprobs/top_logprobs?)", retry=False)
+        raise _Failure(
+            "response has no logprobs (does the server support logprobs/top_logprobs?)", retry=False
+        )
     return content
 
 
@@ -372,7 +377,7 @@ class OpenAIBackend:
     # ---- batches
 
     async def _generate_all(self, batch: list[Messages], config: GenerationConfig) -> list[GenResult]:
-        want = config.top_logprobs > 0
+        want = config.logprobs or config.top_logprobs > 0
 
         async def one(messages: Messages) -> GenResult:
             body: dict[str, Any] = {
@@ -384,6 +389,7 @@ class OpenAIBackend:
                 body["stop"] = list(config.stop)
             if want:
                 body["logprobs"] = True
+            if config.top_logprobs > 0:
                 body["top_logprobs"] = config.top_logprobs
             try:
                 return parse_generation(await self._request(body), want)
@@ -431,7 +437,10 @@ class OpenAIBackend:
         if ep.failures >= self.fail_threshold:
             if ep.skip_until <= time.monotonic():
                 log.warning(
-                    "openai backend: %s failed %d times in a row; skipping it for %gs", ep.url, ep.failures, self.cooldown
+                    "openai backend: %s failed %d times in a row; skipping it for %gs",
+                    ep.url,
+                    ep.failures,
+                    self.cooldown,
                 )
             ep.skip_until = time.monotonic() + self.cooldown
 
@@ -460,10 +469,17 @@ class OpenAIBackend:
                     raise
                 self._record(ep, ok=False)
                 if attempt + 1 >= attempts:
-                    raise _Failure(f"{ep.url}: {e} (gave up after {attempts} attempts)", retry=False) from None
+                    raise _Failure(
+                        f"{ep.url}: {e} (gave up after {attempts} attempts)", retry=False
+                    ) from None
                 delay = self._backoff(attempt, e.retry_after)
                 log.warning(
-                    "openai backend: %s: %s (attempt %d/%d); retrying in %.2fs", ep.url, e, attempt + 1, attempts, delay
+                    "openai backend: %s: %s (attempt %d/%d); retrying in %.2fs",
+                    ep.url,
+                    e,
+                    attempt + 1,
+                    attempts,
+                    delay,
                 )
                 last = ep
                 await asyncio.sleep(delay)

@@ -123,10 +123,12 @@ class VLLMBackend:
         if not batch:
             return []
         k = config.top_logprobs
+        want = config.logprobs or k > 0
         params = self._params(
             max_tokens=config.max_tokens,
             temperature=config.temperature,
-            logprobs=k if k > 0 else None,
+            # vLLM returns the sampled token plus the top-k; 0 means the sampled token alone
+            logprobs=k if want else None,
             stop=list(config.stop) or None,
         )
         out: list[GenResult] = []
@@ -135,7 +137,7 @@ class VLLMBackend:
                 out.append(GenResult(None, error=f"vllm failed: {type(res).__name__}: {res}"))
                 continue
             try:
-                out.append(self._to_gen(res, k))
+                out.append(self._to_gen(res, k, want))
             except Exception as e:  # an output we cannot read stays with its item
                 out.append(GenResult(None, error=f"unreadable vllm output: {type(e).__name__}: {e}"))
         return out
@@ -150,7 +152,9 @@ class VLLMBackend:
         out: list[ScoreResult] = []
         for res in self._chat(list(batch), params):
             if isinstance(res, Exception):
-                out.append(ScoreResult(None, error=f"vllm failed: {type(res).__name__}: {res}", method="first_token"))
+                out.append(
+                    ScoreResult(None, error=f"vllm failed: {type(res).__name__}: {res}", method="first_token")
+                )
                 continue
             try:
                 steps = res.outputs[0].logprobs
@@ -159,7 +163,9 @@ class VLLMBackend:
                 top = [(self._token_text(tid, lp), lp.logprob) for tid, lp in steps[0].items()]
             except Exception as e:
                 out.append(
-                    ScoreResult(None, error=f"unreadable vllm output: {type(e).__name__}: {e}", method="first_token")
+                    ScoreResult(
+                        None, error=f"unreadable vllm output: {type(e).__name__}: {e}", method="first_token"
+                    )
                 )
                 continue
             out.append(first_token_scores(top, cands))
@@ -179,11 +185,11 @@ class VLLMBackend:
             self._tokenizer = self._llm.get_tokenizer()
         return str(self._tokenizer.decode([token_id]))
 
-    def _to_gen(self, res: Any, k: int) -> GenResult:
+    def _to_gen(self, res: Any, k: int, want: bool) -> GenResult:
         comp = res.outputs[0]
         token_ids = list(comp.token_ids or ())
         logprobs: tuple[TokenLogprob, ...] | None = None
-        if k > 0:
+        if want:
             steps = comp.logprobs
             if steps is None:
                 raise ValueError("vllm returned no logprobs although they were requested")

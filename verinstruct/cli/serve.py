@@ -38,9 +38,13 @@ def serve(
         "-m",
         help="Verifier model: 'default' (the bundled SmolLM2-135M), a Hugging Face id or a local path.",
     ),
-    backend: str = typer.Option("transformers", "--backend", help="Engine: transformers (CPU/GPU) or vllm (GPU)."),
+    backend: str = typer.Option(
+        "transformers", "--backend", help="Engine: transformers (CPU/GPU) or vllm (GPU)."
+    ),
     device: str = typer.Option("auto", "--device", help="transformers device: auto, cpu, cuda, cuda:1, ..."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."
+    ),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     max_batch_size: int = typer.Option(32, "--max-batch-size", min=1, help="Most requests per model call."),
     batch_wait_ms: float = typer.Option(
