@@ -1,0 +1,10 @@
+"""Sandboxed execution of dataset-provided ``check_following`` code (VerInstruct).
+
+See docs/sandbox.md for what the sandbox protects against and what it does not.
+"""
+
+from checkers.sandbox.limits import DEFAULT_PRELOAD, CodeCall, LLMCallback, SandboxLimits
+from checkers.sandbox.pool import Sandbox
+from checkers.sandbox.protocol import ERROR_CLASSES, error_class
+
+__all__ = ["DEFAULT_PRELOAD", "ERROR_CLASSES", "CodeCall", "LLMCallback", "Sandbox", "SandboxLimits", "error_class"]

@@ -1,0 +1,86 @@
+"""The ``llm_call`` module dataset code imports inside the sandbox (stdlib only).
+
+Each function forwards (name, args) to the parent over the call's socket and returns the parent's
+answer. Without a configured callback it raises NeedsLLM; the worker also remembers that it was called,
+so code that swallows the exception still ends as "needs LLM verifier", never as a silent pass or fail.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+try:
+    from . import protocol
+except ImportError:  # loaded flat inside the worker process
+    import protocol  # type: ignore[no-redef]
+
+
+class NeedsLLM(BaseException):
+    """Raised when dataset code calls an LLM function and no LLM callback is configured."""
+
+
+class LLMFailed(BaseException):
+    """Raised when the parent's LLM callback failed for this request."""
+
+
+class State:
+    def __init__(self) -> None:
+        self.fd: int = -1
+        self.enabled = False
+        self.reader = protocol.FrameReader()
+        self.reset()
+
+    def reset(self) -> None:
+        self.needed: str | None = None
+        self.failed: str | None = None
+
+
+STATE = State()
+
+_PARAMS = {
+    "llm_judge": ("instruction", "response", "constraint"),
+    "llm_extract": ("instruction", "response", "specific_prompt"),
+    "llm_score": ("instruction", "response", "checkers"),
+}
+
+
+def _request(name: str, args: tuple, kwargs: dict) -> Any:
+    params = _PARAMS[name]
+    values = list(args)
+    for p in params[len(values):]:
+        if p in kwargs:
+            values.append(kwargs.pop(p))
+    if kwargs or len(values) != len(params):
+        raise TypeError(f"{name}() takes ({', '.join(params)}), got {len(args)} positional and {sorted(kwargs)}")
+    if not STATE.enabled:
+        STATE.needed = STATE.needed or f"{name}() called"
+        raise NeedsLLM(name)
+    try:
+        frame = protocol.encode({"t": "llm", "f": name, "a": values})
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name}() arguments must be JSON values: {e}") from None
+    protocol.write_all(STATE.fd, frame)
+    reply = STATE.reader.read_frame(STATE.fd)
+    if not reply.get("ok"):
+        STATE.failed = STATE.failed or f"{name}(): {reply.get('e')}"
+        raise LLMFailed(STATE.failed)
+    return reply.get("v")
+
+
+def _make(name: str) -> Any:
+    def fn(*args: Any, **kwargs: Any) -> Any:
+        return _request(name, args, kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+def install() -> types.ModuleType:
+    """Put the ``llm_call`` module into sys.modules (done once, in the zygote)."""
+    mod = types.ModuleType("llm_call", "LLM functions for dataset code, answered by the sandbox's parent.")
+    for name in protocol.LLM_FUNCTIONS:
+        setattr(mod, name, _make(name))
+    sys.modules["llm_call"] = mod
+    return mod

@@ -1,0 +1,116 @@
+"""Wire format and error classes shared by the parent and the sandbox workers (stdlib only).
+
+Frames are a 4-byte big-endian length followed by UTF-8 JSON. JSON, not pickle, because frames that
+carry values produced by untrusted code must never be able to run code when decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Any
+
+#: largest frame either side accepts (a chunk of long responses fits easily)
+MAX_FRAME = 64 * 1024 * 1024
+
+# Error classes: every undecided verdict's error starts with one of these, then ": " and details.
+ERR_BAD_INPUT = "bad input"
+ERR_SOURCE_TOO_LARGE = "source too large"
+ERR_SYNTAX = "syntax error"
+ERR_IMPORT = "import error"
+ERR_NO_FUNC = "no check_following"
+ERR_RAISED = "raised"
+ERR_EXITED = "exited"
+ERR_BAD_RETURN = "bad return"
+ERR_TIMEOUT = "timeout"
+ERR_CPU = "cpu limit"
+ERR_MEMORY = "memory limit"
+ERR_CRASH = "worker crashed"
+ERR_NEEDS_LLM = "needs LLM verifier"
+ERR_LLM = "llm error"
+ERR_SANDBOX = "sandbox error"
+
+ERROR_CLASSES = (
+    ERR_BAD_INPUT,
+    ERR_SOURCE_TOO_LARGE,
+    ERR_SYNTAX,
+    ERR_IMPORT,
+    ERR_NO_FUNC,
+    ERR_RAISED,
+    ERR_EXITED,
+    ERR_BAD_RETURN,
+    ERR_TIMEOUT,
+    ERR_CPU,
+    ERR_MEMORY,
+    ERR_CRASH,
+    ERR_NEEDS_LLM,
+    ERR_LLM,
+    ERR_SANDBOX,
+)
+
+LLM_FUNCTIONS = ("llm_judge", "llm_extract", "llm_score")
+
+_LEN = struct.Struct(">I")
+_NONE: Any = object()
+
+
+def error_class(error: str | None) -> str | None:
+    """The class token an error string starts with (None for None or an unknown shape)."""
+    if error is None:
+        return None
+    head = error.split(":", 1)[0]
+    return head if head in ERROR_CLASSES else None
+
+
+def encode(obj: Any) -> bytes:
+    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    if len(body) > MAX_FRAME:
+        raise ValueError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
+    return _LEN.pack(len(body)) + body
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class FrameReader:
+    """Incremental decoder: feed bytes, pop complete frames. Raises ValueError on a bad frame."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def pop(self) -> Any:
+        """The next complete frame, or _NONE when more bytes are needed."""
+        buf = self.buf
+        if len(buf) < 4:
+            return _NONE
+        (n,) = _LEN.unpack_from(buf, 0)
+        if n > MAX_FRAME:
+            raise ValueError(f"frame of {n} bytes exceeds {MAX_FRAME}")
+        if len(buf) - 4 < n:
+            return _NONE
+        body = bytes(buf[4 : 4 + n])
+        del buf[: 4 + n]
+        return json.loads(body.decode("utf-8", "surrogatepass"))
+
+    def frames(self) -> list[Any]:
+        out = []
+        while (f := self.pop()) is not _NONE:
+            out.append(f)
+        return out
+
+    def read_frame(self, fd: int) -> Any:
+        """Block until one frame is available on fd; EOFError at end of stream."""
+        while (f := self.pop()) is _NONE:
+            data = os.read(fd, 1 << 20)
+            if not data:
+                raise EOFError("stream closed")
+            self.feed(data)
+        return f
