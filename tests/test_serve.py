@@ -1,0 +1,386 @@
+"""`verif serve`: the OpenAI-compatible app (schema, validation, micro-batching) over real loopback HTTP,
+the CLI, and the embedded model served end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+from verifier.server import create_app, parse_chat_request
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-c", "from verinstruct.cli import main; main()"]
+
+
+class RecordingBackend:
+    """Fake model: echoes the last message upper-cased; records every batch; "FAIL" fails that item and
+    "CRASH" makes the whole call raise."""
+
+    kind = "fake"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.model = "recorder"
+        self.delay = delay
+        self.batches: list[tuple[int, GenerationConfig]] = []
+
+    def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+        self.batches.append((len(batch), config))
+        time.sleep(self.delay)
+        if any("CRASH" in m[-1]["content"] for m in batch):
+            raise RuntimeError("model exploded")
+        out = []
+        for m in batch:
+            text = m[-1]["content"].upper()
+            if "FAIL" in text:
+                out.append(GenResult(None, error="item too long"))
+                continue
+            lps = None
+            if config.logprobs or config.top_logprobs:
+                top = (("A", -0.5), ("B", -1.5), ("C", -2.5))[: config.top_logprobs]
+                lps = (TokenLogprob(text, -0.5, top), TokenLogprob("!", -0.01, ()))
+            out.append(
+                GenResult(text, finish_reason="length", logprobs=lps, prompt_tokens=11, completion_tokens=2)
+            )
+        return out
+
+    def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free loopback port; yield its root URL; always stop it."""
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def chat(content: str = "hello", **kw: Any) -> dict[str, Any]:
+    return {"model": "recorder", "messages": [{"role": "user", "content": content}], **kw}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, RecordingBackend]]:
+    backend = RecordingBackend()
+    with serving(create_app(backend, batch_wait_ms=1)) as url:
+        yield url, backend
+
+
+def test_health_and_models(server: tuple[str, RecordingBackend]) -> None:
+    url, _ = server
+    health = httpx.get(f"{url}/health").json()
+    assert health["status"] == "ok" and health["model"] == "recorder" and health["backend"] == "fake"
+    models = httpx.get(f"{url}/v1/models").json()
+    assert models["object"] == "list" and [m["id"] for m in models["data"]] == ["recorder"]
+
+
+def test_completion_schema(server: tuple[str, RecordingBackend]) -> None:
+    url, backend = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=chat("abc", max_tokens=7, temperature=0.5, stop=["\n"]))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
+    assert body["model"] == "recorder"
+    [choice] = body["choices"]
+    assert choice["message"] == {"role": "assistant", "content": "ABC"}
+    assert choice["finish_reason"] == "length" and choice["logprobs"] is None
+    assert body["usage"] == {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
+    assert backend.batches[-1][1] == GenerationConfig(max_tokens=7, temperature=0.5, stop=("\n",))
+
+
+def test_logprobs_schema(server: tuple[str, RecordingBackend]) -> None:
+    url, backend = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=chat("é", logprobs=True, top_logprobs=2))
+    content = r.json()["choices"][0]["logprobs"]["content"]
+    assert [t["token"] for t in content] == ["É", "!"]
+    assert content[0]["logprob"] == -0.5 and content[0]["bytes"] == list("É".encode())
+    assert [(a["token"], a["logprob"]) for a in content[0]["top_logprobs"]] == [("A", -0.5), ("B", -1.5)]
+    assert backend.batches[-1][1].top_logprobs == 2 and backend.batches[-1][1].logprobs
+    bare = httpx.post(f"{url}/v1/chat/completions", json=chat("x", logprobs=True)).json()
+    assert [t["top_logprobs"] for t in bare["choices"][0]["logprobs"]["content"]] == [[], []]
+
+
+def test_official_client_reads_the_response(server: tuple[str, RecordingBackend]) -> None:
+    from openai import OpenAI
+
+    url, _ = server
+    client = OpenAI(base_url=f"{url}/v1", api_key="EMPTY", max_retries=0)
+    try:
+        res = client.chat.completions.create(
+            model="recorder",
+            messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+            max_tokens=3,
+            logprobs=True,
+            top_logprobs=3,
+        )
+        assert res.choices[0].message.content == "HI"
+        assert res.choices[0].logprobs is not None and res.choices[0].logprobs.content is not None
+        assert res.choices[0].logprobs.content[0].top_logprobs[2].token == "C"
+        assert res.usage is not None and res.usage.total_tokens == 13
+        assert [m.id for m in client.models.list()] == ["recorder"]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+        (chat() | {"messages": []}, "messages"),
+        (chat() | {"messages": ["hi"]}, "messages[0]"),
+        (chat() | {"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
+        (chat() | {"messages": [{"role": "user"}]}, "messages[0].content"),
+        (
+            chat() | {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content[0]",
+        ),
+        (chat(n=2), "n"),
+        (chat(stream=True), "stream"),
+        (chat(max_tokens=0), "max_tokens"),
+        (chat(max_tokens=2.5), "max_tokens"),
+        (chat(temperature="hot"), "temperature"),
+        (chat(temperature=3), "temperature"),
+        (chat(logprobs="yes"), "logprobs"),
+        (chat(logprobs=True, top_logprobs=21), "top_logprobs"),
+        (chat(top_logprobs=2), "top_logprobs"),
+        (chat(stop=["a", "b", "c", "d", "e"]), "stop"),
+        (chat(stop=[""]), "stop"),
+    ],
+)
+def test_invalid_requests_get_400_naming_the_field(
+    server: tuple[str, RecordingBackend], body: dict[str, Any], param: str
+) -> None:
+    url, _ = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=body)
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error" and err["param"] == param
+    assert param.split("[")[0].split(".")[0] in err["message"]
+
+
+def test_body_that_is_not_json_gets_400(server: tuple[str, RecordingBackend]) -> None:
+    url, _ = server
+    r = httpx.post(
+        f"{url}/v1/chat/completions", content=b"{oops", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"]
+
+
+def test_text_parts_and_developer_role_are_accepted() -> None:
+    req = parse_chat_request(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "developer", "content": "rules"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+            ],
+            "max_completion_tokens": 9,
+        }
+    )
+    assert req.messages == [{"role": "system", "content": "rules"}, {"role": "user", "content": "ab"}]
+    assert req.config == GenerationConfig(max_tokens=9, temperature=0.0)
+
+
+def test_failed_items_get_500_and_leave_their_batch_alone(server: tuple[str, RecordingBackend]) -> None:
+    url, _ = server
+
+    async def send() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            return list(
+                await asyncio.gather(
+                    *(client.post("/v1/chat/completions", json=chat(t)) for t in ["ok", "fail me"])
+                )
+            )
+
+    ok, bad = asyncio.run(send())
+    assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"] == "OK"
+    assert bad.status_code == 500
+    assert bad.json()["error"] == {
+        "message": "item too long",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+    crash = httpx.post(f"{url}/v1/chat/completions", json=chat("CRASH"))
+    assert crash.status_code == 500 and "model exploded" in crash.json()["error"]["message"]
+    after = httpx.post(f"{url}/v1/chat/completions", json=chat("still alive"))  # the worker survived
+    assert after.status_code == 200 and after.json()["choices"][0]["message"]["content"] == "STILL ALIVE"
+
+
+def test_concurrent_requests_are_micro_batched() -> None:
+    backend = RecordingBackend(delay=0.3)
+    with serving(create_app(backend, max_batch_size=4, batch_wait_ms=20)) as url:
+
+        async def send() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                greedy = [client.post("/v1/chat/completions", json=chat(f"q{i}")) for i in range(10)]
+                sampled = [
+                    client.post("/v1/chat/completions", json=chat(f"s{i}", temperature=1.0)) for i in range(2)
+                ]
+                return list(await asyncio.gather(*greedy, *sampled))
+
+        responses = asyncio.run(send())
+        health = httpx.get(f"{url}/health").json()
+    texts = [r.json()["choices"][0]["message"]["content"] for r in responses]
+    assert texts == [f"Q{i}" for i in range(10)] + ["S0", "S1"]
+    sizes = [n for n, _ in backend.batches]
+    assert sum(sizes) == 12
+    assert max(sizes) > 1 and max(sizes) <= 4  # batched, and never past max_batch_size
+    assert health["requests"] == 12 and health["batches"] == len(sizes) < 12
+    temps = {cfg.temperature for _, cfg in backend.batches}
+    assert temps == {0.0, 1.0}  # a batch never mixes configs
+
+
+def test_create_app_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="max_batch_size"):
+        create_app(RecordingBackend(), max_batch_size=0)
+    with pytest.raises(ValueError, match="batch_wait_ms"):
+        create_app(RecordingBackend(), batch_wait_ms=-1)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_cli_help_lists_the_options() -> None:
+    res = _run_cli("serve", "--help")
+    assert res.returncode == 0, res.stderr
+    for opt in ("--model", "--host", "--port", "--max-batch-size", "--batch-wait-ms", "--backend"):
+        assert opt in res.stdout
+
+
+def test_cli_rejects_an_unknown_backend() -> None:
+    res = _run_cli("serve", "--backend", "tpu")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: --backend must be one of transformers, vllm, got 'tpu'"
+    ]
+
+
+def test_cli_vllm_without_vllm_says_how_to_install() -> None:
+    pytest.importorskip("verifier.backends.vllm_backend")
+    try:
+        import vllm  # noqa: F401
+
+        pytest.skip("vllm is installed here")
+    except ImportError:
+        pass
+    res = _run_cli("serve", "--backend", "vllm")
+    assert res.returncode == 2
+    assert "pip install vllm" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_missing_model_path_is_a_one_line_error(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    res = _run_cli("serve", "--model", str(tmp_path / "no-such-model"))
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: cannot load model") and "Traceback" not in res.stderr
+
+
+def _embedded_model_or_skip() -> None:
+    try:
+        import verifier.backends.transformers_backend  # noqa: F401
+        from verifier.embedded import locate_default_gguf
+
+        locate_default_gguf()
+    except (ImportError, FileNotFoundError) as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"embedded model unavailable: {e}")
+
+
+def test_verif_serve_runs_the_embedded_model_end_to_end() -> None:
+    """`verif serve` in a subprocess with the real default model; the openai backend and the Verifier use it."""
+    _embedded_model_or_skip()
+    from verifier.backends.openai_backend import OpenAIBackend
+    from verifier.judge import JudgeRequest, Verifier
+
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--device", "cpu", "--log-level", "warning"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"verif serve exited with {proc.returncode}: {out[-2000:]}")
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail("verif serve did not answer /health within 240 s")
+                time.sleep(0.5)
+        assert health["status"] == "ok" and health["backend"] == "transformers"
+        model = health["model"]
+        with OpenAIBackend(model, [f"http://127.0.0.1:{port}"], timeout=120, max_retries=1) as b:
+            question = [{"role": "user", "content": "Is the sky blue? Answer Yes or No."}]
+            gen = b.generate([question, question], GenerationConfig(max_tokens=8, top_logprobs=3))
+            scored = b.score([question], ["Yes", "No"])
+        assert [g.error for g in gen] == [None, None]
+        assert gen[0].text == gen[1].text and gen[0].text  # greedy: deterministic
+        assert gen[0].logprobs and len(gen[0].logprobs[0].top) == 3
+        assert all(lp <= 0 for t in gen[0].logprobs for _, lp in t.top)
+        assert scored[0].error is None and scored[0].method == "first_token"
+        assert scored[0].logprobs is not None and set(scored[0].logprobs) == {"Yes", "No"}
+
+        v = Verifier(backend=OpenAIBackend(model, [f"http://127.0.0.1:{port}"], timeout=120), mode="score")
+        try:
+            [[verdict]] = v.judge_batch([JudgeRequest("Say hi.", "Hi!", ("Be polite.",))])
+        finally:
+            v.close()
+        assert verdict.error is None and verdict.prob is not None and 0.0 <= verdict.prob <= 1.0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
