@@ -38,7 +38,7 @@ class ConversionError(SchemaError):
 
 
 _TAG_RE = re.compile(r"^\s*\[([A-Za-z_]+)\]\s*(.*)$", re.S)
-_STOP = frozenset("the a an of and or to in on for with be is are should your response answer use using".split())
+_STOP = frozenset(["the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "with", "be", "is", "are", "should", "your", "response", "answer", "use", "using"])
 #: extra words that a constraint line about a given name-word tends to use
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "keyword": ("include", "mention", "contain", "word", "term", "phrase"),
@@ -338,7 +338,10 @@ def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
             f"{label}: fields 'instruction_id_list' and 'kwargs' must have the same length, got {len(ids)} and {len(kwargs)}")
     constraints = []
     for k, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
-        check = make_registry_check(cid, kw or {}, label, f"instruction_id_list[{k}]")
+        try:
+            check = make_registry_check(cid, kw or {}, label, f"instruction_id_list[{k}]")
+        except SchemaError as e:
+            raise ConversionError(str(e)) from None
         spec = checkers.get(check.checker)
         constraints.append(Constraint(cid, spec.kind if spec.kind in ("hard", "soft") else "hard",
                                       describe(check.checker, check.params), check, None, "description"))

@@ -118,9 +118,7 @@ def code_uses_llm(source: str) -> bool:
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
             if name in LLM_FUNCS:
                 return True
-        elif isinstance(node, ast.ImportFrom) and node.module == "llm_call":
-            return True
-        elif isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names):
+        elif isinstance(node, ast.ImportFrom) and node.module == "llm_call" or isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names):
             return True
     return False
 
@@ -128,8 +126,9 @@ def code_uses_llm(source: str) -> bool:
 # ---------------------------------------------------------------------------------------------- validation
 
 
-def _where(row_id: Any, path: str) -> str:
-    return f"row {row_id!r}: field {path!r}" if row_id is not None else f"field {path!r}"
+def _where(label: Any, path: str) -> str:
+    """``label`` is already formatted ("line 3 (id 'x')" / "row 'x'"), or None."""
+    return f"{label}: field {path!r}" if label else f"field {path!r}"
 
 
 def _req_str(d: Mapping[str, Any], key: str, row_id: Any, path: str, *, allow_empty: bool = True) -> str:
@@ -230,7 +229,7 @@ def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instan
     if raw_id is None or isinstance(raw_id, (bool, dict, list)):
         raise SchemaError(f"{where or 'row'}: field 'id' must be a string or integer, got {raw_id!r}")
     row_id = str(raw_id)
-    label = f"{where} (id {row_id})" if where else row_id
+    label = f"{where} (id {row_id!r})" if where else f"row {row_id!r}"
     messages = d.get("messages")
     if messages is not None:
         messages = _messages(messages, label)

@@ -1,0 +1,150 @@
+"""Find broken dataset checkers: run every code constraint in the sandbox against probe responses.
+
+Each code constraint is run (in ONE ``Sandbox.run``) on a fixed set of probes (empty, a short sentence,
+long multi-paragraph text, bullets, JSON, Chinese, ...) plus its row's own prompt and, when the row has one,
+its ``response``. It is then classified by the first matching class, in this order:
+
+``compile`` (does not compile), ``no_check_following``, ``timeout``, ``needs_llm`` (calls llm_* — not
+broken, counted apart), ``raises`` (on some probe), ``non_bool`` (returns something other than a bool),
+``constant`` (the same answer on every probe: likely a checker that checks nothing), ``ok``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from checkers.base import Verdict
+from verinstruct.schema import CodeCheck, Instance
+
+if TYPE_CHECKING:
+    from checkers.sandbox import Sandbox
+
+PROBES: tuple[tuple[str, str], ...] = (
+    ("empty", ""),
+    ("short", "Hello world."),
+    ("long", "\n\n".join(
+        f"Paragraph {k} talks about the history of tea, its trade routes, and how people in many countries "
+        f"enjoy it today. It is written in plain English, with several sentences. Some are short. Others "
+        f"run on for a while, listing facts, dates such as 1610 and 1773, and names like Darjeeling."
+        for k in range(1, 6))),
+    ("bullets", "Here are the points:\n- First point about planning\n- Second point about budgets\n"
+                "- Third point about time\n* A starred item\n* Another starred item"),
+    ("numbered", "1. Wake up early.\n2. Drink water.\n3. Go for a walk.\n4. Read a book.\n5. Sleep well."),
+    ("json", '{"name": "Ada", "age": 36, "skills": ["math", "poetry"], "active": true}'),
+    ("chinese", "春节是中国最重要的传统节日。人们回家团圆，吃年夜饭，放烟花。\n\n孩子们收到压岁钱，非常开心。"),
+    ("upper", "THIS IS AN ANSWER WRITTEN ENTIRELY IN CAPITAL LETTERS!"),
+    ("lower_commas", "this answer is all lowercase, with commas, and no capital letters at all."),
+    ("markdown", "<<A Title>>\n\n## Section 1\nSome *highlighted text* and **bold text**.\n\n## Section 2\n"
+                 "| a | b |\n|---|---|\n| 1 | 2 |\n\nP.S. Thanks for reading [name]."),
+    ("quoted", '"A whole response wrapped in double quotes. Is there anything else I can help with?"'),
+    ("two_responses", "First answer here.\n******\nSecond, different answer here."),
+)
+
+CLASSES: tuple[str, ...] = ("compile", "no_check_following", "timeout", "needs_llm", "raises", "non_bool",
+                            "constant", "ok")
+BROKEN: frozenset[str] = frozenset({"compile", "no_check_following", "timeout", "raises", "non_bool", "constant"})
+_TOKENS: tuple[tuple[str, str], ...] = (
+    ("syntax error", "compile"),
+    ("compile", "compile"),
+    ("no check_following", "no_check_following"),
+    ("timeout", "timeout"),
+    ("needs llm", "needs_llm"),
+    ("raised", "raises"),
+    ("returned", "non_bool"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LintFinding:
+    id: str
+    constraint: str
+    index: int
+    cls: str
+    message: str
+    #: verdict per probe: True / False / None (undecided)
+    answers: tuple[bool | None, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["class"] = d.pop("cls")
+        d["answers"] = list(self.answers)
+        return d
+
+
+def error_class(error: str | None) -> str:
+    """Map a sandbox error string to a lint class by its leading token ("raised", "timeout:" ...)."""
+    e = (error or "").strip().lower()
+    for token, cls in _TOKENS:
+        if e.startswith(token):
+            return cls
+    return "raises"
+
+
+def classify(verdicts: Sequence[Verdict]) -> tuple[str, str]:
+    """(class, message) for one checker from its verdicts on all probes."""
+    errors = [v.error or "" for v in verdicts if v.passed is None]
+    classes = [error_class(e) for e in errors]
+    for cls in CLASSES[:6]:
+        if cls in classes:
+            return cls, errors[classes.index(cls)]
+    if errors:
+        return "raises", errors[0]
+    answers = {v.passed for v in verdicts}
+    if len(verdicts) > 1 and len(answers) == 1:
+        return "constant", f"returns {verdicts[0].passed} on all {len(verdicts)} probes"
+    return "ok", ""
+
+
+def probes_for(inst: Instance, response: str | None = None) -> list[tuple[str, str]]:
+    out = list(PROBES) + [("own prompt", inst.prompt)]
+    extra = response if response is not None else (inst.source.get("extra") or {}).get("response")
+    if isinstance(extra, str):
+        out.append(("own response", extra))
+    return out
+
+
+def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
+         responses: Sequence[str | None] | None = None) -> list[LintFinding]:
+    """One finding per code constraint (class ``ok`` included), in dataset order."""
+    from checkers.sandbox import CodeCall, Sandbox
+
+    calls, spans = [], []
+    for n, inst in enumerate(instances):
+        probes = probes_for(inst, responses[n] if responses is not None else None)
+        for j, c in enumerate(inst.constraints):
+            if not isinstance(c.check, CodeCheck):
+                continue
+            start = len(calls)
+            calls.extend(CodeCall(c.check.source, inst.instruction, text) for _, text in probes)
+            spans.append((inst, j, start, len(calls)))
+    if not calls:
+        return []
+    if sandbox is None:
+        with Sandbox() as box:
+            results = box.run(calls)
+    else:
+        results = sandbox.run(calls)
+    findings = []
+    for inst, j, a, b in spans:
+        vs = results[a:b]
+        cls, msg = classify(vs)
+        findings.append(LintFinding(inst.id, inst.constraints[j].name, j, cls, msg, tuple(v.passed for v in vs)))
+    return findings
+
+
+def summarize(findings: Sequence[LintFinding], worst: int = 20) -> dict[str, Any]:
+    counts = Counter(f.cls for f in findings)
+    broken = [f for f in findings if f.cls in BROKEN]
+    order = {c: k for k, c in enumerate(CLASSES)}
+    broken.sort(key=lambda f: (order[f.cls], f.id, f.index))
+    return {
+        "checked": len(findings),
+        "classes": {c: counts.get(c, 0) for c in CLASSES},
+        "broken": len(broken),
+        "needs_llm": counts.get("needs_llm", 0),
+        "ok": counts.get("ok", 0),
+        "worst": [f.to_dict() for f in broken[:worst]],
+    }

@@ -1,0 +1,242 @@
+"""The one scoring path: a batch of (instance, response) pairs -> per-constraint verdicts and pass rates.
+
+Benchmarks, ``verif score`` and the RL reward all call :func:`score_batch`. Per batch it makes
+at most three calls, whatever the batch size:
+
+* registry constraints -> ``checkers.modes.evaluate_rows`` (in-process, pure functions);
+* code constraints     -> ONE ``Sandbox.run`` (dataset code never runs in this process), with
+  ``LLMBridge(verifier)`` as the sandbox's llm callback when a verifier is given;
+* llm constraints      -> ONE ``Verifier.judge_batch`` over all soft constraints of all items.
+
+Without a verifier, constraints that need one (llm checks, code calling ``llm_*``) are not run at all
+and get an undecided verdict (``passed=None``) with ``no_llm_error``.
+
+Pass rates (explicit): ``hard_pass_rate = hard passed / hard total``: an undecided hard constraint is NOT
+credited (it counts against the rate) and is reported in ``hard_undecided``; 1.0 when there are no hard
+constraints. ``soft_pass_rate`` likewise. Callers wanting passed/decided have the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from checkers.base import Verdict
+from verinstruct.schema import CodeCheck, Instance, LLMCheck, RegistryCheck
+
+if TYPE_CHECKING:
+    from checkers.sandbox import Sandbox
+    from verifier import Verifier
+
+NO_LLM_ERROR = "needs LLM verifier (no verifier given)"
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintResult:
+    name: str
+    kind: str
+    check_type: str
+    verdict: Verdict
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "check": self.check_type,
+                               "passed": self.verdict.passed, "reason": self.verdict.reason}
+        if self.verdict.error is not None:
+            out["error"] = self.verdict.error
+        if self.verdict.prob is not None:
+            out["prob"] = self.verdict.prob
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredResponse:
+    id: str
+    constraints: tuple[ConstraintResult, ...]
+
+    def _count(self, kind: str) -> tuple[int, int, int]:
+        rs = [r for r in self.constraints if r.kind == kind]
+        return (sum(r.verdict.passed is True for r in rs), len(rs), sum(r.verdict.passed is None for r in rs))
+
+    @property
+    def hard_passed(self) -> int:
+        return self._count("hard")[0]
+
+    @property
+    def hard_total(self) -> int:
+        return self._count("hard")[1]
+
+    @property
+    def hard_undecided(self) -> int:
+        return self._count("hard")[2]
+
+    @property
+    def soft_passed(self) -> int:
+        return self._count("soft")[0]
+
+    @property
+    def soft_total(self) -> int:
+        return self._count("soft")[1]
+
+    @property
+    def soft_undecided(self) -> int:
+        return self._count("soft")[2]
+
+    @property
+    def hard_pass_rate(self) -> float:
+        passed, total, _ = self._count("hard")
+        return passed / total if total else 1.0
+
+    @property
+    def soft_pass_rate(self) -> float:
+        passed, total, _ = self._count("soft")
+        return passed / total if total else 1.0
+
+    @property
+    def undecided(self) -> int:
+        return sum(r.verdict.passed is None for r in self.constraints)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "constraints": [r.to_dict() for r in self.constraints],
+            "hard_pass_rate": self.hard_pass_rate,
+            "soft_pass_rate": self.soft_pass_rate,
+            "hard": {"passed": self.hard_passed, "total": self.hard_total, "undecided": self.hard_undecided},
+            "soft": {"passed": self.soft_passed, "total": self.soft_total, "undecided": self.soft_undecided},
+        }
+
+
+def score_batch(
+    instances: Sequence[Instance],
+    responses: Sequence[str],
+    *,
+    sandbox: Sandbox | None = None,
+    verifier: Verifier | None = None,
+    mode: str = "strict",
+    no_llm_error: str = NO_LLM_ERROR,
+) -> list[ScoredResponse]:
+    """Score ``responses[i]`` against ``instances[i]``; results in input order, one per constraint in order.
+
+    ``mode`` ('strict' / 'loose') applies to registry checkers. A sandbox is created for this call when
+    none is given (pass one to reuse its workers across batches).
+    """
+    if len(instances) != len(responses):
+        raise ValueError(f"got {len(instances)} instances but {len(responses)} responses")
+    bad = [k for k, r in enumerate(responses) if not isinstance(r, str)]
+    if bad:
+        raise TypeError(f"responses[{bad[0]}] must be a string, got {type(responses[bad[0]]).__name__}")
+    verdicts: list[list[Verdict | None]] = [[None] * len(inst.constraints) for inst in instances]
+
+    _run_registry(instances, responses, verdicts, mode)
+    _run_code(instances, responses, verdicts, sandbox, verifier, no_llm_error)
+    _run_llm(instances, responses, verdicts, verifier, no_llm_error)
+
+    out = []
+    for inst, vs in zip(instances, verdicts, strict=True):
+        results = []
+        for c, v in zip(inst.constraints, vs, strict=True):
+            assert v is not None
+            results.append(ConstraintResult(c.name, c.kind, c.check_type, v, c.text))
+        out.append(ScoredResponse(inst.id, tuple(results)))
+    return out
+
+
+def _run_registry(instances: Sequence[Instance], responses: Sequence[str],
+                  verdicts: list[list[Verdict | None]], mode: str) -> None:
+    import checkers
+    from checkers.modes import evaluate_rows
+
+    rows, where = [], []
+    for i, inst in enumerate(instances):
+        built, idx = [], []
+        for j, c in enumerate(inst.constraints):
+            if isinstance(c.check, RegistryCheck):
+                try:
+                    built.append(checkers.build(c.check.checker, c.check.params))
+                    idx.append(j)
+                except checkers.CheckerError as e:
+                    verdicts[i][j] = Verdict.undecided(f"bad constraint: {e}")
+        if built:
+            rows.append((built, responses[i], inst.instruction))
+            where.append((i, idx))
+    if not rows:
+        return
+    results = evaluate_rows(rows, mode)  # type: ignore[arg-type]
+    for (i, idx), vs in zip(where, results, strict=True):
+        for j, v in zip(idx, vs, strict=True):
+            verdicts[i][j] = v
+
+
+def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts: list[list[Verdict | None]],
+              sandbox: Sandbox | None, verifier: Verifier | None, no_llm_error: str) -> None:
+    calls, where = [], []
+    from checkers.sandbox import CodeCall
+
+    for i, inst in enumerate(instances):
+        for j, c in enumerate(inst.constraints):
+            if not isinstance(c.check, CodeCheck):
+                continue
+            if verifier is None and c.check.uses_llm:
+                verdicts[i][j] = Verdict.undecided(no_llm_error)
+                continue
+            calls.append(CodeCall(c.check.source, inst.instruction, responses[i]))
+            where.append((i, j))
+    if not calls:
+        return
+    try:
+        with ExitStack() as stack:
+            box = sandbox
+            if box is None:
+                from checkers.sandbox import Sandbox
+
+                llm = None
+                if verifier is not None:
+                    from verifier.bridge import LLMBridge
+
+                    llm = LLMBridge(verifier)
+                box = stack.enter_context(Sandbox(llm=llm))
+            results = box.run(calls)
+    except Exception as e:  # the sandbox itself failed: every code verdict says so, nothing is invented
+        results = [Verdict.undecided(f"sandbox failed: {type(e).__name__}: {e}")] * len(calls)
+    if len(results) != len(calls):
+        results = [Verdict.undecided(f"sandbox failed: returned {len(results)} results for {len(calls)} calls")] \
+            * len(calls)
+    for (i, j), v in zip(where, results, strict=True):
+        verdicts[i][j] = v
+
+
+def _run_llm(instances: Sequence[Instance], responses: Sequence[str], verdicts: list[list[Verdict | None]],
+             verifier: Verifier | None, no_llm_error: str) -> None:
+    requests, where = [], []
+    for i, inst in enumerate(instances):
+        idx = [j for j, c in enumerate(inst.constraints) if isinstance(c.check, LLMCheck)]
+        if not idx:
+            continue
+        if verifier is None:
+            for j in idx:
+                verdicts[i][j] = Verdict.undecided(no_llm_error)
+            continue
+        from verifier import JudgeRequest
+
+        requests.append(JudgeRequest(inst.instruction, responses[i], tuple(inst.constraints[j].text for j in idx)))
+        where.append((i, idx))
+    if not requests:
+        return
+    assert verifier is not None
+    try:
+        results = verifier.judge_batch(requests)
+    except Exception as e:  # the backend failed as a whole: visible undecided verdicts, not zeros
+        results = [[Verdict.undecided(f"verifier failed: {type(e).__name__}: {e}")] * len(idx) for _, idx in where]
+    for (i, idx), vs in zip(where, results, strict=True):
+        if len(vs) != len(idx):
+            vs = [Verdict.undecided(f"verifier failed: {len(vs)} verdicts for {len(idx)} constraints")] * len(idx)
+        for j, v in zip(idx, vs, strict=True):
+            verdicts[i][j] = v
+
+
+def score(instance: Instance, response: str, **kwargs: Any) -> ScoredResponse:
+    """Single-item helper over :func:`score_batch`."""
+    return score_batch([instance], [response], **kwargs)[0]
