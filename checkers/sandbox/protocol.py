@@ -14,7 +14,8 @@ from typing import Any
 #: largest frame either side accepts (a chunk of long responses fits easily)
 MAX_FRAME = 64 * 1024 * 1024
 
-# Error classes: every undecided verdict's error starts with one of these, then ": " and details.
+# Error classes: every undecided verdict's error starts with one of these, then ": " and details
+# ("raised" is followed by the exception type: "raised ValueError: bad value").
 ERR_BAD_INPUT = "bad input"
 ERR_SOURCE_TOO_LARGE = "source too large"
 ERR_SYNTAX = "syntax error"
@@ -59,8 +60,10 @@ def error_class(error: str | None) -> str | None:
     """The class token an error string starts with (None for None or an unknown shape)."""
     if error is None:
         return None
-    head = error.split(":", 1)[0]
-    return head if head in ERROR_CLASSES else None
+    for cls in ERROR_CLASSES:
+        if error.startswith(cls) and error[len(cls) : len(cls) + 1] in (":", " ", ""):
+            return cls
+    return None
 
 
 def encode(obj: Any) -> bytes:

@@ -9,6 +9,7 @@ With a PID namespace the zygote is PID 1, so killing it kills every process the 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import os
 import resource
@@ -186,10 +187,7 @@ class Zygote:
             code, err = self.code_for(h, sources.get(h))
             if err is None and isinstance(code, str):
                 err = code
-            if err is not None:
-                res = [[it[0], None, err] for it in items]
-            else:
-                res = self.run_group(code, items)
+            res = [[it[0], None, err] for it in items] if err is not None else self.run_group(code, items)
             P.write_all(self.out, P.encode({"type": "res", "items": res}))
         P.write_all(self.out, P.encode({"type": "done"}))
 
@@ -277,10 +275,8 @@ class Zygote:
                 elif fr.get("t") == "llm":
                     t0 = time.monotonic()
                     reply = self.ask_parent(fr)
-                    try:
+                    with contextlib.suppress(OSError):
                         P.write_all(fd, P.encode(reply))
-                    except OSError:
-                        pass
                     deadline += time.monotonic() - t0
         return out
 
@@ -297,18 +293,14 @@ class Zygote:
 
     def kill_child(self, pid: int) -> None:
         for target in ((-1,) if self.pidns else ()) + (-pid, pid):
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(target, signal.SIGKILL)
-            except OSError:
-                pass
 
     def reap(self, pid: int) -> int:
         """Wait for the call's process; make sure nothing it started survives. Returns its wait status."""
         status = 0
-        try:
+        with contextlib.suppress(ChildProcessError):
             _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
         # anything left (forked children of the code) dies now
         self.kill_child(pid)
         while True:
@@ -428,10 +420,8 @@ def _short(e: Any) -> str | None:
 def _rmtree(path: str) -> None:
     for root, dirs, files in os.walk(path, topdown=False):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(os.path.join(root, f))
-            except OSError:
-                pass
         for d in dirs:
             p = os.path.join(root, d)
             try:
@@ -441,10 +431,8 @@ def _rmtree(path: str) -> None:
                     os.rmdir(p)
             except OSError:
                 pass
-    try:
+    with contextlib.suppress(OSError):
         os.rmdir(path)
-    except OSError:
-        pass
 
 
 PROBE_SOURCE = r'''

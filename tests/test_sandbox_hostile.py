@@ -1,0 +1,181 @@
+"""Hostile dataset code: every attack ends undecided (or harmless), honest items keep their verdicts,
+nothing is written outside the sandbox and no process outlives the batch."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from checkers.sandbox import CodeCall, Sandbox, SandboxLimits, error_class
+
+REPO = Path(__file__).resolve().parents[1]
+TAG = uuid.uuid4().hex[:12]
+PWNED_TMP = f"/tmp/verinstruct_pwned_{TAG}"
+PWNED_REPO = str(REPO / f"verinstruct_pwned_{TAG}")
+SECRET = f"s3cret-{TAG}"
+
+HONEST = "def check_following(instruction, response):\n    return 'ok' in response\n"
+USES_RE = "import re\ndef check_following(instruction, response):\n    return re.search(r'\\d+', response) is not None\n"
+USES_LEN = "def check_following(instruction, response):\n    return len(response) == 2\n"
+
+
+def fn(body: str) -> str:
+    return "def check_following(instruction, response):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+
+
+# (name, source, expected error class or None when the attack must just fail harmlessly)
+HOSTILE: list[tuple[str, str, str | None]] = [
+    ("infinite loop", fn("while True:\n    pass"), "timeout"),
+    ("long sleep", fn("import time\ntime.sleep(60)\nreturn True"), "timeout"),
+    ("fork bomb", fn("import os\nwhile True:\n    os.fork()"), "raised"),
+    ("memory bomb", fn("x = []\nwhile True:\n    x.append(' ' * 10**7)"), "memory limit"),
+    ("write /tmp", fn(f"open({PWNED_TMP!r}, 'w').write('x')\nreturn True"), "raised"),
+    ("write repo", fn(f"open({PWNED_REPO!r}, 'w').write('x')\nreturn True"), "raised"),
+    ("read /etc/shadow", fn("return 'root' in open('/etc/shadow').read()"), "raised"),
+    ("read /etc/passwd", fn("return 'root' in open('/etc/passwd').read()"), "raised"),
+    ("env secret", fn("import os\nreturn 'VERINSTRUCT_TEST_SECRET' in os.environ"), None),
+    ("proc environ", fn(f"return {SECRET!r} in open('/proc/1/environ').read()"), "raised"),
+    ("subprocess", fn("import subprocess\nsubprocess.run(['true'])\nreturn True"), "raised"),
+    ("os.system", fn(f"import os\nreturn os.system('touch {PWNED_TMP}') == 0"), None),
+    ("ctypes segfault", fn("import ctypes\nctypes.string_at(0)"), "worker crashed"),
+    ("os._exit", fn("import os\nos._exit(0)"), "exited"),
+    ("sys.exit", fn("import sys\nsys.exit(3)"), "exited"),
+    ("ignore SIGTERM then spin", fn("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass"),
+     "timeout"),
+    ("alarm", fn("import signal, time\nsignal.setitimer(signal.ITIMER_REAL, 0.2)\ntime.sleep(5)"), "worker crashed"),
+    ("kill parent", fn("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nreturn True"), None),
+    ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), None),
+    ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), None),
+    ("print 100 MB", fn("print('x' * 100_000_000)\nreturn True"), None),
+    ("huge return", fn("return 'x' * 100_000_000"), "bad return"),
+    ("deep recursion", fn("def f(n):\n    return f(n + 1)\nreturn f(0)"), "raised"),
+    ("deep recursion, raised limit", fn("import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1)\nreturn f(0)"),
+     None),
+    ("thread bomb", fn("import threading, time\nfor _ in range(10000):\n    threading.Thread(target=time.sleep, args=(60,)).start()"),
+     None),
+]
+
+
+def _children() -> set[int]:
+    """Every live descendant of this test process (scanning /proc: psutil is not a dependency)."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parent[int(d)] = int(fields[1])
+    out: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        nxt = {p for p, pp in parent.items() if pp in frontier and p not in out}
+        out |= nxt
+        frontier = nxt
+    return out
+
+
+@pytest.fixture(scope="module")
+def listener():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    hits: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            hits.append(conn.recv(100))
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield srv.getsockname()[1], hits
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def outcome(listener):
+    port, hits = listener
+    net = fn(f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\ns.sendall(b'pwned')\nreturn True")
+    hostile = [*HOSTILE, ("network connect", net, "raised")]
+    os.environ["VERINSTRUCT_TEST_SECRET"] = SECRET
+    before = _children()
+    calls: list[CodeCall] = []
+    expect: list[tuple[str, str | None, bool | None]] = []  # (name, error class, honest verdict)
+    for name, src, cls in hostile:
+        calls.append(CodeCall(src, "p", "x"))
+        expect.append((name, cls, None))
+        # honest items interleaved, including ones that would see tampering with re/builtins
+        calls += [CodeCall(HONEST, "p", "ok"), CodeCall(USES_RE, "p", "no digits"), CodeCall(USES_LEN, "p", "abc")]
+        expect += [("honest", None, True), ("uses re", None, False), ("uses len", None, False)]
+    try:
+        with Sandbox(workers=2, limits=SandboxLimits(wall_timeout_s=1.0, memory_mb=256)) as sb:
+            verdicts = sb.run(calls)
+            during = _children() - before
+        after = _children() - before
+    finally:
+        del os.environ["VERINSTRUCT_TEST_SECRET"]
+    return {"verdicts": verdicts, "expect": expect, "calls": calls, "hits": hits, "during": during, "after": after}
+
+
+def test_hostile_items_end_undecided_with_their_error_class(outcome):
+    bad = []
+    for v, (name, cls, honest) in zip(outcome["verdicts"], outcome["expect"], strict=True):
+        if honest is not None:
+            continue
+        if cls is not None and (v.passed is not None or error_class(v.error) != cls):
+            bad.append((name, v))
+    assert not bad, bad
+
+
+def test_harmless_outcomes_did_not_leak(outcome):
+    by_name = {name: v for v, (name, _, honest) in zip(outcome["verdicts"], outcome["expect"], strict=True) if honest is None}
+    # the secret is not in the environment; os.system cannot run; patches die with the call's process
+    assert by_name["env secret"].passed is False
+    assert by_name["os.system"].passed is False
+    # refused (Landlock signal scope) or silently ignored (PID 1 of a namespace); honest items prove it lived
+    assert by_name["kill parent"].passed in (True, None)
+    assert by_name["print 100 MB"].passed is True  # output went to /dev/null
+    assert by_name["deep recursion, raised limit"].passed is None
+    assert by_name["thread bomb"].passed is None
+
+
+def test_honest_items_keep_correct_verdicts(outcome):
+    wrong = [(name, v) for v, (name, _, honest) in zip(outcome["verdicts"], outcome["expect"], strict=True)
+             if honest is not None and v.passed is not honest]
+    assert not wrong, wrong
+
+
+def test_nothing_written_outside_the_sandbox(outcome):
+    assert not os.path.exists(PWNED_TMP)
+    assert not os.path.exists(PWNED_REPO)
+
+
+def test_network_is_unreachable(outcome):
+    assert outcome["hits"] == []
+
+
+def test_no_process_outlives_the_batch(outcome):
+    assert outcome["during"], "workers should be alive while the sandbox is open"
+    assert outcome["after"] == set()
+
+
+def test_worker_dies_during_chunk_rest_retried():
+    """Killing the worker mid-chunk fails only the in-flight call; later calls of the chunk still run."""
+    kill_zygote = fn("import os, signal\nos.kill(1, signal.SIGKILL)\nreturn True")
+    calls = [CodeCall(HONEST, "p", "ok"), CodeCall(kill_zygote, "p", "x"), CodeCall(HONEST, "p", "no")]
+    with Sandbox(workers=1) as sb:
+        vs = sb.run(calls)
+        assert vs[0].passed is True and vs[2].passed is False
+        again = sb.run([CodeCall(HONEST, "p", "ok")])
+    assert again[0].passed is True
