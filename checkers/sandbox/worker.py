@@ -63,10 +63,8 @@ class Zygote:
                 iso["tmpfs"] = None
                 iso["tmpfs_error"] = str(e)
         for name in self.cfg["preload"]:
-            try:
+            with contextlib.suppress(Exception):  # optional module; dataset code gets the error later
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - an optional module; dataset code gets the error later
-                pass
         llm_stub.install()
         llm_stub.STATE.enabled = bool(self.cfg["has_llm"])
         self.builtins = dict(builtins.__dict__)
