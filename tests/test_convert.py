@@ -41,7 +41,7 @@ def test_every_fixture_converts_without_dropping(row: dict) -> None:
     inst = from_verif(row)
     assert len(inst.constraints) == len(row["checkers"])  # nothing dropped, tagged or not
     assert inst.id == str(row["id"])
-    for c, raw, code, err in zip(inst.constraints, row["checkers"], row["functions"], row["expected_error"]):
+    for c, raw, code, err in zip(inst.constraints, row["checkers"], row["functions"], row["expected_error"], strict=True):
         assert parse_checker_name(raw)[1] == c.name
         assert c.text.strip()
         # soft exactly when the fixture says the constraint needs the LLM

@@ -4,8 +4,9 @@ Each code constraint is run (in ONE ``Sandbox.run``) on a fixed set of probes (e
 long multi-paragraph text, bullets, JSON, Chinese, ...) plus its row's own prompt and, when the row has one,
 its ``response``. It is then classified by the first matching class, in this order:
 
-``compile`` (does not compile), ``no_check_following``, ``timeout``, ``needs_llm`` (calls llm_* — not
-broken, counted apart), ``raises`` (on some probe), ``non_bool`` (returns something other than a bool),
+``compile`` (does not compile), ``no_check_following``, ``import_error`` (imports a missing module),
+``timeout`` (wall or CPU limit), ``needs_llm`` (calls llm_* — not broken, counted apart), ``raises`` (on some
+probe; also crashes and memory limits), ``non_bool`` (returns something other than a bool),
 ``constant`` (the same answer on every probe: likely a checker that checks nothing), ``ok``.
 """
 
@@ -30,10 +31,13 @@ PROBES: tuple[tuple[str, str], ...] = (
         f"enjoy it today. It is written in plain English, with several sentences. Some are short. Others "
         f"run on for a while, listing facts, dates such as 1610 and 1773, and names like Darjeeling."
         for k in range(1, 6))),
-    ("bullets", "Here are the points:\n- First point about planning\n- Second point about budgets\n"
-                "- Third point about time\n* A starred item\n* Another starred item"),
+    ("medium", "A good habit is easy to start and hard to break. Begin with something small, such as a short walk "
+               "after lunch or ten minutes of reading before bed. Track it on a calendar, reward yourself at the end "
+               "of each week, and forgive the days you miss. After a month the habit feels natural."),
+    ("bullets", "Here are the points:\n" + "\n".join(f"- Point {k} about planning a trip" for k in range(1, 9))
+                + "\n* A starred item\n* Another starred item"),
     ("numbered", "1. Wake up early.\n2. Drink water.\n3. Go for a walk.\n4. Read a book.\n5. Sleep well."),
-    ("json", '{"name": "Ada", "age": 36, "skills": ["math", "poetry"], "active": true}'),
+    ("json", '{"name": "Ada", "age": 30, "skills": ["math", "poetry"], "active": true}'),
     ("chinese", "春节是中国最重要的传统节日。人们回家团圆，吃年夜饭，放烟花。\n\n孩子们收到压岁钱，非常开心。"),
     ("upper", "THIS IS AN ANSWER WRITTEN ENTIRELY IN CAPITAL LETTERS!"),
     ("lower_commas", "this answer is all lowercase, with commas, and no capital letters at all."),
@@ -43,18 +47,20 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("two_responses", "First answer here.\n******\nSecond, different answer here."),
 )
 
-CLASSES: tuple[str, ...] = ("compile", "no_check_following", "timeout", "needs_llm", "raises", "non_bool",
-                            "constant", "ok")
-BROKEN: frozenset[str] = frozenset({"compile", "no_check_following", "timeout", "raises", "non_bool", "constant"})
-_TOKENS: tuple[tuple[str, str], ...] = (
-    ("syntax error", "compile"),
-    ("compile", "compile"),
-    ("no check_following", "no_check_following"),
-    ("timeout", "timeout"),
-    ("needs llm", "needs_llm"),
-    ("raised", "raises"),
-    ("returned", "non_bool"),
-)
+CLASSES: tuple[str, ...] = ("compile", "no_check_following", "import_error", "timeout", "needs_llm", "raises",
+                            "non_bool", "constant", "ok")
+BROKEN: frozenset[str] = frozenset(CLASSES) - {"needs_llm", "ok"}
+#: sandbox error class (``checkers.sandbox.error_class``) -> lint class
+_SANDBOX_TO_LINT: dict[str, str] = {
+    "syntax error": "compile",
+    "source too large": "compile",
+    "no check_following": "no_check_following",
+    "import error": "import_error",
+    "timeout": "timeout",
+    "cpu limit": "timeout",
+    "needs LLM verifier": "needs_llm",
+    "bad return": "non_bool",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +81,18 @@ class LintFinding:
 
 
 def error_class(error: str | None) -> str:
-    """Map a sandbox error string to a lint class by its leading token ("raised", "timeout:" ...)."""
-    e = (error or "").strip().lower()
-    for token, cls in _TOKENS:
-        if e.startswith(token):
-            return cls
-    return "raises"
+    """Map a sandbox error string to a lint class by its stable leading token; anything else "raises"
+    (raised, exited, memory limit, worker crashed, llm error ...)."""
+    from checkers.sandbox import error_class as sandbox_class
+
+    return _SANDBOX_TO_LINT.get(sandbox_class(error or "") or "", "raises")
 
 
 def classify(verdicts: Sequence[Verdict]) -> tuple[str, str]:
     """(class, message) for one checker from its verdicts on all probes."""
     errors = [v.error or "" for v in verdicts if v.passed is None]
     classes = [error_class(e) for e in errors]
-    for cls in CLASSES[:6]:
+    for cls in CLASSES[:7]:
         if cls in classes:
             return cls, errors[classes.index(cls)]
     if errors:
@@ -106,6 +111,13 @@ def probes_for(inst: Instance, response: str | None = None) -> list[tuple[str, s
     return out
 
 
+def _literal_probe(source: str) -> str:
+    """The code's own string literals, one per line: reaches checks like startswith('Dear Sir')."""
+    from verinstruct.convert import _code_evidence
+
+    return "\n".join(dict.fromkeys(_code_evidence(source)[1]))
+
+
 def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
          responses: Sequence[str | None] | None = None) -> list[LintFinding]:
     """One finding per code constraint (class ``ok`` included), in dataset order."""
@@ -118,7 +130,9 @@ def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
             if not isinstance(c.check, CodeCheck):
                 continue
             start = len(calls)
-            calls.extend(CodeCall(c.check.source, inst.instruction, text) for _, text in probes)
+            own = _literal_probe(c.check.source)
+            for _, text in probes + ([("code literals", own)] if own else []):
+                calls.append(CodeCall(c.check.source, inst.instruction, text))
             spans.append((inst, j, start, len(calls)))
     if not calls:
         return []

@@ -27,7 +27,13 @@ def _fail(msg: str, code: int = 2) -> typer.Exit:
 
 
 def error_class(error: str) -> str:
-    """The stable leading token of an error string: 'raised IndexError', 'syntax error', 'needs LLM verifier'."""
+    """The stable leading token of an error string: the sandbox's classes ('syntax error', 'raised', 'needs LLM
+    verifier', ...), else the text before the first ':' / ' ('."""
+    from checkers.sandbox import error_class as sandbox_class
+
+    known = sandbox_class(error)
+    if known:
+        return known
     head = error.split(":", 1)[0].split(" (", 1)[0].strip()
     return head[:40] or "error"
 
