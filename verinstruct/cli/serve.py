@@ -19,16 +19,11 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def build_backend(kind: str, model: str, device: str) -> Any:
-    """The backend to serve; heavy imports happen here, after the arguments were checked."""
-    if kind == "transformers":
-        from verifier.backends.transformers_backend import TransformersBackend
+    """The backend to serve (through the verifier factory); heavy imports happen here, after argument checks."""
+    from verifier.factory import build_backend as factory_build
 
-        return TransformersBackend(model, device=device)
-    if kind == "vllm":
-        from verifier.backends.vllm_backend import VLLMBackend
-
-        return VLLMBackend(model)
-    raise ValueError(f"unknown backend {kind!r}; expected one of {', '.join(BACKENDS)}")
+    options = {"device": device} if kind == "transformers" else {}
+    return factory_build(f"{kind}:{model}", **options)
 
 
 def serve(
