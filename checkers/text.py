@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import string
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import regex
 
@@ -323,7 +326,7 @@ def word_tokens(text: str) -> tuple[str, ...]:
 
 
 @functools.cache
-def _langdetect_tables() -> tuple[object, list[str], dict[str, int], object]:
+def _langdetect_tables() -> tuple[Any, list[str], dict[str, int], Any]:
     import numpy as np
     from langdetect import detector_factory
 
@@ -335,40 +338,114 @@ def _langdetect_tables() -> tuple[object, list[str], dict[str, int], object]:
     return factory, list(factory.langlist), index, matrix
 
 
+_MULTI_SPACE_RE = re.compile(" {2,}")
+_ASCII_LETTERISH_RE = re.compile("[A-z]")  # langdetect's 'A' <= ch <= 'z' (includes [\\]^_`)
+_NORMALIZED: dict[int, str] = {}  # langdetect's per-character NGram.normalize, memoised
+_NON_LATIN: dict[str, bool] = {}
+
+
+def _langdetect_text(text: str, max_len: int) -> str:
+    """langdetect's Detector.append + cleaning_text, computed with whole-string operations."""
+    from langdetect.detector import Detector
+    from langdetect.utils.ngram import NGram
+    from langdetect.utils.unicode_block import unicode_block
+
+    text = Detector.URL_RE.sub(" ", text)
+    text = Detector.MAIL_RE.sub(" ", text)
+    text = NGram.normalize_vi(text)
+    text = _MULTI_SPACE_RE.sub(" ", text[:max_len])  # append() drops a space that follows a space
+    latin = len(_ASCII_LETTERISH_RE.findall(text))
+    non_latin = 0
+    for ch, n in Counter(text).items():
+        if ch >= "\u0300":
+            flag = _NON_LATIN.get(ch)
+            if flag is None:
+                # the same test as langdetect's cleaning_text (its block comparison is always true)
+                flag = _NON_LATIN[ch] = unicode_block(ch) != "Latin Extended Additional"
+            non_latin += n if flag else 0
+    if latin * 2 < non_latin:
+        text = _ASCII_LETTERISH_RE.sub("", text)
+    return text
+
+
+def _ngram_rows(text: str, index: dict[str, int]) -> list[int]:
+    """Row indices of the 1-3-grams langdetect's _extract_ngrams would collect, in order."""
+    from langdetect.utils.ngram import NGram
+
+    missing = {ord(c) for c in set(text)} - _NORMALIZED.keys()
+    for cp in missing:
+        _NORMALIZED[cp] = NGram.normalize(chr(cp))
+    norm = text.translate(_NORMALIZED)
+    rows: list[int] = []
+    get = index.get
+    grams = " "
+    cap = False
+    for ch in norm:
+        last = grams[-1]
+        if last == " ":
+            cap = False
+            if ch == " ":
+                grams = " "
+                continue
+            grams = " " + ch
+        elif len(grams) >= 3:
+            grams = grams[1:] + ch
+        else:
+            grams += ch
+        if ch.isupper():
+            if last.isupper():
+                cap = True
+        else:
+            cap = False
+        if cap:
+            continue
+        if ch != " ":
+            r = get(ch)
+            if r is not None:
+                rows.append(r)
+        n = len(grams)
+        if n >= 2:
+            r = get(grams[-2:])
+            if r is not None:
+                rows.append(r)
+            if n >= 3:
+                r = get(grams)
+                if r is not None:
+                    rows.append(r)
+    return rows
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def detect_language(text: str) -> str | None:
     """``langdetect.detect(text)`` with ``DetectorFactory.seed = 0``; None where langdetect raises.
 
-    Text cleaning and n-gram extraction are langdetect's own; the random walk over n-grams replays the same
-    seeded ``random.Random`` draws and the same float operations, in numpy, so the answer is identical.
+    Same cleaning, same n-grams, the same seeded ``random.Random`` draws and the same float operations in
+    the same order as langdetect, with the per-language products done in numpy, so the answer is identical.
     """
     import numpy as np
 
     factory, langs, index, matrix = _langdetect_tables()
-    det = factory.create()  # type: ignore[attr-defined]
-    det.append(text)
-    det.cleaning_text()
-    ngrams = det._extract_ngrams()
-    if not ngrams:
+    det = factory.create()
+    rows = _ngram_rows(_langdetect_text(text, det.max_text_length), index)
+    if not rows:
         return None
-    rows = [index[w] for w in ngrams]
     n = len(rows)
     rnd = random.Random()
-    rnd.seed(0)
+    rnd.seed(0 if factory.seed is None else factory.seed)
     randbelow = rnd._randbelow  # what random.choice draws with
     n_lang = len(langs)
     langprob = np.zeros(n_lang)
     n_trial = det.n_trial
+    conv, limit, base = det.CONV_THRESHOLD, det.ITERATION_LIMIT, det.BASE_FREQ
     for _ in range(n_trial):
         prob = np.full(n_lang, 1.0 / n_lang)
-        alpha = det.alpha + rnd.gauss(0.0, 1.0) * det.ALPHA_WIDTH
-        weight = alpha / det.BASE_FREQ
+        weight = (det.alpha + rnd.gauss(0.0, 1.0) * det.ALPHA_WIDTH) / base
         i = 0
         while True:
             prob *= weight + matrix[rows[randbelow(n)]]
             if i % 5 == 0:
                 prob /= sum(prob.tolist())  # Python's sum, as langdetect does
-                if prob.max() > det.CONV_THRESHOLD or i >= det.ITERATION_LIMIT:
+                if prob.max() > conv or i >= limit:
                     break
             i += 1
         langprob += prob / n_trial

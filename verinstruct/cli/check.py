@@ -1,7 +1,196 @@
-"""Placeholder: filled in by its issue."""
+"""`verif check`: IFEval-style strict/loose accuracy of responses with the deterministic checkers.
+
+Input rows (JSONL): ``prompt``, ``response``, ``instruction_id_list``, ``kwargs`` (one dict per id), optional
+``key``. ``--output`` streams one JSON object per valid row, in input order, flushed as it is computed, so an
+interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Annotated, Any
 
 import typer
 
+from checkers import CheckerError, Constraint, build
+from checkers.modes import Mode, evaluate
+
+
+class RowError(ValueError):
+    """A malformed input row; the message names the problem (the caller adds the line number)."""
+
+
+@dataclass
+class Row:
+    line: int
+    key: Any
+    prompt: str
+    response: str
+    ids: list[str]
+    constraints: list[Constraint]
+
+
+def parse_row(line_no: int, raw: str) -> Row:
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise RowError(f"invalid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise RowError(f"expected a JSON object, got {type(obj).__name__}")
+    for name, typ, what in (
+        ("prompt", str, "a string"),
+        ("response", str, "a string"),
+        ("instruction_id_list", list, "a list of instruction ids"),
+        ("kwargs", list, "a list of parameter objects"),
+    ):
+        if name not in obj:
+            raise RowError(f"missing field {name!r}")
+        if not isinstance(obj[name], typ):
+            raise RowError(f"field {name!r} must be {what}, got {type(obj[name]).__name__}")
+    ids, kwargs = obj["instruction_id_list"], obj["kwargs"]
+    if len(ids) != len(kwargs):
+        raise RowError(f"'kwargs' has {len(kwargs)} entries but 'instruction_id_list' has {len(ids)}")
+    constraints = []
+    for i, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
+        if not isinstance(cid, str):
+            raise RowError(f"instruction_id_list[{i}] must be a string, got {cid!r}")
+        if kw is not None and not isinstance(kw, dict):
+            raise RowError(f"kwargs[{i}] must be an object, got {type(kw).__name__}")
+        try:
+            constraints.append(build(cid, kw))
+        except CheckerError as e:
+            raise RowError(f"instruction {i} ({cid}): {e}") from None
+    return Row(line_no, obj.get("key"), obj["prompt"], obj["response"], list(ids), constraints)
+
+
+@dataclass
+class Tally:
+    """Prompt- and instruction-level counts per mode, plus per instruction id."""
+
+    modes: tuple[Mode, ...]
+    rows: int = 0
+    skipped: int = 0
+    prompt_pass: Counter[str] = field(default_factory=Counter)
+    inst_total: int = 0
+    inst_pass: Counter[str] = field(default_factory=Counter)
+    undecided: Counter[str] = field(default_factory=Counter)
+    by_id_total: Counter[str] = field(default_factory=Counter)
+    by_id_pass: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, ids: list[str], results: dict[str, list[bool | None]]) -> None:
+        self.rows += 1
+        self.inst_total += len(ids)
+        self.by_id_total.update(ids)
+        for mode, verdicts in results.items():
+            self.prompt_pass[mode] += all(v is True for v in verdicts)
+            self.inst_pass[mode] += sum(v is True for v in verdicts)
+            self.undecided[mode] += sum(v is None for v in verdicts)
+            per = self.by_id_pass.setdefault(mode, Counter())
+            per.update(i for i, v in zip(ids, verdicts, strict=True) if v is True)
+
+
+def _iter_rows(fh: IO[str], skip_invalid: bool, tally: Tally) -> Iterator[Row]:
+    for line_no, raw in enumerate(fh, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield parse_row(line_no, raw)
+        except RowError as e:
+            if not skip_invalid:
+                raise RowError(f"line {line_no}: {e}") from None
+            tally.skipped += 1
+            typer.echo(f"warning: skipping line {line_no}: {e}", err=True)
+
+
+def _frac(n: int, d: int) -> str:
+    return f"{n}/{d} ({100.0 * n / d:.2f}%)" if d else f"{n}/{d}"
+
+
+def _report(t: Tally) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    console.print(f"rows evaluated: {t.rows}   instructions: {t.inst_total}   skipped invalid rows: {t.skipped}")
+    summary = Table(title="IFEval accuracy")
+    summary.add_column("level")
+    for m in t.modes:
+        summary.add_column(m, justify="right")
+    summary.add_row("prompt-level", *(_frac(t.prompt_pass[m], t.rows) for m in t.modes))
+    summary.add_row("instruction-level", *(_frac(t.inst_pass[m], t.inst_total) for m in t.modes))
+    if any(t.undecided[m] for m in t.modes):
+        summary.add_row("undecided instructions", *(str(t.undecided[m]) for m in t.modes))
+    console.print(summary)
+    per = Table(title="per instruction type")
+    per.add_column("instruction id")
+    per.add_column("n", justify="right")
+    for m in t.modes:
+        per.add_column(m, justify="right")
+    for cid in sorted(t.by_id_total):
+        n = t.by_id_total[cid]
+        per.add_row(cid, str(n), *(_frac(t.by_id_pass.get(m, Counter())[cid], n) for m in t.modes))
+    console.print(per)
+
+
+def check(
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL with prompt, response, instruction_id_list, kwargs")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write per-row verdicts here (JSONL, streamed)")
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="strict, loose or both")] = "both",
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="skip malformed rows (counted in the report) instead of stopping")
+    ] = False,
+) -> None:
+    """Judge responses with IFEval's checkers; print prompt/instruction-level accuracy and a per-type table."""
+    if mode not in ("strict", "loose", "both"):
+        typer.echo(f"error: --mode must be strict, loose or both, got {mode!r}", err=True)
+        raise typer.Exit(code=2)
+    modes: tuple[Mode, ...] = ("strict", "loose") if mode == "both" else (mode,)  # type: ignore[assignment]
+    tally = Tally(modes)
+    try:
+        fh = input.open(encoding="utf-8")
+    except OSError as e:
+        typer.echo(f"error: cannot read {input}: {e.strerror}", err=True)
+        raise typer.Exit(code=2) from None
+    out: IO[str] | None = None
+    try:
+        if output is not None:
+            out = output.open("w", encoding="utf-8")
+        with fh:
+            for row in _iter_rows(fh, skip_invalid, tally):
+                results: dict[str, list[bool | None]] = {
+                    m: [v.passed for v in evaluate(row.constraints, row.response, row.prompt, m)] for m in modes
+                }
+                tally.add(row.ids, results)
+                if out is not None:
+                    rec: dict[str, Any] = {}
+                    if row.key is not None:
+                        rec["key"] = row.key
+                    rec["instruction_id_list"] = row.ids
+                    rec.update(results)
+                    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    out.flush()
+    except RowError as e:
+        typer.echo(f"error: {input}: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    except UnicodeDecodeError as e:
+        typer.echo(f"error: {input} is not UTF-8 text: {e.reason}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        if out is not None:
+            out.close()
+    if tally.rows == 0:
+        typer.echo(f"error: {input}: no valid rows", err=True)
+        raise typer.Exit(code=2)
+    _report(tally)
+    sys.stdout.flush()
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("check")(check)
