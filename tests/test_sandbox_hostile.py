@@ -179,3 +179,20 @@ def test_worker_dies_during_chunk_rest_retried():
         assert vs[0].passed is True and vs[2].passed is False
         again = sb.run([CodeCall(HONEST, "p", "ok")])
     assert again[0].passed is True
+
+
+def test_forged_progress_cannot_extend_the_deadline():
+    """The child shares a progress record with its supervisor; forging it must not buy unlimited time."""
+    forge = fn(
+        "import gc, mmap, time, struct\n"
+        "maps = [o for o in gc.get_objects() if isinstance(o, mmap.mmap)]\n"
+        "end = time.monotonic() + 30\n"
+        "while time.monotonic() < end:\n"
+        "    for m in maps:\n"
+        "        struct.pack_into('=QQ', m, 0, 10**6, time.monotonic_ns() + 10**12)\n"
+        "    time.sleep(0.01)\n"
+        "return True"
+    )
+    with Sandbox(workers=1, limits=SandboxLimits(wall_timeout_s=0.5)) as sb:
+        (v,) = sb.run([CodeCall(forge, "p", "x")])
+    assert v.passed is None and error_class(v.error) == "timeout", v

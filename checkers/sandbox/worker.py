@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
+import gc
 import importlib
+import mmap
 import os
 import resource
 import select
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import time
@@ -31,6 +35,8 @@ else:  # loaded flat by BOOT, without importing the checkers package
 
 P = protocol
 CODE_CACHE_SIZE = 4096
+#: shared with the running child: (index of the call in progress, its start time in monotonic ns)
+_PROGRESS = struct.Struct("=QQ")
 
 
 class Zygote:
@@ -49,6 +55,7 @@ class Zygote:
         self.mode = "none"
         self.counter = 0
         self.builtins = dict(builtins.__dict__)
+        self.progress = mmap.mmap(-1, _PROGRESS.size)  # anonymous + shared: survives fork
 
     # ---- setup ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -99,8 +106,10 @@ class Zygote:
         iso["zygote_pid1"] = self.pidns and os.getpid() == 1
         # prove it: one probe child with the full lock-down, checking what hostile code would try
         iso["probe"] = self.probe()
+        gc.collect()
+        gc.freeze()  # forked children neither scan nor dirty the zygote's objects when they collect
 
-    def lock_down(self, sock_fd: int, subdir: str, n_calls: int) -> None:
+    def lock_down(self, keep: tuple[int, int], subdir: str, n_calls: int) -> None:
         """Run in the forked child, before any dataset code: restrict this process for good."""
         os.setpgid(0, 0)
         devnull = os.open("/dev/null", os.O_RDWR)
@@ -132,8 +141,11 @@ class Zygote:
             isolation.landlock_restrict(self.ruleset)
         if self.seccomp is not None:
             self.seccomp.load()
-        os.closerange(3, sock_fd)
-        os.closerange(sock_fd + 1, 1 << 16)
+        lo = 3
+        for fd in sorted(keep):
+            os.closerange(lo, fd)
+            lo = fd + 1
+        os.closerange(lo, 1 << 16)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def probe(self) -> dict[str, Any]:
@@ -205,78 +217,110 @@ class Zygote:
         if self.mode == "nobody":
             os.chown(subdir, isolation.NOBODY_UID, isolation.NOBODY_GID)
         parent_sock, child_sock = socket.socketpair()
+        res_r, res_w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(res_w, 1031, 1 << 20)  # F_SETPIPE_SZ: a chunk's results fit without blocking
+        _PROGRESS.pack_into(self.progress, 0, start, time.monotonic_ns())
         pid = os.fork()
         if pid == 0:  # child: never returns
             status = 70
             try:
                 parent_sock.close()
+                os.close(res_r)
                 fd = child_sock.detach()
                 try:
-                    self.lock_down(fd, subdir, len(items) - start)
+                    self.lock_down((fd, res_w), subdir, len(items) - start)
                 except BaseException as e:  # noqa: BLE001 - refuse to run unconfined
                     err = f"{P.ERR_SANDBOX}: lock-down failed: {type(e).__name__}: {e}"
                     for _ in items[start:]:
-                        P.write_all(fd, P.encode({"t": "r", "p": None, "e": err}))
+                        P.write_all(res_w, P.encode({"t": "r", "p": None, "e": err}))
                     os._exit(0)
-                status = child_main(fd, code, items, start, self.builtins, self.lim)
+                status = child_main(fd, res_w, self.progress, code, items, start, self.builtins, self.lim)
             finally:
                 os._exit(status)
         child_sock.close()
+        os.close(res_w)
         out: list[list[Any]] = []
         try:
-            out = self.supervise(pid, parent_sock, items, start)
+            out = self.supervise(pid, parent_sock, res_r, items, start)
         finally:
             parent_sock.close()
+            os.close(res_r)
             self.reap(pid)
             _rmtree(subdir)
         return out
 
-    def supervise(self, pid: int, sock: socket.socket, items: list[list[Any]], start: int) -> list[list[Any]]:
+    def supervise(self, pid: int, sock: socket.socket, res_fd: int, items: list[list[Any]],
+                  start: int) -> list[list[Any]]:
+        """Wait for the child without waking per call: it reports results on a pipe and its progress
+        (calls done, start time of the current call) in shared memory; we wake for LLM requests, exit,
+        or the current call's deadline."""
         out: list[list[Any]] = []
+        results = P.FrameReader()
         reader = P.FrameReader()
         fd = sock.fileno()
-        wall = float(self.lim["wall_timeout_s"])
-        deadline = time.monotonic() + wall
-        k = start
-        while k < len(items):
-            idx = items[k][0]
-            left = deadline - time.monotonic()
-            ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
-            if not ready:
-                self.kill_child(pid)
-                out.append([idx, None, f"{P.ERR_TIMEOUT}: after {wall:g}s wall clock"])
-                return out
-            try:
-                data = os.read(fd, 1 << 20)
-            except OSError:
-                data = b""
-            if not data:
-                status = self.reap(pid)
-                out.append([idx, None, describe_exit(status, self.lim)])
-                return out
-            try:
+        wall_ns = int(float(self.lim["wall_timeout_s"]) * 1e9)
+        credit_k, credit = start, 0  # LLM waiting time granted to call credit_k
+        # the child can write the shared progress (it is hostile code's memory too): cap the whole group
+        group_end = time.monotonic_ns() + wall_ns * (len(items) - start)
+        llm_total = 0
+
+        def drain() -> None:
+            while True:
+                r = select.select([res_fd], [], [], 0)[0]
+                data = os.read(res_fd, 1 << 20) if r else b""
+                if not data:
+                    break
+                results.feed(data)
+            for fr in results.frames():
+                if isinstance(fr, dict) and fr.get("t") == "r" and start + len(out) < len(items):
+                    out.append([items[start + len(out)][0], _as_bool_or_none(fr.get("p")), _short(fr.get("e"))])
+
+        try:
+            while True:
+                k, t0 = _PROGRESS.unpack_from(self.progress, 0)
+                if k != credit_k:
+                    credit_k, credit = k, 0
+                now = time.monotonic_ns()
+                left = (min(t0, now) + wall_ns + credit - now) / 1e9
+                group_left = (group_end + llm_total - now) / 1e9
+                ready = select.select([fd], [], [], min(left, group_left))[0] if min(left, group_left) > 0 else []
+                if not ready:
+                    k2, t2 = _PROGRESS.unpack_from(self.progress, 0)
+                    if (k2, t2) != (k, t0) and time.monotonic_ns() < group_end + llm_total:
+                        continue  # the child moved on to the next call meanwhile
+                    self.kill_child(pid)
+                    drain()
+                    if start + len(out) < len(items):
+                        wall = wall_ns / 1e9
+                        out.append([items[start + len(out)][0], None, f"{P.ERR_TIMEOUT}: after {wall:g}s wall clock"])
+                    return out
+                try:
+                    data = os.read(fd, 1 << 20)
+                except OSError:
+                    data = b""
+                if not data:  # the child exited (normally after its last result, or not)
+                    status = self.reap(pid)
+                    drain()
+                    if start + len(out) < len(items):
+                        out.append([items[start + len(out)][0], None, describe_exit(status, self.lim)])
+                    return out
                 reader.feed(data)
-                frames = reader.frames()
-            except ValueError as e:
-                self.kill_child(pid)
-                out.append([idx, None, f"{P.ERR_SANDBOX}: bad message from the call's process ({e})"])
-                return out
-            for fr in frames:
-                if not isinstance(fr, dict):
-                    continue
-                if fr.get("t") == "r" and k < len(items):
-                    out.append([idx, _as_bool_or_none(fr.get("p")), _short(fr.get("e"))])
-                    k += 1
-                    if k < len(items):
-                        idx = items[k][0]
-                    deadline = time.monotonic() + wall
-                elif fr.get("t") == "llm":
-                    t0 = time.monotonic()
-                    reply = self.ask_parent(fr)
-                    with contextlib.suppress(OSError):
-                        P.write_all(fd, P.encode(reply))
-                    deadline += time.monotonic() - t0
-        return out
+                for fr in reader.frames():
+                    if isinstance(fr, dict) and fr.get("t") == "llm":
+                        w0 = time.monotonic_ns()
+                        reply = self.ask_parent(fr)
+                        with contextlib.suppress(OSError):
+                            P.write_all(fd, P.encode(reply))
+                        credit += time.monotonic_ns() - w0
+                        llm_total += time.monotonic_ns() - w0
+        except ValueError as e:
+            self.kill_child(pid)
+            with contextlib.suppress(ValueError):
+                drain()
+            if start + len(out) < len(items):
+                out.append([items[start + len(out)][0], None, f"{P.ERR_SANDBOX}: bad message from the call's process ({e})"])
+            return out
 
     def ask_parent(self, fr: dict[str, Any]) -> dict[str, Any]:
         name = fr.get("f")
@@ -311,21 +355,24 @@ class Zygote:
         return status
 
 
-def child_main(fd: int, code: Any, items: list[list[Any]], start: int, clean_builtins: dict, lim: dict) -> int:
+def child_main(fd: int, res_fd: int, progress: Any, code: Any, items: list[list[Any]], start: int,
+               clean_builtins: dict, lim: dict) -> int:
     """Runs in the locked-down child: execute the source once per call in fresh globals."""
     llm_stub.STATE.fd = fd
     cpu = int(lim["cpu_seconds"] + 0.999)
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    encode, write_all, pack_into, now = P.encode, P.write_all, _PROGRESS.pack_into, time.monotonic_ns
     for k in range(start, len(items)):
         _, prompt, response = items[k]
-        used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime)
-        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-        resource.setrlimit(resource.RLIMIT_CPU, (min(used + cpu + 1, hard), hard))
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        resource.setrlimit(resource.RLIMIT_CPU, (min(int(ru.ru_utime + ru.ru_stime) + cpu + 1, hard), hard))
+        pack_into(progress, 0, k, now())
         passed, err = run_one(code, prompt, response, clean_builtins)
         try:
-            msg = P.encode({"t": "r", "p": passed, "e": err})
+            msg = encode({"t": "r", "p": passed, "e": err})
         except Exception as e:  # noqa: BLE001
-            msg = P.encode({"t": "r", "p": None, "e": f"{P.ERR_SANDBOX}: {type(e).__name__}"})
-        P.write_all(fd, msg)
+            msg = encode({"t": "r", "p": None, "e": f"{P.ERR_SANDBOX}: {type(e).__name__}"})
+        write_all(res_fd, msg)
     return 0
 
 
