@@ -368,37 +368,26 @@ def _langdetect_text(text: str, max_len: int) -> str:
     return text
 
 
-def _ngram_rows(text: str, index: dict[str, int]) -> list[int]:
-    """Row indices of the 1-3-grams langdetect's _extract_ngrams would collect, in order."""
-    from langdetect.utils.ngram import NGram
+_WORD_CHUNK_RE = re.compile(r"[^ ]+ ?")
+_WORD_ROWS: dict[str, list[int]] = {}
 
-    missing = {ord(c) for c in set(text)} - _NORMALIZED.keys()
-    for cp in missing:
-        _NORMALIZED[cp] = NGram.normalize(chr(cp))
-    norm = text.translate(_NORMALIZED)
+
+def _word_rows(chunk: str, index: dict[str, int]) -> list[int]:
+    """N-gram rows for one space-delimited word (plus the one space that may follow it).
+
+    langdetect's n-gram buffer restarts at every space, so a text's n-grams are the concatenation of its
+    words' n-grams; a word in all capitals after its first letter contributes only until the second capital.
+    """
     rows: list[int] = []
     get = index.get
     grams = " "
-    cap = False
-    for ch in norm:
-        last = grams[-1]
-        if last == " ":
-            cap = False
-            if ch == " ":
-                grams = " "
-                continue
-            grams = " " + ch
-        elif len(grams) >= 3:
-            grams = grams[1:] + ch
-        else:
-            grams += ch
-        if ch.isupper():
-            if last.isupper():
-                cap = True
-        else:
-            cap = False
-        if cap:
-            continue
+    last = " "
+    for ch in chunk:
+        grams = grams[1:] + ch if len(grams) >= 3 else grams + ch
+        if ch.isupper() and last.isupper():
+            last = ch
+            continue  # langdetect's "capital word": no n-grams for this character
+        last = ch
         if ch != " ":
             r = get(ch)
             if r is not None:
@@ -413,6 +402,35 @@ def _ngram_rows(text: str, index: dict[str, int]) -> list[int]:
                 if r is not None:
                     rows.append(r)
     return rows
+
+
+def _ngram_rows(text: str, index: dict[str, int]) -> list[int]:
+    """Row indices of the 1-3-grams langdetect's _extract_ngrams would collect, in order."""
+    from langdetect.utils.ngram import NGram
+
+    missing = {ord(c) for c in set(text)} - _NORMALIZED.keys()
+    for cp in missing:
+        _NORMALIZED[cp] = NGram.normalize(chr(cp))
+    rows: list[int] = []
+    memo = _WORD_ROWS
+    for chunk in _WORD_CHUNK_RE.findall(text.translate(_NORMALIZED)):
+        got = memo.get(chunk)
+        if got is None:
+            if len(memo) > 200_000:
+                memo.clear()
+            got = memo[chunk] = _word_rows(chunk, index)
+        rows.extend(got)
+    return rows
+
+
+def _draw(rnd: random.Random, chunk: int, shift: int, n: int, row_arr: Any) -> tuple[Any, Any]:
+    """The next ``chunk`` stream words as _randbelow(n) draws: (n-gram rows drawn, word offset of each)."""
+    import numpy as np
+
+    words = np.frombuffer(rnd.getrandbits(32 * chunk).to_bytes(4 * chunk, "little"), dtype="<u4")
+    cand = words >> shift
+    pos = np.flatnonzero(cand < n)
+    return row_arr[cand[pos]], pos
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -430,9 +448,10 @@ def detect_language(text: str) -> str | None:
     if not rows:
         return None
     n = len(rows)
+    row_arr = np.asarray(rows, dtype=np.intp)
     rnd = random.Random()
     rnd.seed(0 if factory.seed is None else factory.seed)
-    randbelow = rnd._randbelow  # what random.choice draws with
+    shift = 32 - n.bit_length()  # random.choice -> _randbelow(n): getrandbits(k) per try, rejecting >= n
     n_lang = len(langs)
     langprob = np.zeros(n_lang)
     n_trial = det.n_trial
@@ -440,14 +459,31 @@ def detect_language(text: str) -> str | None:
     for _ in range(n_trial):
         prob = np.full(n_lang, 1.0 / n_lang)
         weight = (det.alpha + rnd.gauss(0.0, 1.0) * det.ALPHA_WIDTH) / base
+        # Draw the next words of the Mersenne Twister stream in bulk (getrandbits(32*m) yields m 32-bit words
+        # in generation order), replay _randbelow's rejection on them, then rewind and consume exactly the
+        # words the trial used, so the next gauss() sees the same state as in langdetect.
+        state = rnd.getstate()
+        chunk = 512
+        draws, pos = _draw(rnd, chunk, shift, n, row_arr)
         i = 0
         while True:
-            prob *= weight + matrix[rows[randbelow(n)]]
-            if i % 5 == 0:
-                prob /= sum(prob.tolist())  # Python's sum, as langdetect does
-                if prob.max() > conv or i >= limit:
-                    break
+            if i + 5 >= len(draws):  # need more pre-drawn words: redraw a longer prefix of the same stream
+                rnd.setstate(state)
+                chunk *= 4
+                draws, pos = _draw(rnd, chunk, shift, n, row_arr)
+            if i == 0:
+                prob *= weight + matrix[draws[0]]
+            else:  # iterations i..i+4, then normalise at the next multiple of 5
+                for f in weight + matrix[draws[i : i + 5]]:
+                    prob *= f
+                i += 4
+            prob /= sum(prob.tolist())  # Python's sum, as langdetect does
+            if prob.max() > conv or i >= limit:
+                break
             i += 1
+        used = int(pos[i]) + 1
+        rnd.setstate(state)
+        rnd.getrandbits(32 * used)
         langprob += prob / n_trial
     best = int(np.argmax(langprob))
     return langs[best] if langprob[best] > det.PROB_THRESHOLD else "unknown"
@@ -457,3 +493,4 @@ def clear_caches() -> None:
     """Forget every memoised analysis (for benchmarks and long-running processes)."""
     for fn in (count_words, split_sentences, count_sentences, word_tokens, detect_language):
         fn.cache_clear()
+    _WORD_ROWS.clear()
