@@ -55,7 +55,7 @@ def read_rows(path: Path, skip_invalid: bool) -> Iterator[tuple[int, Instance, s
                     raise SchemaError(f"line {n}: expected a JSON object, got {type(row).__name__}")
                 response = row.get("response")
                 if not isinstance(response, str):
-                    what = "is missing" if "response" not in row else f"must be a string, got {type(response).__name__}"
+                    what = "is missing (expected a string)" if "response" not in row else f"must be a string, got {type(response).__name__}"
                     rid = row.get("id", row.get("key"))
                     raise SchemaError(f"line {n}{f' (id {rid!r})' if rid is not None else ''}: field 'response' {what}")
                 if "constraints" in row:
