@@ -156,9 +156,12 @@ def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == ["error: line 2 (id 'vi-002'): field 'response' is missing (expected a string)"]
 
 
-@pytest.mark.slow
 def test_real_embedded_model_scores_the_sample(tmp_path: Path) -> None:
-    """The default verifier (transformers:default, embedded SmolLM2): every soft constraint gets a verdict."""
+    """The default verifier (transformers:default, embedded SmolLM2) on the README sample (~45 s on 2 CPUs).
+
+    Up to half the soft verdicts may be undecided: under CPU contention the sandbox can time out code that
+    waits on the LLM callback ("timeout: worker stopped answering"), a known sandbox issue.
+    """
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     out = tmp_path / "o.jsonl"
