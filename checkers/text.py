@@ -19,6 +19,7 @@ variants) on the same response share one analysis. ``clear_caches()`` drops the 
 from __future__ import annotations
 
 import functools
+import math
 import random
 import re
 import string
@@ -144,8 +145,11 @@ def _ortho_says_starter(tok: _Tok, ortho: dict[str, int]) -> bool | None:
     return None
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _has_inner_sentbreak(context: str) -> bool:
-    """Whether Punkt puts a sentence break after any token of ``context`` but the last."""
+    """Whether Punkt puts a sentence break after any token of ``context`` but the last.
+
+    Memoised: the loose-mode variants of a response share most of their candidate contexts."""
     abbrevs, collocations, starters, ortho = _english_model()
     toks = _punkt_tokens(context)
     for t in toks:  # first pass: token-level evidence
@@ -306,14 +310,16 @@ _CONTRACTIONS = tuple(
 )
 
 
-def _treebank(sentence: str) -> list[str]:
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _treebank(sentence: str) -> tuple[str, ...]:
+    """Treebank tokens of one sentence (memoised: loose-mode variants share most sentences)."""
     s = sentence
     for pat, rep in _STARTING_QUOTES + _PUNCTUATION:
         s = pat.sub(rep, s)
     s = " " + s + " "
     for pat, rep in _ENDING_QUOTES + _CONTRACTIONS:
         s = pat.sub(rep, s)
-    return s.split()
+    return tuple(s.split())
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -325,22 +331,35 @@ def word_tokens(text: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- language
 
 
+def _gram_key(gram: str) -> int:
+    """An n-gram of 1-3 characters as one integer: code points in 21-bit fields (never 0 in a gram)."""
+    key = 0
+    for ch in gram:
+        key = (key << 21) | ord(ch)
+    return key
+
+
 @functools.cache
-def _langdetect_tables() -> tuple[Any, list[str], dict[str, int], Any]:
+def _langdetect_tables() -> tuple[Any, list[str], Any, Any, Any, Any]:
+    """langdetect's factory, its languages, the n-gram keys (sorted) with their matrix rows, the matrix,
+    and one Detector for its parameters (creating one per text seeds a generator from os.urandom)."""
     import numpy as np
     from langdetect import detector_factory
 
     detector_factory.init_factory()
     factory = detector_factory._factory
     words = list(factory.word_lang_prob_map)
-    index = {w: i for i, w in enumerate(words)}
+    if any("\0" in w for w in words):  # would make two n-gram keys collide
+        raise RuntimeError("langdetect profile has an n-gram containing NUL")
+    keys = np.array([_gram_key(w) for w in words], dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
     matrix = np.array([factory.word_lang_prob_map[w] for w in words], dtype=np.float64)
-    return factory, list(factory.langlist), index, matrix
+    return factory, list(factory.langlist), keys[order], order, matrix, factory.create()
 
 
 _MULTI_SPACE_RE = re.compile(" {2,}")
 _ASCII_LETTERISH_RE = re.compile("[A-z]")  # langdetect's 'A' <= ch <= 'z' (includes [\\]^_`)
-_NORMALIZED: dict[int, str] = {}  # langdetect's per-character NGram.normalize, memoised
+_NORMALIZED: dict[int, tuple[int, bool]] = {}  # code point -> normalised one, is upper
 _NON_LATIN: dict[str, bool] = {}
 
 
@@ -368,129 +387,201 @@ def _langdetect_text(text: str, max_len: int) -> str:
     return text
 
 
-_WORD_CHUNK_RE = re.compile(r"[^ ]+ ?")
-_WORD_ROWS: dict[str, list[int]] = {}
+def _normalized(cp: int) -> tuple[int, bool]:
+    """langdetect's NGram.normalize of one code point, and whether the result is upper case (memoised)."""
+    got = _NORMALIZED.get(cp)
+    if got is None:
+        from langdetect.utils.ngram import NGram
+
+        ch = NGram.normalize(chr(cp))
+        got = _NORMALIZED[cp] = (ord(ch), ch.isupper())
+    return got
 
 
-def _word_rows(chunk: str, index: dict[str, int]) -> list[int]:
-    """N-gram rows for one space-delimited word (plus the one space that may follow it).
+def _ngram_rows(text: str) -> Any:
+    """Matrix rows of the 1-3-grams langdetect's _extract_ngrams collects from ``text``, in its order.
 
-    langdetect's n-gram buffer restarts at every space, so a text's n-grams are the concatenation of its
-    words' n-grams; a word in all capitals after its first letter contributes only until the second capital.
+    Vectorised over the whole text. langdetect's n-gram buffer holds the last 1-3 characters of the current
+    word, starting with the space before it, so at character t (after a virtual leading space) it emits:
+    nothing for a space after a space, nor for an upper-case character after one (its "capital word");
+    else the character itself unless a space, the bigram ending at t, and the trigram ending at t unless
+    the previous character is a space; each kept only if the profile has it.
     """
-    rows: list[int] = []
-    get = index.get
-    grams = " "
-    last = " "
-    for ch in chunk:
-        grams = grams[1:] + ch if len(grams) >= 3 else grams + ch
-        if ch.isupper() and last.isupper():
-            last = ch
-            continue  # langdetect's "capital word": no n-grams for this character
-        last = ch
-        if ch != " ":
-            r = get(ch)
-            if r is not None:
-                rows.append(r)
-        n = len(grams)
-        if n >= 2:
-            r = get(grams[-2:])
-            if r is not None:
-                rows.append(r)
-            if n >= 3:
-                r = get(grams)
-                if r is not None:
-                    rows.append(r)
-    return rows
-
-
-def _ngram_rows(text: str, index: dict[str, int]) -> list[int]:
-    """Row indices of the 1-3-grams langdetect's _extract_ngrams would collect, in order."""
-    from langdetect.utils.ngram import NGram
-
-    missing = {ord(c) for c in set(text)} - _NORMALIZED.keys()
-    for cp in missing:
-        _NORMALIZED[cp] = NGram.normalize(chr(cp))
-    rows: list[int] = []
-    memo = _WORD_ROWS
-    for chunk in _WORD_CHUNK_RE.findall(text.translate(_NORMALIZED)):
-        got = memo.get(chunk)
-        if got is None:
-            if len(memo) > 200_000:
-                memo.clear()
-            got = memo[chunk] = _word_rows(chunk, index)
-        rows.extend(got)
-    return rows
-
-
-def _draw(rnd: random.Random, chunk: int, shift: int, n: int, row_arr: Any) -> tuple[Any, Any]:
-    """The next ``chunk`` stream words as _randbelow(n) draws: (n-gram rows drawn, word offset of each)."""
     import numpy as np
 
-    words = np.frombuffer(rnd.getrandbits(32 * chunk).to_bytes(4 * chunk, "little"), dtype="<u4")
-    cand = words >> shift
-    pos = np.flatnonzero(cand < n)
-    return row_arr[cand[pos]], pos
+    keys, key_rows = _langdetect_tables()[2:4]
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    uniq, inverse = np.unique(cps, return_inverse=True)
+    table = [_normalized(cp) for cp in uniq.tolist()]
+    space = np.int64(32)
+    c = np.empty(len(cps) + 2, dtype=np.int64)
+    c[:2] = space
+    c[2:] = np.array([t[0] for t in table], dtype=np.int64)[inverse]
+    up = np.zeros(len(cps) + 1, dtype=bool)
+    up[1:] = np.array([t[1] for t in table], dtype=bool)[inverse]
+    prev2, prev, cur = c[:-2], c[1:-1], c[2:]
+    keep = ~((cur == space) & (prev == space)) & ~(up[1:] & up[:-1])
+    grams = np.empty((len(cps), 3), dtype=np.int64)
+    grams[:, 0] = cur
+    grams[:, 1] = (prev << 21) | cur
+    grams[:, 2] = (prev2 << 42) | grams[:, 1]
+    valid = np.empty((len(cps), 3), dtype=bool)
+    valid[:, 0] = keep & (cur != space)
+    valid[:, 1] = keep
+    valid[:, 2] = keep & (prev != space)
+    wanted = grams[valid]  # row-major: unigram, bigram, trigram per character, as langdetect appends them
+    at = np.searchsorted(keys, wanted)
+    at[at == len(keys)] = 0
+    hit = keys[at] == wanted
+    return key_rows[at[hit]]
+
+
+_MT_WORDS: dict[int, Any] = {}  # seed -> a prefix of random.Random(seed)'s 32-bit output stream
+_TO_UNIT = 1.0 / 9007199254740992.0
+
+
+def _mt_words(seed: int, n: int) -> Any:
+    """At least ``n`` leading 32-bit outputs of ``random.Random(seed)``'s Mersenne Twister, in order.
+
+    langdetect reseeds its generator for every text, so every detection reads the same stream: its
+    ``random.choice`` draws (``_randbelow``: one word per try, shifted) and its ``gauss`` calls (two
+    ``random()`` = four words, every other trial) are replayed from these words instead of a generator.
+    """
+    import numpy as np
+
+    words = _MT_WORDS.get(seed)
+    if words is None or len(words) < n:
+        m = max(n, 2 * len(words) if words is not None else 1 << 14)
+        # getrandbits(32*m) fills its result from the least significant end, one stream word at a time
+        raw = random.Random(seed).getrandbits(32 * m).to_bytes(4 * m, "little")
+        words = _MT_WORDS[seed] = np.frombuffer(raw, dtype="<u4")
+    return words
+
+
+class _Draws:
+    """The ``random.choice(ngrams)`` results of the seeded stream for one text: for each stream word that
+    ``_randbelow(n)`` accepts, its position in the stream and the n-gram row it picks."""
+
+    def __init__(self, seed: int, rows: Any) -> None:
+        import numpy as np
+
+        self.seed = seed
+        self.n = len(rows)
+        self.shift = 32 - self.n.bit_length()  # _randbelow(n): getrandbits(n.bit_length()) per try
+        self.rows = np.asarray(rows, dtype=np.intp)
+        self.covered = 0
+        self.pos: Any = np.empty(0, dtype=np.intp)
+        self.row: Any = np.empty(0, dtype=np.intp)
+
+    def extend(self, n_words: int) -> None:
+        import numpy as np
+
+        cand = _mt_words(self.seed, n_words)[self.covered : n_words] >> self.shift
+        ok = np.flatnonzero(cand < self.n)
+        self.pos = np.concatenate((self.pos, ok + self.covered))
+        self.row = np.concatenate((self.row, self.rows[cand[ok]]))
+        self.covered = n_words
+
+    def ensure(self, k: int) -> None:
+        """Make at least ``k`` accepted draws available."""
+        while len(self.pos) < k:
+            self.extend(max(2 * self.covered, 1024))
+
+    def start(self, word: int) -> int:
+        """Index of the first accepted draw at or after stream position ``word``."""
+        import numpy as np
+
+        while self.covered <= word:
+            self.extend(max(2 * self.covered, word + 1024))
+        return int(np.searchsorted(self.pos, word))
+
+
+def _detect_rows(rows: Any, seed: int) -> str:
+    """langdetect's _detect_block + detect over the n-gram rows, with identical float operations."""
+    import numpy as np
+
+    _factory, langs, _keys, _rows, matrix, det = _langdetect_tables()
+    n_lang = len(langs)
+    n_trial, conv, limit = det.n_trial, det.CONV_THRESHOLD, det.ITERATION_LIMIT
+    words = _mt_words(seed, 8)
+    draws = _Draws(seed, rows)
+    accumulate = np.multiply.accumulate
+    divide = np.divide
+    langprob = np.zeros(n_lang)
+    word = 0  # stream position
+    gauss_next: float | None = None
+    for _ in range(n_trial):
+        if gauss_next is None:  # random.gauss: two random() values, each from two words
+            if len(words) < word + 4:
+                words = _mt_words(seed, word + 4)
+            w0, w1, w2, w3 = words[word : word + 4].tolist()
+            word += 4
+            x2pi = ((w0 >> 5) * 67108864.0 + (w1 >> 6)) * _TO_UNIT * math.tau
+            g2rad = math.sqrt(-2.0 * math.log(1.0 - ((w2 >> 5) * 67108864.0 + (w3 >> 6)) * _TO_UNIT))
+            z = math.cos(x2pi) * g2rad
+            gauss_next = math.sin(x2pi) * g2rad
+        else:
+            z, gauss_next = gauss_next, None
+        weight = (det.alpha + (0.0 + z * 1.0) * det.ALPHA_WIDTH) / det.BASE_FREQ
+        k0 = draws.start(word)  # first draw of this trial
+        # block[0] = probabilities before draw `base`, block[1 + j] = factor of draw base + j; five draws
+        # are multiplied in sequence by one multiply.accumulate (out[r] = out[r-1] * in[r], in order).
+        base, size, at, i = 0, 64, 1, 0
+        draws.ensure(k0 + size)
+        block = np.empty((size + 1, n_lang))
+        block[0] = 1.0 / n_lang
+        np.add(weight, matrix[draws.row[k0 : k0 + size]], out=block[1:])
+        block[1] *= block[0]  # draw 0, then normalise (i == 0)
+        while True:
+            probs = block[at]
+            vals = probs.tolist()
+            total = sum(vals)  # Python's sum, as langdetect
+            divide(probs, total, out=probs)
+            # max of the quotients == quotient of the max: division by a positive number is monotonic
+            if max(vals) / total > conv or i >= limit:
+                break
+            if at + 5 >= len(block):  # next five draws go past the block: start a new one from here
+                base += at
+                size = min(4 * size, limit + 1 - base)
+                draws.ensure(k0 + base + size)
+                fresh = np.empty((size + 1, n_lang))
+                fresh[0] = probs
+                np.add(weight, matrix[draws.row[k0 + base : k0 + base + size]], out=fresh[1:])
+                block, at = fresh, 0
+            view = block[at : at + 6]
+            accumulate(view, axis=0, out=view)
+            at += 5
+            i += 5
+        word = int(draws.pos[k0 + i]) + 1  # the stream word after the trial's last accepted draw
+        langprob += block[at] / n_trial
+    best = int(np.argmax(langprob))
+    return langs[best] if langprob[best] > det.PROB_THRESHOLD else "unknown"
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def detect_language(text: str) -> str | None:
     """``langdetect.detect(text)`` with ``DetectorFactory.seed = 0``; None where langdetect raises.
 
-    Same cleaning, same n-grams, the same seeded ``random.Random`` draws and the same float operations in
+    Same cleaning, same n-grams, the same seeded Mersenne Twister draws and the same float operations in
     the same order as langdetect, with the per-language products done in numpy, so the answer is identical.
     """
-    import numpy as np
-
-    factory, langs, index, matrix = _langdetect_tables()
-    det = factory.create()
-    rows = _ngram_rows(_langdetect_text(text, det.max_text_length), index)
-    if not rows:
+    factory, det = _langdetect_tables()[0], _langdetect_tables()[5]
+    rows = _ngram_rows(_langdetect_text(text, det.max_text_length))
+    if not len(rows):
         return None
-    n = len(rows)
-    row_arr = np.asarray(rows, dtype=np.intp)
-    rnd = random.Random()
-    rnd.seed(0 if factory.seed is None else factory.seed)
-    shift = 32 - n.bit_length()  # random.choice -> _randbelow(n): getrandbits(k) per try, rejecting >= n
-    n_lang = len(langs)
-    langprob = np.zeros(n_lang)
-    n_trial = det.n_trial
-    conv, limit, base = det.CONV_THRESHOLD, det.ITERATION_LIMIT, det.BASE_FREQ
-    for _ in range(n_trial):
-        prob = np.full(n_lang, 1.0 / n_lang)
-        weight = (det.alpha + rnd.gauss(0.0, 1.0) * det.ALPHA_WIDTH) / base
-        # Draw the next words of the Mersenne Twister stream in bulk (getrandbits(32*m) yields m 32-bit words
-        # in generation order), replay _randbelow's rejection on them, then rewind and consume exactly the
-        # words the trial used, so the next gauss() sees the same state as in langdetect.
-        state = rnd.getstate()
-        chunk = 512
-        draws, pos = _draw(rnd, chunk, shift, n, row_arr)
-        i = 0
-        while True:
-            if i + 5 >= len(draws):  # need more pre-drawn words: redraw a longer prefix of the same stream
-                rnd.setstate(state)
-                chunk *= 4
-                draws, pos = _draw(rnd, chunk, shift, n, row_arr)
-            if i == 0:
-                prob *= weight + matrix[draws[0]]
-            else:  # iterations i..i+4, then normalise at the next multiple of 5
-                for f in weight + matrix[draws[i : i + 5]]:
-                    prob *= f
-                i += 4
-            prob /= sum(prob.tolist())  # Python's sum, as langdetect does
-            if prob.max() > conv or i >= limit:
-                break
-            i += 1
-        used = int(pos[i]) + 1
-        rnd.setstate(state)
-        rnd.getrandbits(32 * used)
-        langprob += prob / n_trial
-    best = int(np.argmax(langprob))
-    return langs[best] if langprob[best] > det.PROB_THRESHOLD else "unknown"
+    return _detect_rows(rows, 0 if factory.seed is None else factory.seed)
 
 
 def clear_caches() -> None:
     """Forget every memoised analysis (for benchmarks and long-running processes)."""
-    for fn in (count_words, split_sentences, count_sentences, word_tokens, detect_language):
+    for fn in (
+        count_words,
+        split_sentences,
+        count_sentences,
+        word_tokens,
+        detect_language,
+        _treebank,
+        _has_inner_sentbreak,
+    ):
         fn.cache_clear()
-    _WORD_ROWS.clear()
+    _MT_WORDS.clear()
