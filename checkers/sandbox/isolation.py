@@ -61,21 +61,34 @@ def no_new_privs() -> None:
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
 
-def drop_capabilities() -> None:
-    """Empty the bounding, effective, permitted and inheritable capability sets (uid stays)."""
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set (done once in the zygote: it only limits what execve can grant)."""
     for cap in range(64):
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 and ctypes.get_errno() == 22:  # EINVAL: past last
             break
 
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
-    hdr = Header(0x20080522, 0)
-    data = (Data * 2)()
-    _check(_libc.capset(ctypes.byref(hdr), data), "capset")
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_HEADER = _CapHeader(0x20080522, 0)
+_CAP_EMPTY = (_CapData * 2)()
+
+
+def clear_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets (uid stays); one capset call."""
+    _check(_libc.capset(ctypes.byref(_CAP_HEADER), _CAP_EMPTY), "capset")
+
+
+def drop_capabilities() -> None:
+    """Empty the bounding, effective, permitted and inheritable capability sets (uid stays)."""
+    drop_bounding_set()
+    clear_capabilities()
 
 
 def nobody_can_read(paths: Iterable[str]) -> bool:
@@ -186,6 +199,13 @@ class _ArgCmp(ctypes.Structure):
     _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
 
 
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
 class SeccompFilter:
     """A libseccomp context built once (in the zygote) and loaded in each forked child."""
 
@@ -199,6 +219,7 @@ class SeccompFilter:
                                                ctypes.POINTER(_ArgCmp)]
         lib.seccomp_load.argtypes = [ctypes.c_void_p]
         self._lib = lib
+        self._fprog: _SockFprog | None = None
         ctx = lib.seccomp_init(_SCMP_ACT_ALLOW)
         if not ctx:
             raise OSError(12, "seccomp_init failed")
@@ -225,7 +246,34 @@ class SeccompFilter:
         if ret < 0:
             raise OSError(-ret, f"seccomp_rule_add({nr}): {os.strerror(-ret)}")
 
+    def export(self) -> None:
+        """Compile the filter to raw BPF once, so each child loads it with one prctl (no re-compiling)."""
+        r, w = os.pipe()
+        try:
+            self._lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+            ret = self._lib.seccomp_export_bpf(self._ctx, w)
+            os.close(w)
+            w = -1
+            if ret < 0:
+                raise OSError(-ret, f"seccomp_export_bpf: {os.strerror(-ret)}")
+            data = b""
+            while chunk := os.read(r, 1 << 16):
+                data += chunk
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+        if not data or len(data) % 8:
+            raise OSError(22, "seccomp_export_bpf returned a malformed program")
+        self._prog_buf = ctypes.create_string_buffer(data, len(data))
+        self._fprog = _SockFprog(len(data) // 8, ctypes.cast(self._prog_buf, ctypes.c_void_p))
+
     def load(self) -> None:
+        if self._fprog is not None:
+            _check(_libc.prctl(_PR_SET_SECCOMP, ctypes.c_ulong(_SECCOMP_MODE_FILTER), ctypes.byref(self._fprog),
+                               ctypes.c_ulong(0), ctypes.c_ulong(0)),
+                   "prctl(PR_SET_SECCOMP)")
+            return
         ret = self._lib.seccomp_load(self._ctx)
         if ret < 0:
             raise OSError(-ret, f"seccomp_load: {os.strerror(-ret)}")

@@ -7,6 +7,7 @@ so code that swallows the exception still ends as "needs LLM verifier", never as
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from typing import Any
@@ -58,11 +59,14 @@ def _request(name: str, args: tuple, kwargs: dict) -> Any:
         STATE.needed = STATE.needed or f"{name}() called"
         raise NeedsLLM(name)
     try:
-        frame = protocol.encode({"t": "llm", "f": name, "a": values})
+        nonce = os.urandom(8).hex()  # unknown to earlier calls: a stale or injected reply cannot match
+        frame = protocol.encode({"t": "llm", "f": name, "a": values, "n": nonce})
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name}() arguments must be JSON values: {e}") from None
     protocol.write_all(STATE.fd, frame)
     reply = STATE.reader.read_frame(STATE.fd)
+    while not isinstance(reply, dict) or reply.get("n") != nonce:
+        reply = STATE.reader.read_frame(STATE.fd)
     if not reply.get("ok"):
         STATE.failed = STATE.failed or f"{name}(): {reply.get('e')}"
         raise LLMFailed(STATE.failed)

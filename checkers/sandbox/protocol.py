@@ -31,6 +31,7 @@ ERR_CRASH = "worker crashed"
 ERR_NEEDS_LLM = "needs LLM verifier"
 ERR_LLM = "llm error"
 ERR_SANDBOX = "sandbox error"
+ERR_TAMPERED = "tampered"
 
 ERROR_CLASSES = (
     ERR_BAD_INPUT,
@@ -48,6 +49,7 @@ ERROR_CLASSES = (
     ERR_NEEDS_LLM,
     ERR_LLM,
     ERR_SANDBOX,
+    ERR_TAMPERED,
 )
 
 LLM_FUNCTIONS = ("llm_judge", "llm_extract", "llm_score")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import gc
 import importlib
 import mmap
@@ -27,16 +26,23 @@ from collections import OrderedDict
 from typing import Any
 
 if __package__:
-    from . import isolation, llm_stub, protocol
+    from . import guard, isolation, llm_stub, protocol
 else:  # loaded flat by BOOT, without importing the checkers package
+    import guard  # type: ignore[no-redef]
     import isolation  # type: ignore[no-redef]
     import llm_stub  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
 
 P = protocol
 CODE_CACHE_SIZE = 4096
-#: shared with the running child: (index of the call in progress, its start time in monotonic ns)
-_PROGRESS = struct.Struct("=QQ")
+#: shared with the running child: index of the call in progress, its start time in monotonic ns, how the
+#: child ended (0 running or crashed, _DONE finished or retired after its last result, _RETIRE stopped
+#: before an unchecked primitive), bytes of module names it imported; then those names; then result slots
+_HEADER = struct.Struct("=QQQQ")
+_DONE, _RETIRE = 1, 2
+_LEARN_BYTES = 4096
+_SHM_HEAD = _HEADER.size + _LEARN_BYTES
+_SLOT = 1024
 
 
 class Zygote:
@@ -45,6 +51,7 @@ class Zygote:
         self.iso = iso
         self.lim = cfg["limits"]
         self.workdir = cfg["workdir"]
+        self.rundir = os.path.join(self.workdir, "run")
         self.out = sys.stdout.fileno()
         self.inp = sys.stdin.fileno()
         self.reader = P.FrameReader()
@@ -53,9 +60,9 @@ class Zygote:
         self.seccomp: isolation.SeccompFilter | None = None
         self.ruleset = -1
         self.mode = "none"
-        self.counter = 0
         self.builtins = dict(builtins.__dict__)
-        self.progress = mmap.mmap(-1, _PROGRESS.size)  # anonymous + shared: survives fork
+        self.watch = guard.Watch()
+        self.forks = 0
 
     # ---- setup ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -85,6 +92,17 @@ class Zygote:
             "caps": "uid 0 with every capability dropped (python install not readable by nobody)",
             "unprivileged": f"unprivileged uid {os.geteuid()}",
         }[self.mode]
+        # once here rather than in every child: environment, run directory, capability bounding set
+        for key in list(os.environ):
+            if key not in ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONHASHSEED"):
+                del os.environ[key]
+        os.mkdir(self.rundir, 0o700)
+        if self.mode == "nobody":
+            os.chown(self.rundir, isolation.NOBODY_UID, isolation.NOBODY_GID)
+        os.environ.update(TMPDIR=self.rundir, HOME=self.rundir)
+        tempfile.tempdir = self.rundir
+        if self.mode == "caps":
+            isolation.drop_bounding_set()
         try:
             self.ruleset, abi = isolation.landlock_ruleset(read_paths, [self.workdir, "/dev/null"])
             iso["landlock"] = f"ABI {abi}: read-only {len(read_paths)} python/system dirs, write only the private dir"
@@ -98,30 +116,33 @@ class Zygote:
         try:
             self.seccomp = isolation.SeccompFilter()
             iso["seccomp"] = "deny fork/exec/socket/ptrace/mount/namespaces/bpf (libseccomp)"
+            try:
+                self.seccomp.export()
+            except (OSError, AttributeError) as e:
+                iso["seccomp_export_error"] = str(e)
         except OSError as e:
             iso["seccomp"] = None
             iso["seccomp_error"] = str(e)
         iso["rlimits"] = True
         iso["env_scrubbed"] = True
         iso["zygote_pid1"] = self.pidns and os.getpid() == 1
+        iso["chunk_guard"] = ("one process per chunk; per-call checks of shared state "
+                              + ("(dict version tags)" if guard.TAGS else "(value identity)")
+                              + ", audit hook")
+        gc.collect()
+        self.watch.build()
+        gc.freeze()  # forked children neither scan nor dirty the zygote's objects when they collect
         # prove it: one probe child with the full lock-down, checking what hostile code would try
         iso["probe"] = self.probe()
-        gc.collect()
-        gc.freeze()  # forked children neither scan nor dirty the zygote's objects when they collect
 
-    def lock_down(self, keep: tuple[int, int], subdir: str, n_calls: int) -> None:
+    def lock_down(self, keep: tuple[int, ...], n_calls: int) -> None:
         """Run in the forked child, before any dataset code: restrict this process for good."""
         os.setpgid(0, 0)
         devnull = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.close(devnull)
-        os.chdir(subdir)
-        for key in list(os.environ):
-            if key not in ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONHASHSEED"):
-                del os.environ[key]
-        os.environ.update(TMPDIR=subdir, HOME=subdir)
-        tempfile.tempdir = subdir
+        os.chdir(self.rundir)
         lim = self.lim
         cpu_hard = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime) + int(lim["cpu_seconds"] + 0.999) * n_calls + 2
         isolation.set_rlimits({
@@ -135,7 +156,7 @@ class Zygote:
         if self.mode == "nobody":
             isolation.become_nobody()
         elif self.mode == "caps":
-            isolation.drop_capabilities()
+            isolation.clear_capabilities()
         isolation.no_new_privs()
         if self.ruleset >= 0:
             isolation.landlock_restrict(self.ruleset)
@@ -149,9 +170,8 @@ class Zygote:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def probe(self) -> dict[str, Any]:
-        src = PROBE_SOURCE
-        code = compile(src, "<probe>", "exec")
-        res = self.run_group(code, [["probe", "", ""]])
+        code = compile(PROBE_SOURCE, "<probe>", "exec")
+        res = self.run_items([["probe", code, "", ""]])
         err = res[0][2]
         checks = "read /etc/passwd, write /tmp, fork, tcp connect blocked; own dir writable"
         return {"ok": False, "error": err} if err else {"ok": True, "checked": checks}
@@ -189,96 +209,110 @@ class Zygote:
         return code, None
 
     def do_chunk(self, msg: dict[str, Any]) -> None:
+        """Run a whole chunk (many sources) in as few forked children as possible."""
         sources = msg.get("sources", {})
-        groups: dict[str, list[list[Any]]] = {}
-        for item in msg["calls"]:  # [idx, hash, prompt, response]
-            groups.setdefault(item[1], []).append([item[0], item[2], item[3]])
-        for h, items in groups.items():
+        failed: list[list[Any]] = []
+        runnable: list[list[Any]] = []
+        for idx, h, prompt, response in msg["calls"]:
             code, err = self.code_for(h, sources.get(h))
             if err is None and isinstance(code, str):
                 err = code
-            res = [[it[0], None, err] for it in items] if err is not None else self.run_group(code, items)
-            P.write_all(self.out, P.encode({"type": "res", "items": res}))
+            if err is not None:
+                failed.append([idx, None, err])
+            else:
+                runnable.append([idx, code, prompt, response])
+        if failed:
+            P.write_all(self.out, P.encode({"type": "res", "items": failed}))
+        if runnable:
+            self.run_items(runnable, report=True)
         P.write_all(self.out, P.encode({"type": "done"}))
 
-    def run_group(self, code: Any, items: list[list[Any]]) -> list[list[Any]]:
-        """Run one source on many (prompt, response) pairs; re-fork after a call that kills its process."""
+    def run_items(self, items: list[list[Any]], report: bool = False) -> list[list[Any]]:
+        """Run [idx, code, prompt, response] items in order; re-fork after a call that ends its process.
+        A call that needs a primitive the guard cannot check is re-run alone in a fresh process."""
         results: list[list[Any]] = []
-        start = 0
-        while start < len(items):
-            results.extend(self.fork_and_run(code, items, start))
-            start = len(results)
+        solo = False
+        while len(results) < len(items):
+            out, solo = self.fork_and_run(items, len(results), solo)
+            results.extend(out)
+            if report and out:
+                P.write_all(self.out, P.encode({"type": "res", "items": out}))
         return results
 
-    def fork_and_run(self, code: Any, items: list[list[Any]], start: int) -> list[list[Any]]:
-        self.counter += 1
-        subdir = os.path.join(self.workdir, f"c{self.counter}")
-        os.mkdir(subdir, 0o700)
-        if self.mode == "nobody":
-            os.chown(subdir, isolation.NOBODY_UID, isolation.NOBODY_GID)
+    def fork_and_run(self, items: list[list[Any]], start: int, solo: bool) -> tuple[list[list[Any]], bool]:
+        end = start + 1 if solo else len(items)
+        self.watch.refresh()
+        shm = mmap.mmap(-1, _SHM_HEAD + _SLOT * (end - start))
+        _HEADER.pack_into(shm, 0, start, time.monotonic_ns(), 0, 0)
         parent_sock, child_sock = socket.socketpair()
-        res_r, res_w = os.pipe()
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(res_w, 1031, 1 << 20)  # F_SETPIPE_SZ: a chunk's results fit without blocking
-        _PROGRESS.pack_into(self.progress, 0, start, time.monotonic_ns())
+        self.forks += 1
         pid = os.fork()
         if pid == 0:  # child: never returns
             status = 70
             try:
                 parent_sock.close()
-                os.close(res_r)
                 fd = child_sock.detach()
                 try:
-                    self.lock_down((fd, res_w), subdir, len(items) - start)
+                    self.lock_down((fd,), end - start)
                 except BaseException as e:  # noqa: BLE001 - refuse to run unconfined
                     err = f"{P.ERR_SANDBOX}: lock-down failed: {type(e).__name__}: {e}"
-                    for _ in items[start:]:
-                        P.write_all(res_w, P.encode({"t": "r", "p": None, "e": err}))
+                    for k in range(start, end):
+                        _write_slot(shm, k - start, None, err)
+                    _HEADER.pack_into(shm, 0, end, 0, _DONE, 0)
                     os._exit(0)
-                status = child_main(fd, res_w, self.progress, code, items, start, self.builtins, self.lim)
+                status = child_main(fd, shm, items, start, end, solo, self.builtins, self.lim, self.watch,
+                                    self.rundir)
             finally:
                 os._exit(status)
         child_sock.close()
-        os.close(res_w)
-        out: list[list[Any]] = []
         try:
-            out = self.supervise(pid, parent_sock, res_r, items, start)
+            out, next_solo = self.supervise(pid, parent_sock, shm, items, start, end)
         finally:
             parent_sock.close()
-            os.close(res_r)
             self.reap(pid)
-            _rmtree(subdir)
-        return out
+            with os.scandir(self.rundir) as it:
+                dirty = next(it, None) is not None
+            if dirty:
+                guard._clear_dir(self.rundir)
+            self.learn(shm)
+            shm.close()
+        return out, next_solo
 
-    def supervise(self, pid: int, sock: socket.socket, res_fd: int, items: list[list[Any]],
-                  start: int) -> list[list[Any]]:
-        """Wait for the child without waking per call: it reports results on a pipe and its progress
-        (calls done, start time of the current call) in shared memory; we wake for LLM requests, exit,
-        or the current call's deadline."""
-        out: list[list[Any]] = []
-        results = P.FrameReader()
+    def learn(self, shm: mmap.mmap) -> None:
+        """Preload modules a child imported (from an allow-list), so later children start with them."""
+        n = _HEADER.unpack_from(shm, 0)[3]
+        if not 0 < n <= _LEARN_BYTES:
+            return
+        names = bytes(shm[_HEADER.size:_HEADER.size + n]).decode("ascii", "ignore").split(",")
+        for name in names:
+            top = name.partition(".")[0]
+            if name in sys.modules or not _learnable(top) or not name.replace(".", "").replace("_", "").isalnum():
+                continue
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    def supervise(self, pid: int, sock: socket.socket, shm: mmap.mmap, items: list[list[Any]], start: int,
+                  end: int) -> tuple[list[list[Any]], bool]:
+        """Wait for the child without waking per call: it writes results and its progress (call index,
+        start time) to shared memory; we wake for LLM requests, its exit, or the current call's deadline.
+        Returns the results of calls start.. that ended, and whether the next call must run alone."""
         reader = P.FrameReader()
         fd = sock.fileno()
         wall_ns = int(float(self.lim["wall_timeout_s"]) * 1e9)
         credit_k, credit = start, 0  # LLM waiting time granted to call credit_k
         # the child can write the shared progress (it is hostile code's memory too): cap the whole group
-        group_end = time.monotonic_ns() + wall_ns * (len(items) - start)
+        group_end = time.monotonic_ns() + wall_ns * (end - start)
         llm_total = 0
 
-        def drain() -> None:
-            while True:
-                r = select.select([res_fd], [], [], 0)[0]
-                data = os.read(res_fd, 1 << 20) if r else b""
-                if not data:
-                    break
-                results.feed(data)
-            for fr in results.frames():
-                if isinstance(fr, dict) and fr.get("t") == "r" and start + len(out) < len(items):
-                    out.append([items[start + len(out)][0], _as_bool_or_none(fr.get("p")), _short(fr.get("e"))])
+        def collect(why: str | None) -> list[list[Any]]:
+            out = _read_slots(shm, items, start, end)
+            if why is not None and start + len(out) < end:
+                out.append([items[start + len(out)][0], None, why])
+            return out
 
         try:
             while True:
-                k, t0 = _PROGRESS.unpack_from(self.progress, 0)
+                k, t0, _, _ = _HEADER.unpack_from(shm, 0)
                 if k != credit_k:
                     credit_k, credit = k, 0
                 now = time.monotonic_ns()
@@ -286,25 +320,24 @@ class Zygote:
                 group_left = (group_end + llm_total - now) / 1e9
                 ready = select.select([fd], [], [], min(left, group_left))[0] if min(left, group_left) > 0 else []
                 if not ready:
-                    k2, t2 = _PROGRESS.unpack_from(self.progress, 0)
+                    k2, t2, _, _ = _HEADER.unpack_from(shm, 0)
                     if (k2, t2) != (k, t0) and time.monotonic_ns() < group_end + llm_total:
                         continue  # the child moved on to the next call meanwhile
                     self.kill_child(pid)
-                    drain()
-                    if start + len(out) < len(items):
-                        wall = wall_ns / 1e9
-                        out.append([items[start + len(out)][0], None, f"{P.ERR_TIMEOUT}: after {wall:g}s wall clock"])
-                    return out
+                    return collect(f"{P.ERR_TIMEOUT}: after {wall_ns / 1e9:g}s wall clock"), False
                 try:
                     data = os.read(fd, 1 << 20)
                 except OSError:
                     data = b""
                 if not data:  # the child exited (normally after its last result, or not)
                     status = self.reap(pid)
-                    drain()
-                    if start + len(out) < len(items):
-                        out.append([items[start + len(out)][0], None, describe_exit(status, self.lim)])
-                    return out
+                    state = _HEADER.unpack_from(shm, 0)[2]
+                    if state == _RETIRE and os.WIFEXITED(status) and os.WEXITSTATUS(status) == guard.RETIRE_EXIT:
+                        return collect(None), True
+                    out = collect(None)
+                    if state == _DONE and out:
+                        return out, False
+                    return collect(describe_exit(status, self.lim)), False
                 reader.feed(data)
                 for fr in reader.frames():
                     if isinstance(fr, dict) and fr.get("t") == "llm":
@@ -316,22 +349,19 @@ class Zygote:
                         llm_total += time.monotonic_ns() - w0
         except ValueError as e:
             self.kill_child(pid)
-            with contextlib.suppress(ValueError):
-                drain()
-            if start + len(out) < len(items):
-                out.append([items[start + len(out)][0], None, f"{P.ERR_SANDBOX}: bad message from the call's process ({e})"])
-            return out
+            return collect(f"{P.ERR_SANDBOX}: bad message from the call's process ({e})"), False
 
     def ask_parent(self, fr: dict[str, Any]) -> dict[str, Any]:
         name = fr.get("f")
         args = fr.get("a")
+        nonce = fr.get("n")
         if name not in P.LLM_FUNCTIONS or not isinstance(args, list):
-            return {"ok": False, "e": "malformed LLM request"}
+            return {"ok": False, "e": "malformed LLM request", "n": nonce}
         P.write_all(self.out, P.encode({"type": "llm", "f": name, "a": args}))
         while True:
             msg = self.reader.read_frame(self.inp)
             if msg.get("type") == "llm_reply":
-                return {"ok": bool(msg.get("ok")), "v": msg.get("v"), "e": msg.get("e")}
+                return {"ok": bool(msg.get("ok")), "v": msg.get("v"), "e": msg.get("e"), "n": nonce}
 
     def kill_child(self, pid: int) -> None:
         for target in ((-1,) if self.pidns else ()) + (-pid, pid):
@@ -355,24 +385,102 @@ class Zygote:
         return status
 
 
-def child_main(fd: int, res_fd: int, progress: Any, code: Any, items: list[list[Any]], start: int,
-               clean_builtins: dict, lim: dict) -> int:
-    """Runs in the locked-down child: execute the source once per call in fresh globals."""
+#: modules the zygote may import itself when a child needed them (their import runs trusted library code)
+_LEARN_EXTRA = frozenset({"numpy", "regex"})
+_LEARN_DENY = frozenset({
+    "antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "pydoc", "webbrowser", "ensurepip",
+    "venv", "site", "sitecustomize", "usercustomize", "readline", "rlcompleter", "test", "lib2to3", "__main__",
+    "__hello__", "__phello__", "pdb", "code", "pty", "tty", "curses", "ctypes", "gc", "multiprocessing",
+    "concurrent", "subprocess", "asyncio", "threading", "_thread", "signal", "faulthandler", "tracemalloc",
+})
+
+
+def _learnable(top: str) -> bool:
+    if top in _LEARN_DENY or top.startswith("_"):
+        return False
+    return top in _LEARN_EXTRA or top in getattr(sys, "stdlib_module_names", ())
+
+
+def _write_slot(shm: mmap.mmap, j: int, passed: bool | None, err: str | None) -> None:
+    off = _SHM_HEAD + j * _SLOT
+    if err is None and isinstance(passed, bool):
+        shm[off] = 1 if passed else 2
+        return
+    data = (err or f"{P.ERR_SANDBOX}: malformed result").encode("utf-8", "replace")[: _SLOT - 3]
+    shm[off + 1:off + 3] = len(data).to_bytes(2, "little")
+    shm[off + 3:off + 3 + len(data)] = data
+    shm[off] = 3
+
+
+def _read_slots(shm: mmap.mmap, items: list[list[Any]], start: int, end: int) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for k in range(start, end):
+        off = _SHM_HEAD + (k - start) * _SLOT
+        kind = shm[off]
+        if kind == 0:
+            break
+        if kind in (1, 2):
+            out.append([items[k][0], kind == 1, None])
+        else:
+            n = int.from_bytes(shm[off + 1:off + 3], "little")
+            out.append([items[k][0], None, _short(bytes(shm[off + 3:off + 3 + n]).decode("utf-8", "ignore"))])
+    return out
+
+
+def child_main(fd: int, shm: mmap.mmap, items: list[list[Any]], start: int, end: int, solo: bool,
+               clean_builtins: dict, lim: dict, watch: guard.Watch, rundir: str) -> int:
+    """Runs in the locked-down child: each call executes its source in fresh globals; after each call
+    the guard checks shared state. Results and progress go to shared memory only (no fd the code could
+    write forged results to)."""
     llm_stub.STATE.fd = fd
+    st = llm_stub.STATE
+    llm_enabled = st.enabled
     cpu = int(lim["cpu_seconds"] + 0.999)
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    encode, write_all, pack_into, now = P.encode, P.write_all, _PROGRESS.pack_into, time.monotonic_ns
-    for k in range(start, len(items)):
-        _, prompt, response = items[k]
+    check = guard.Guard(watch, rundir)
+    imported: list[str] = []
+    last = [solo]
+
+    def note_imports() -> int:
+        data = ",".join(imported).encode("ascii", "ignore")[:_LEARN_BYTES]
+        shm[_HEADER.size:_HEADER.size + len(data)] = data
+        return len(data)
+
+    def on_event(event: str, args: tuple) -> None:
+        if event == "import":
+            if len(imported) < 64 and isinstance(args[0], str):
+                imported.append(args[0])
+            return
+        if not last[0]:  # more calls follow in this process: stop before the primitive runs
+            k = _HEADER.unpack_from(shm, 0)[0]
+            _HEADER.pack_into(shm, 0, k, 0, _RETIRE, note_imports())
+            os._exit(guard.RETIRE_EXIT)
+
+    guard.install_audit_hook(on_event)
+    pack_into, now = _HEADER.pack_into, time.monotonic_ns
+    for k in range(start, end):
+        _, code, prompt, response = items[k]
+        last[0] = solo or k == end - 1
         ru = resource.getrusage(resource.RUSAGE_SELF)
         resource.setrlimit(resource.RLIMIT_CPU, (min(int(ru.ru_utime + ru.ru_stime) + cpu + 1, hard), hard))
-        pack_into(progress, 0, k, now())
+        imported.clear()
+        pack_into(shm, 0, k, now(), 0, 0)
         passed, err = run_one(code, prompt, response, clean_builtins)
+        tampered = check.check()
+        if tampered is None and (st.fd != fd or st.enabled != llm_enabled):
+            tampered = "changed the LLM relay state"
+        if tampered is not None:
+            passed, err = None, f"{P.ERR_TAMPERED}: {tampered}"
         try:
-            msg = encode({"t": "r", "p": passed, "e": err})
+            _write_slot(shm, k - start, passed, err)
         except Exception as e:  # noqa: BLE001
-            msg = encode({"t": "r", "p": None, "e": f"{P.ERR_SANDBOX}: {type(e).__name__}"})
-        write_all(res_fd, msg)
+            _write_slot(shm, k - start, None, f"{P.ERR_SANDBOX}: {type(e).__name__}")
+        if tampered is not None or check.new_modules:
+            # the rest of the chunk runs in a fresh process; modules it imported may be preloaded there
+            last[0] = True
+            pack_into(shm, 0, k + 1, now(), _DONE, note_imports() if check.new_modules else 0)
+            return 0
+    pack_into(shm, 0, end, now(), _DONE, 0)
     return 0
 
 
@@ -460,24 +568,6 @@ def _short(e: Any) -> str | None:
     if e is None:
         return None
     return str(e)[:400]
-
-
-def _rmtree(path: str) -> None:
-    for root, dirs, files in os.walk(path, topdown=False):
-        for f in files:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(root, f))
-        for d in dirs:
-            p = os.path.join(root, d)
-            try:
-                if os.path.islink(p):
-                    os.unlink(p)
-                else:
-                    os.rmdir(p)
-            except OSError:
-                pass
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
 
 
 PROBE_SOURCE = r'''
