@@ -50,11 +50,23 @@ def report(name: str, seconds: float, verdicts: list, labels: list[bool]) -> flo
     undecided = sum(v.passed is None for v in verdicts)
     said_yes = sum(v.passed is True for v in verdicts)
     rate = n / seconds
+    probs = [(v.prob, g) for v, g in zip(verdicts, labels, strict=True) if v.prob is not None]
+    auc = f"  P(yes) ROC-AUC {roc_auc(probs):.3f}" if probs else ""
     print(
         f"{name:9s} {rate:8.2f} verdicts/s ({seconds:.2f} s for {n})  accuracy {correct / n:.3f}  "
-        f"undecided {undecided}  said yes {said_yes}"
+        f"undecided {undecided}  said yes {said_yes}{auc}"
     )
     return rate
+
+
+def roc_auc(scored: list[tuple[float, bool]]) -> float:
+    """Probability that a random positive item gets a higher P(yes) than a random negative (ties 1/2)."""
+    pos = [p for p, g in scored if g]
+    neg = [p for p, g in scored if not g]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
 
 
 def main() -> None:
