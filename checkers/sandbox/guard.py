@@ -50,6 +50,8 @@ _RLIMITS = tuple(getattr(resource, n) for n in ("RLIMIT_AS", "RLIMIT_FSIZE", "RL
                                                 "RLIMIT_STACK", "RLIMIT_DATA", "RLIMIT_CORE") if hasattr(resource, n))
 _SIGNALS = tuple(s for s in range(1, 32) if s not in (_signal.SIGKILL, _signal.SIGSTOP))
 _TIMERS = (_signal.ITIMER_REAL, _signal.ITIMER_VIRTUAL, _signal.ITIMER_PROF)
+_NOT_INSTANCES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                  types.MethodWrapperType, types.WrapperDescriptorType, type)
 _VERSION_OFFSET = 3 * ctypes.sizeof(ctypes.c_ssize_t)  # PyDictObject: refcnt, type, ma_used, ma_version_tag
 
 
@@ -95,7 +97,7 @@ class Watch:
         self.ids: set[int] = set()
         self._get: Callable[[Any], tuple] | None = None
         self._mv: memoryview | None = None
-        self.tags: tuple = ()
+        self.tags: Any = ()
         self.n_modules = -1
 
     def _add(self, d: dict, name: str, additions_ok: bool) -> None:
@@ -115,10 +117,18 @@ class Watch:
             md = mod.__dict__
             self._add(md, mname, True)
             for key, value in list(md.items()):
-                if isinstance(value, type) and getattr(value, "__module__", None) == mname:
-                    cd = _heap_dict(value)
-                    if cd is not None:
-                        self._add(cd, f"{mname}.{key}", False)
+                if isinstance(value, type):
+                    if getattr(value, "__module__", None) == mname:
+                        cd = _heap_dict(value)
+                        if cd is not None:
+                            self._add(cd, f"{mname}.{key}", False)
+                elif not isinstance(value, _NOT_INSTANCES) and not getattr(type(value), "_guard_skip", False):
+                    try:
+                        idict = object.__getattribute__(value, "__dict__")
+                    except AttributeError:
+                        continue
+                    if type(idict) is dict:  # a module-level object, e.g. json._default_decoder
+                        self._add(idict, f"{mname}.{key}", False)
 
     def build(self) -> None:
         import builtins
@@ -137,10 +147,30 @@ class Watch:
         addrs = [id(d) + _VERSION_OFFSET for d in self.dicts]
         lo, hi = min(addrs), max(addrs) + 8
         buf = (ctypes.c_char * (hi - lo)).from_address(lo)
+        self._buf = buf
+        offsets = [(a - lo) // 8 for a in addrs]
+        np = sys.modules.get("numpy")  # gathers ~1000 tags in a few microseconds; only if already loaded
+        if np is not None:
+            try:
+                self._np_arr = np.frombuffer(buf, dtype=np.uint64)
+                self._np_idx = np.array(offsets, dtype=np.intp)
+                self._get = self._np_read
+                return
+            except Exception:  # noqa: BLE001 - fall back to the stdlib gather
+                pass
         self._mv = memoryview(buf).cast("B").cast("Q")
-        self._get = operator.itemgetter(*[(a - lo) // 8 for a in addrs])
+        self._get = operator.itemgetter(*offsets)
 
-    def read(self) -> tuple:
+    def _np_read(self, _: Any) -> bytes:
+        return self._np_arr[self._np_idx].tobytes()
+
+    def _items(self, tags: Any) -> Any:
+        """Per-dict tags from what read() returned (bytes in the numpy path)."""
+        if isinstance(tags, bytes):
+            return memoryview(tags).cast("Q").tolist()
+        return tags
+
+    def read(self) -> Any:
         if self._get is not None:
             return self._get(self._mv)
         return tuple(tuple(d.values()) for d in self.dicts)  # no version tags: compare values by identity
@@ -153,17 +183,18 @@ class Watch:
             self._index()
         tags = self.read()
         if tags != self.tags:
-            for i, (a, b) in enumerate(zip(tags, self.tags, strict=False)):
+            for i, (a, b) in enumerate(zip(self._items(tags), self._items(self.tags), strict=False)):
                 if a is not b and a != b:
                     self.refs[i] = dict(self.dicts[i])
             self.tags = self.read()
 
     def changed(self) -> str | None:
-        """First rebinding/removal found since the snapshot (None when only allowed additions happened)."""
+        """First rebinding/removal found since the snapshot (None when only allowed additions happened,
+        which are then accepted: their keys join the reference)."""
         tags = self.read()
         if tags == self.tags:
             return None
-        for i, (a, b) in enumerate(zip(tags, self.tags, strict=True)):
+        for i, (a, b) in enumerate(zip(self._items(tags), self._items(self.tags), strict=True)):
             if a is b or a == b:
                 continue
             d, ref = self.dicts[i], self.refs[i]
@@ -175,12 +206,12 @@ class Watch:
             if len(d) != len(ref) and not self.additions_ok[i]:
                 extra = next((k for k in d if k not in ref), "?")
                 return f"{self.names[i]}: added {str(extra)[:60]}"
+        self.accept_additions(tags)
         return None
 
-    def accept_additions(self) -> None:
-        """In the child after a clean check: new keys are fine, remember the current tags and copies."""
-        tags = self.read()
-        for i, (a, b) in enumerate(zip(tags, self.tags, strict=True)):
+    def accept_additions(self, tags: Any) -> None:
+        """After a clean check: new keys are fine, remember the current tags and copies."""
+        for i, (a, b) in enumerate(zip(self._items(tags), self._items(self.tags), strict=True)):
             if a is not b and a != b:
                 self.refs[i] = dict(self.dicts[i])
         self.tags = tags
@@ -204,24 +235,36 @@ class Guard:
         self.n_modules = len(sys.modules)
         self.path = (list(sys.path), list(sys.meta_path), list(sys.path_hooks))
         self.new_modules = False
+        import builtins
+
+        self.bdict = builtins.__dict__
+        self.bref = dict(self.bdict)
+        # bound now, before any dataset code: a call that patches these modules cannot run code in check()
+        self._collect, self._count, self._getrlimit, self._getcwd = gc.collect, _thread._count, resource.getrlimit, os.getcwd
+
+    def restore_builtins(self) -> None:
+        """Put the real builtins back (after tampering was reported) so the child can finish its report."""
+        d, ref = self.bdict, self.bref
+        for key in [k for k in d if k not in ref]:
+            del d[key]
+        d.update(ref)
 
     def check(self) -> str | None:
         """After a call: restore what can be restored; describe tampering that cannot be undone."""
-        gc.collect()  # run finalizers of the call's garbage now, not during the next call
-        if _thread._count():
-            return "left a thread running"
-        if [resource.getrlimit(r) for r in _RLIMITS] != self.rlimits:
-            return "changed a resource limit"
-        if os.getcwd() != self.cwd:
-            return "changed the working directory"
-        if (sys.path, sys.meta_path, sys.path_hooks) != self.path:
-            return "changed the import path or import hooks"
+        self._collect()  # run finalizers of the call's garbage now, not during the next call
         what = self.watch.changed()
         if what:
             return f"modified shared {what}"
+        if self._count():
+            return "left a thread running"
+        if [self._getrlimit(r) for r in _RLIMITS] != self.rlimits:
+            return "changed a resource limit"
+        if self._getcwd() != self.cwd:
+            return "changed the working directory"
+        if (sys.path, sys.meta_path, sys.path_hooks) != self.path:
+            return "changed the import path or import hooks"
         if len(sys.modules) != self.n_modules:
-            self.new_modules = True  # imported outside the checked path: the caller retires this child
-        self.watch.accept_additions()
+            self.new_modules = True  # new modules are not watched yet: the caller retires this child
         self._restore()
         return None
 

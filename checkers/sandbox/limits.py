@@ -15,6 +15,8 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "unicodedata", "datetime", "textwrap", "difflib", "statistics", "random", "typing", "copy", "operator",
     "fractions", "decimal", "html", "csv", "io", "hashlib", "base64", "heapq", "bisect", "enum",
     "dataclasses", "calendar", "numbers", "keyword", "ast", "tokenize", "urllib.parse",
+    # optional; also lets the per-call tamper check gather dict version tags in C
+    "numpy",
 )
 
 
@@ -33,7 +35,7 @@ class SandboxLimits:
 
     #: CPU seconds per call (RLIMIT_CPU; SIGXCPU at the soft limit, SIGKILL one second later)
     cpu_seconds: float = 2.0
-    #: address space of the call's process in MiB (RLIMIT_AS)
+    #: address space the code may add, in MiB: RLIMIT_AS = the preloaded worker's own size + this
     memory_mb: int = 512
     #: RLIMIT_NPROC (threads count too); the kernel does not enforce it for uid 0, seccomp does the work there
     max_processes: int = 32

@@ -27,6 +27,9 @@ class LLMFailed(BaseException):
 
 
 class State:
+    #: per-call state that changes on every call: the guard checks fd/enabled itself instead
+    _guard_skip = True
+
     def __init__(self) -> None:
         self.fd: int = -1
         self.enabled = False

@@ -63,6 +63,7 @@ class Zygote:
         self.builtins = dict(builtins.__dict__)
         self.watch = guard.Watch()
         self.forks = 0
+        self.base_as = 0
 
     # ---- setup ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -129,6 +130,8 @@ class Zygote:
         iso["chunk_guard"] = ("one process per chunk; per-call checks of shared state "
                               + ("(dict version tags)" if guard.TAGS else "(value identity)")
                               + ", audit hook")
+        self.base_as = _vm_size()
+        iso["memory_baseline_mb"] = self.base_as >> 20
         gc.collect()
         self.watch.build()
         gc.freeze()  # forked children neither scan nor dirty the zygote's objects when they collect
@@ -146,7 +149,7 @@ class Zygote:
         lim = self.lim
         cpu_hard = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime) + int(lim["cpu_seconds"] + 0.999) * n_calls + 2
         isolation.set_rlimits({
-            "RLIMIT_AS": int(lim["memory_mb"]) << 20,
+            "RLIMIT_AS": self.base_as + (int(lim["memory_mb"]) << 20),
             "RLIMIT_FSIZE": int(lim["file_size_mb"]) << 20,
             "RLIMIT_NOFILE": int(lim["open_files"]),
             "RLIMIT_NPROC": int(lim["max_processes"]),
@@ -395,6 +398,18 @@ _LEARN_DENY = frozenset({
 })
 
 
+def _vm_size() -> int:
+    """This process's address-space size in bytes (the preloaded interpreter's share of RLIMIT_AS)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _learnable(top: str) -> bool:
     if top in _LEARN_DENY or top.startswith("_"):
         return False
@@ -466,7 +481,12 @@ def child_main(fd: int, shm: mmap.mmap, items: list[list[Any]], start: int, end:
         imported.clear()
         pack_into(shm, 0, k, now(), 0, 0)
         passed, err = run_one(code, prompt, response, clean_builtins)
-        tampered = check.check()
+        try:
+            tampered = check.check()
+        except BaseException as e:  # noqa: BLE001 - e.g. a patched builtin our checks rely on
+            tampered = f"broke the sandbox's checks ({type(e).__name__})"
+        if tampered is not None:
+            check.restore_builtins()
         if tampered is None and (st.fd != fd or st.enabled != llm_enabled):
             tampered = "changed the LLM relay state"
         if tampered is not None:
