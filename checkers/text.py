@@ -263,62 +263,73 @@ def count_sentences(text: str) -> int:
 
 # --------------------------------------------------------------------------- Treebank word tokens
 
+# (pattern, replacement, needles): a rule can only match where one of its needles occurs in the current
+# string (None: always tried), so a rule whose needles are all absent is skipped without changing anything.
 _TB = regex.compile
 _STARTING_QUOTES = (
-    (_TB("([«“‘„]|[`]+)", regex.U), r" \1 "),
-    (_TB(r"^\""), r"``"),
-    (_TB(r"(``)"), r" \1 "),
-    (_TB(r"([ \(\[{<])(\"|\'{2})"), r"\1 `` "),
-    (_TB(r"(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)", regex.U), r"\1 "),
+    (_TB("([«“‘„]|[`]+)", regex.U), r" \1 ", ("«", "“", "‘", "„", "`")),
+    (_TB(r"^\""), r"``", ('"',)),
+    (_TB(r"(``)"), r" \1 ", ("``",)),
+    (_TB(r"([ \(\[{<])(\"|\'{2})"), r"\1 `` ", ('"', "''")),
+    (_TB(r"(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)", regex.U), r"\1 ", ("'",)),
 )
 _PUNCTUATION = (
-    (_TB(r"([^\.])(\.)([\]\)}>\"\'»”’ ]*+)\s*$", regex.U), r"\1 \2 \3 "),
-    (_TB(r"([:,])([^\d])"), r" \1 \2"),
-    (_TB(r"([:,])$"), r" \1 "),
-    (_TB(r"\.{2,}", regex.U), r" \g<0> "),
-    (_TB(r"[;@#$%&]"), r" \g<0> "),
-    (_TB(r"[\u2012-\u2015]", regex.U), r" \g<0> "),
-    (_TB(r"([^\.])(\.)([\]\)}>\"\']*)\s*$"), r"\1 \2\3 "),
-    (_TB(r"[?!]"), r" \g<0> "),
-    (_TB(r"([^'])' "), r"\1 ' "),
-    (_TB(r"[*]", regex.U), r" \g<0> "),
-    (_TB(r"[\]\[\(\)\{\}\<\>]"), r" \g<0> "),
-    (_TB(r"--"), r" -- "),
+    (_TB(r"([^\.])(\.)([\]\)}>\"\'»”’ ]*+)\s*$", regex.U), r"\1 \2 \3 ", (".",)),
+    (_TB(r"([:,])([^\d])"), r" \1 \2", (":", ",")),
+    (_TB(r"([:,])$"), r" \1 ", (":", ",")),
+    (_TB(r"\.{2,}", regex.U), r" \g<0> ", ("..",)),
+    (_TB(r"[;@#$%&]"), r" \g<0> ", (";", "@", "#", "$", "%", "&")),
+    (_TB(r"[\u2012-\u2015]", regex.U), r" \g<0> ", ("\u2012", "\u2013", "\u2014", "\u2015")),
+    (_TB(r"([^\.])(\.)([\]\)}>\"\']*)\s*$"), r"\1 \2\3 ", (".",)),
+    (_TB(r"[?!]"), r" \g<0> ", ("?", "!")),
+    (_TB(r"([^'])' "), r"\1 ' ", ("' ",)),
+    (_TB(r"[*]", regex.U), r" \g<0> ", ("*",)),
+    (_TB(r"[\]\[\(\)\{\}\<\>]"), r" \g<0> ", ("]", "[", "(", ")", "{", "}", "<", ">")),
+    (_TB(r"--"), r" -- ", ("--",)),
 )
 _ENDING_QUOTES = (
-    (_TB("([»”’])", regex.U), r" \1 "),
-    (_TB(r"''"), " '' "),
-    (_TB(r'"'), " '' "),
-    (_TB(r"\s+"), " "),
-    (_TB(r"([^' ])('[sS]|'[mM]|'[dD]|') "), r"\1 \2 "),
-    (_TB(r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r"\1 \2 "),
+    (_TB("([»”’])", regex.U), r" \1 ", ("»", "”", "’")),
+    (_TB(r"''"), " '' ", ("''",)),
+    (_TB(r'"'), " '' ", ('"',)),
+    (_TB(r"\s+"), " ", None),
+    (_TB(r"([^' ])('[sS]|'[mM]|'[dD]|') "), r"\1 \2 ", ("'",)),
+    (_TB(r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) "), r"\1 \2 ", ("'",)),
 )
+# Case-insensitive: their needle (lower case) is looked for in the lower-cased string, and only for ASCII
+# strings, where lower-casing is exactly the regex engine's case folding; other strings try every rule.
 _CONTRACTIONS = tuple(
-    (_TB(p), r" \1 \2 ")
-    for p in (
-        r"(?i)\b(can)(?#X)(not)\b",
-        r"(?i)\b(d)(?#X)('ye)\b",
-        r"(?i)\b(gim)(?#X)(me)\b",
-        r"(?i)\b(gon)(?#X)(na)\b",
-        r"(?i)\b(got)(?#X)(ta)\b",
-        r"(?i)\b(lem)(?#X)(me)\b",
-        r"(?i)\b(more)(?#X)('n)\b",
-        r"(?i)\b(wan)(?#X)(na)(?=\s)",
-        r"(?i) ('t)(?#X)(is)\b",
-        r"(?i) ('t)(?#X)(was)\b",
+    (_TB(p), r" \1 \2 ", needle)
+    for p, needle in (
+        (r"(?i)\b(can)(?#X)(not)\b", "cannot"),
+        (r"(?i)\b(d)(?#X)('ye)\b", "d'ye"),
+        (r"(?i)\b(gim)(?#X)(me)\b", "gimme"),
+        (r"(?i)\b(gon)(?#X)(na)\b", "gonna"),
+        (r"(?i)\b(got)(?#X)(ta)\b", "gotta"),
+        (r"(?i)\b(lem)(?#X)(me)\b", "lemme"),
+        (r"(?i)\b(more)(?#X)('n)\b", "more'n"),
+        (r"(?i)\b(wan)(?#X)(na)(?=\s)", "wanna"),
+        (r"(?i) ('t)(?#X)(is)\b", " 'tis"),
+        (r"(?i) ('t)(?#X)(was)\b", " 'twas"),
     )
 )
+
+
+def _apply(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], ...], s: str) -> str:
+    for pat, rep, needles in rules:
+        if needles is None or any(n in s for n in needles):
+            s = pat.sub(rep, s)
+    return s
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _treebank(sentence: str) -> tuple[str, ...]:
     """Treebank tokens of one sentence (memoised: loose-mode variants share most sentences)."""
-    s = sentence
-    for pat, rep in _STARTING_QUOTES + _PUNCTUATION:
-        s = pat.sub(rep, s)
-    s = " " + s + " "
-    for pat, rep in _ENDING_QUOTES + _CONTRACTIONS:
-        s = pat.sub(rep, s)
+    s = _apply(_PUNCTUATION, _apply(_STARTING_QUOTES, sentence))
+    s = _apply(_ENDING_QUOTES, " " + s + " ")
+    ascii_text = s.isascii()
+    for pat, rep, needle in _CONTRACTIONS:
+        if not ascii_text or needle in s.lower():
+            s = pat.sub(rep, s)
     return tuple(s.split())
 
 
@@ -510,7 +521,8 @@ def _detect_rows(rows: Any, seed: int) -> str:
     langprob = np.zeros(n_lang)
     word = 0  # stream position
     gauss_next: float | None = None
-    for _ in range(n_trial):
+    lead = 0  # the language currently most probable (a guess carried across trials, checked every time)
+    for trial in range(n_trial):
         if gauss_next is None:  # random.gauss: two random() values, each from two words
             if len(words) < word + 4:
                 words = _mt_words(seed, word + 4)
@@ -534,11 +546,14 @@ def _detect_rows(rows: Any, seed: int) -> str:
         block[1] *= block[0]  # draw 0, then normalise (i == 0)
         while True:
             probs = block[at]
-            vals = probs.tolist()
-            total = sum(vals)  # Python's sum, as langdetect
-            divide(probs, total, out=probs)
-            # max of the quotients == quotient of the max: division by a positive number is monotonic
-            if max(vals) / total > conv or i >= limit:
+            divide(probs, sum(probs.tolist()), out=probs)  # Python's sum, as langdetect
+            # Converged when the largest quotient exceeds conv. The quotients sum to 1 within 1e-13, so
+            # when the lead's is above 1e-3 no other can exceed conv and the lead's alone decides.
+            q = probs[lead]
+            if q <= 1e-3:
+                lead = int(probs.argmax())
+                q = probs[lead]
+            if q > conv or i >= limit:
                 break
             if at + 5 >= len(block):  # next five draws go past the block: start a new one from here
                 base += at
@@ -554,6 +569,14 @@ def _detect_rows(rows: Any, seed: int) -> str:
             i += 5
         word = int(draws.pos[k0 + i]) + 1  # the stream word after the trial's last accepted draw
         langprob += block[at] / n_trial
+        # Decided early: each remaining trial adds fl(p / n_trial) <= fl(1 / n_trial) to any language
+        # (p <= 1), so once the best leads every other by more than that total it stays the unique
+        # maximum, and it already exceeds the threshold: the remaining trials cannot change the answer.
+        left = n_trial - trial - 1
+        if left and 2 * trial + 2 > n_trial:
+            top2 = np.partition(langprob, n_lang - 2)[-2:]
+            if top2[1] > det.PROB_THRESHOLD and top2[1] - top2[0] > left / n_trial + 1e-9:
+                break
     best = int(np.argmax(langprob))
     return langs[best] if langprob[best] > det.PROB_THRESHOLD else "unknown"
 
