@@ -22,6 +22,15 @@ SECRET = f"s3cret-{TAG}"
 HONEST = "def check_following(instruction, response):\n    return 'ok' in response\n"
 USES_RE = "import re\ndef check_following(instruction, response):\n    return re.search(r'\\d+', response) is not None\n"
 USES_LEN = "def check_following(instruction, response):\n    return len(response) == 2\n"
+USES_MORE = (
+    "import collections, json, os, sys, time, warnings\n"
+    "def check_following(instruction, response):\n"
+    "    warnings.warn('harmless')\n"
+    "    deep = (lambda f: f(f, 60))(lambda f, n: n and f(f, n - 1))\n"
+    "    time.sleep(0.06)\n"
+    "    return (json.loads(response)['a'] == 1.5 and collections.Counter('aab').most_common(1) == [('a', 2)]\n"
+    "            and not os.path.exists('check.txt') and deep == 0)\n"
+)
 
 
 def fn(body: str) -> str:
@@ -49,8 +58,27 @@ HOSTILE: list[tuple[str, str, str | None]] = [
      "timeout"),
     ("alarm", fn("import signal, time\nsignal.setitimer(signal.ITIMER_REAL, 0.2)\ntime.sleep(5)"), "worker crashed"),
     ("kill parent", fn("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nreturn True"), None),
-    ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), None),
-    ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), None),
+    ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), "tampered"),
+    ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), "tampered"),
+    ("patch class", fn("import collections\ncollections.Counter.most_common = lambda s, n=None: []\nreturn True"),
+     "tampered"),
+    ("patch module-level object", fn("import json\njson._default_decoder.parse_float = int\nreturn True"), "tampered"),
+    ("replace sys.modules entry", fn("import sys, types\nsys.modules['re'] = types.ModuleType('re')\nreturn True"),
+     "tampered"),
+    ("thread left running", fn("import threading, time\nthreading.Thread(target=time.sleep, args=(30,)).start()\nreturn True"),
+     "tampered"),
+    ("lower an rlimit", fn("import resource\nresource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))\nreturn True"), "tampered"),
+    ("swap function code", fn("import re\nre.search.__code__ = (lambda *a, **k: None).__code__\nreturn True"), None),
+    ("walk frames", fn("import sys\nf = sys._getframe()\nwhile f.f_back:\n    f = f.f_back\nf.f_locals.clear()\nreturn True"),
+     "tampered"),
+    ("forge results via gc", fn("import gc, mmap\nfor m in gc.get_objects():\n    if isinstance(m, mmap.mmap):\n"
+                                "        m[:] = b'\\x01' * len(m)\nreturn True"), None),
+    ("write guessed fds", fn("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x02{}')\n"
+                             "    except OSError:\n        pass\nreturn True"), None),
+    ("sigalrm timer left", fn("import signal\nsignal.setitimer(signal.ITIMER_REAL, 0.05)\nreturn True"), None),
+    ("strict warnings", fn("import warnings\nwarnings.simplefilter('error')\nimport sys\nsys.setrecursionlimit(40)\nreturn True"),
+     None),
+    ("file left in cwd", fn("open('check.txt', 'w').write('x')\nreturn True"), None),
     ("print 100 MB", fn("print('x' * 100_000_000)\nreturn True"), None),
     ("huge return", fn("return 'x' * 100_000_000"), "bad return"),
     ("deep recursion", fn("def f(n):\n    return f(n + 1)\nreturn f(0)"), "raised"),
@@ -115,9 +143,12 @@ def outcome(listener):
     for name, src, cls in hostile:
         calls.append(CodeCall(src, "p", "x"))
         expect.append((name, cls, None))
-        # honest items interleaved, including ones that would see tampering with re/builtins
-        calls += [CodeCall(HONEST, "p", "ok"), CodeCall(USES_RE, "p", "no digits"), CodeCall(USES_LEN, "p", "abc")]
-        expect += [("honest", None, True), ("uses re", None, False), ("uses len", None, False)]
+        # honest items interleaved (one process now runs many sources in a row), including ones that would
+        # see tampering with re/builtins/Counter/json/warnings/the recursion limit/files/the SIGALRM timer
+        calls += [CodeCall(HONEST, "p", "ok"), CodeCall(USES_RE, "p", "no digits"), CodeCall(USES_LEN, "p", "abc"),
+                  CodeCall(USES_MORE, "p", '{"a": 1.5}')]
+        expect += [("honest", None, True), ("uses re", None, False), ("uses len", None, False),
+                   ("uses more", None, True)]
     try:
         with Sandbox(workers=2, limits=SandboxLimits(wall_timeout_s=1.0, memory_mb=256)) as sb:
             verdicts = sb.run(calls)
@@ -140,7 +171,7 @@ def test_hostile_items_end_undecided_with_their_error_class(outcome):
 
 def test_harmless_outcomes_did_not_leak(outcome):
     by_name = {name: v for v, (name, _, honest) in zip(outcome["verdicts"], outcome["expect"], strict=True) if honest is None}
-    # the secret is not in the environment; os.system cannot run; patches die with the call's process
+    # the secret is not in the environment; os.system cannot run; patches are caught or die with the process
     assert by_name["env secret"].passed is False
     assert by_name["os.system"].passed is False
     # refused (Landlock signal scope) or silently ignored (PID 1 of a namespace); honest items prove it lived
@@ -148,6 +179,10 @@ def test_harmless_outcomes_did_not_leak(outcome):
     assert by_name["print 100 MB"].passed is True  # output went to /dev/null
     assert by_name["deep recursion, raised limit"].passed is None
     assert by_name["thread bomb"].passed is None
+    # primitives the per-call checks cannot see through: the call is re-run alone, its own verdict stands
+    for name in ("swap function code", "forge results via gc", "write guessed fds",
+                 "sigalrm timer left", "strict warnings", "file left in cwd"):
+        assert by_name[name].passed is True, (name, by_name[name])
 
 
 def test_honest_items_keep_correct_verdicts(outcome):

@@ -8,7 +8,8 @@ the next call sees through the process's shared state:
   the ``__dict__`` of every class found in those modules) are fingerprinted by CPython's per-dict
   version tag (PEP 509: bumped by every mutation), read in bulk through one memoryview. After a call,
   a changed tag triggers an exact comparison against a reference copy: a pre-existing key rebound or
-  removed is tampering; keys added to a module dict or ``sys.modules`` (legitimate imports) are not.
+  removed is tampering, and so is a new key, except new ``sys.modules`` entries and submodules bound on
+  their parent package (legitimate imports; a child that imported new modules is retired after the call).
 * **Process settings** a call may change are compared and restored: recursion limit, switch interval,
   int-str digit limit, ``warnings.filters``, signal handlers, interval timers, the signal mask, and files
   left in the working directory. Threads left running and changed rlimits cannot be undone: tampering.
@@ -76,6 +77,21 @@ def _tags_supported() -> bool:
 TAGS = _tags_supported()
 
 
+_CONSTANT_TYPES = (str, int, float, bytes, bool, type(None))
+
+
+def _same_constant(a: Any, b: Any, depth: int = 0) -> bool:
+    """True for an equal immutable value of a plain type, e.g. time.tzname re-set by time.tzset()."""
+    t = type(a)
+    if t is not type(b) or depth > 3:
+        return False
+    if t in _CONSTANT_TYPES:
+        return a == b
+    if t is tuple:
+        return len(a) == len(b) and all(_same_constant(x, y, depth + 1) for x, y in zip(a, b, strict=True))
+    return False
+
+
 def _heap_dict(cls: type) -> dict | None:
     """The real dict behind a heap type's mappingproxy (static types cannot be changed from Python)."""
     if not cls.__flags__ & (1 << 9):  # Py_TPFLAGS_HEAPTYPE
@@ -133,8 +149,8 @@ class Watch:
     def build(self) -> None:
         import builtins
 
-        self._add(builtins.__dict__, "builtins", False)
-        self._add(sys.modules, "sys.modules", True)
+        self._add(builtins.__dict__, "builtins", False)  # index 0
+        self._add(sys.modules, "sys.modules", True)  # index 1: any new entry is a new import
         self.add_modules(list(sys.modules))
         self.n_modules = len(sys.modules)
         self._index()
@@ -201,11 +217,13 @@ class Watch:
             for key, value in ref.items():
                 if key not in d:
                     return f"{self.names[i]}: removed {str(key)[:60]}"
-                if d[key] is not value:
+                if d[key] is not value and not _same_constant(d[key], value):
                     return f"{self.names[i]}: changed {str(key)[:60]}"
-            if len(d) != len(ref) and not self.additions_ok[i]:
-                extra = next((k for k in d if k not in ref), "?")
-                return f"{self.names[i]}: added {str(extra)[:60]}"
+            if len(d) != len(ref):
+                for key, value in d.items():
+                    # allowed: new entries in sys.modules, and submodules bound on their parent by an import
+                    if key not in ref and not (self.additions_ok[i] and (i == 1 or isinstance(value, types.ModuleType))):
+                        return f"{self.names[i]}: added {str(key)[:60]}"
         self.accept_additions(tags)
         return None
 

@@ -1,7 +1,7 @@
 """The parent side: a pool of sandbox workers, chunked batched IPC and the LLM relay.
 
 The parent never runs dataset code. It groups calls by source hash (so each worker compiles a source
-once and forks once per group), sends chunks to idle workers, answers LLM requests while it waits,
+once), sends chunks to idle workers (each runs a chunk in one forked child), answers LLM requests while it waits,
 and replaces a worker that dies or stops answering: the call it was on fails, the rest are retried.
 """
 
@@ -290,8 +290,9 @@ class Sandbox:
         return [v if v is not None else Verdict.undecided(f"{P.ERR_SANDBOX}: no result") for v in out]
 
     def _chunks(self, groups: dict[str, list[int]], n: int) -> list[list[int]]:
-        """Cut calls (grouped by source) into chunks: a few per worker so the pool stays balanced."""
-        target = max(1, min(self.chunk_size, -(-n // (self.workers * 4))))
+        """Cut calls (grouped by source) into chunks: two per worker keep the pool balanced; each chunk
+        costs one fork (more only after a crash, timeout or tampering), so fewer is cheaper."""
+        target = max(1, min(self.chunk_size, -(-n // (self.workers * 2))))
         chunks: list[list[int]] = []
         cur: list[int] = []
         for idxs in groups.values():

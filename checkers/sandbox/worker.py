@@ -1,8 +1,10 @@
-"""Sandbox worker: a clean zygote that forks one restricted process per group of calls (stdlib only).
+"""Sandbox worker: a clean zygote that forks one restricted process per chunk of calls (stdlib only;
+numpy is used by the guard when preloaded).
 
 Started by the parent as ``python -s -P -c BOOT``; talks frames (see protocol) on stdin/stdout.
 The zygote itself never runs dataset code: it compiles sources (cached by hash), forks, and the
-forked child locks itself down (rlimits, privileges, Landlock, seccomp) before exec'ing any of it.
+forked child locks itself down (rlimits, privileges, Landlock, seccomp) before exec'ing any of it,
+then runs the chunk's calls in sequence with the per-call checks of ``guard``.
 With a PID namespace the zygote is PID 1, so killing it kills every process the code started.
 """
 
