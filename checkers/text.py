@@ -374,26 +374,36 @@ _NORMALIZED: dict[int, tuple[int, bool]] = {}  # code point -> normalised one, i
 _NON_LATIN: dict[str, bool] = {}
 
 
+_ABOVE_LATIN_RE = re.compile("[^\x00-\u02ff]")
+
+
 def _langdetect_text(text: str, max_len: int) -> str:
-    """langdetect's Detector.append + cleaning_text, computed with whole-string operations."""
+    """langdetect's Detector.append + cleaning_text, computed with whole-string operations.
+
+    Each step is skipped when the text lacks what it needs to change anything: '@' for an e-mail address,
+    "http" for a URL, a combining mark for the Vietnamese normalisation, a character from U+0300 on for
+    the Latin-removal rule (which needs more such characters than twice the ASCII letters)."""
     from langdetect.detector import Detector
     from langdetect.utils.ngram import NGram
     from langdetect.utils.unicode_block import unicode_block
 
-    text = Detector.URL_RE.sub(" ", text)
-    text = Detector.MAIL_RE.sub(" ", text)
-    text = NGram.normalize_vi(text)
+    if "http" in text:
+        text = Detector.URL_RE.sub(" ", text)
+    if "@" in text:
+        text = Detector.MAIL_RE.sub(" ", text)
+    if not text.isascii() and any(m in text for m in NGram.DMARK_CLASS):
+        text = NGram.normalize_vi(text)
     text = _MULTI_SPACE_RE.sub(" ", text[:max_len])  # append() drops a space that follows a space
-    latin = len(_ASCII_LETTERISH_RE.findall(text))
+    if text.isascii():
+        return text
     non_latin = 0
-    for ch, n in Counter(text).items():
-        if ch >= "\u0300":
-            flag = _NON_LATIN.get(ch)
-            if flag is None:
-                # the same test as langdetect's cleaning_text (its block comparison is always true)
-                flag = _NON_LATIN[ch] = unicode_block(ch) != "Latin Extended Additional"
-            non_latin += n if flag else 0
-    if latin * 2 < non_latin:
+    for ch, n in Counter(_ABOVE_LATIN_RE.findall(text)).items():
+        flag = _NON_LATIN.get(ch)
+        if flag is None:
+            # the same test as langdetect's cleaning_text (its block comparison is always true)
+            flag = _NON_LATIN[ch] = unicode_block(ch) != "Latin Extended Additional"
+        non_latin += n if flag else 0
+    if non_latin and len(_ASCII_LETTERISH_RE.findall(text)) * 2 < non_latin:
         text = _ASCII_LETTERISH_RE.sub("", text)
     return text
 
