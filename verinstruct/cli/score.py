@@ -106,6 +106,7 @@ def score_cmd(
     loose: Annotated[bool, typer.Option("--loose", help="IFEval loose mode for registry checkers")] = False,
     chunk_size: Annotated[int, typer.Option(help="rows per scoring batch")] = 64,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="totals only, no per-row lines")] = False,
+    details: Annotated[bool, typer.Option("--details", "-d", help="one line per constraint: verdict, reason")] = False,
 ) -> None:
     """Score responses: hard constraints by code (sandboxed), soft ones by the LLM verifier."""
     from verinstruct import __version__
@@ -184,12 +185,32 @@ def score_cmd(
                                f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
                                f"   soft {s.soft_passed}/{s.soft_total}"
                                f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
+                    if details:
+                        for r in s.constraints:
+                            typer.echo("    " + _detail_line(r))
             if output is not None:
                 with output.open("a", encoding="utf-8") as f:
                     f.writelines(lines)
     if verifier is not None:
         verifier.close()
     _report(len(rows), len(done), totals, undecided, row_rates)
+
+
+_MARK = {True: "pass", False: "FAIL", None: "  ? "}
+
+
+def _detail_line(r: Any) -> str:
+    """One constraint's verdict for humans: mark, kind/check, name, then the reason or the error."""
+    v = r.verdict
+    why = v.error if v.passed is None else v.reason
+    if v.passed is not None and (not why or why.startswith("check_following returned")):
+        why = f"{r.text!r}" if r.text else why  # the code's own reason is just its bool: show what it checks
+    if v.prob is not None:
+        why = f"P(yes)={v.prob:.2f}" + (f"; {why}" if why else "")
+    why = " ".join((why or "").split())
+    if len(why) > 90:
+        why = why[:87] + "..."
+    return f"{_MARK[v.passed]}  {r.kind:<4} {r.check_type:<8} {r.name[:40]:<40} {why}"
 
 
 def _report(n_rows: int, n_resumed: int, totals: Counter[str], undecided: Counter[str], rates: list[float]) -> None:
