@@ -526,8 +526,7 @@ def _detect_rows(rows: Any, seed: int) -> str:
     n_trial, conv, limit = det.n_trial, det.CONV_THRESHOLD, det.ITERATION_LIMIT
     words = _mt_words(seed, 8)
     draws = _Draws(seed, rows)
-    accumulate = np.multiply.accumulate
-    divide = np.divide
+    reduce, multiply, divide = np.multiply.reduce, np.multiply, np.divide
     langprob = np.zeros(n_lang)
     word = 0  # stream position
     gauss_next: float | None = None
@@ -546,23 +545,24 @@ def _detect_rows(rows: Any, seed: int) -> str:
             z, gauss_next = gauss_next, None
         weight = (det.alpha + (0.0 + z * 1.0) * det.ALPHA_WIDTH) / det.BASE_FREQ
         k0 = draws.start(word)  # first draw of this trial
-        # block[0] = probabilities before draw `base`, block[1 + j] = factor of draw base + j; five draws
-        # are multiplied in sequence by one multiply.accumulate (out[r] = out[r-1] * in[r], in order).
+        # block[0] = probabilities before draw `base`, block[1 + j] = factor of draw base + j. Five draws
+        # are applied by one multiply.reduce over axis 0 (out = row0 * row1 * ... * row5, left to right:
+        # numpy's multiply reduction is sequential, unlike its pairwise add), written over the fifth factor.
         base, size, at, i = 0, 64, 1, 0
         draws.ensure(k0 + size)
         block = np.empty((size + 1, n_lang))
         block[0] = 1.0 / n_lang
         np.add(weight, matrix[draws.row[k0 : k0 + size]], out=block[1:])
-        block[1] *= block[0]  # draw 0, then normalise (i == 0)
+        probs = block[1]
+        multiply(probs, block[0], probs)  # draw 0, then normalise (i == 0)
         while True:
-            probs = block[at]
-            divide(probs, sum(probs.tolist()), out=probs)  # Python's sum, as langdetect
+            divide(probs, sum(probs.tolist()), probs)  # Python's sum, as langdetect
             # Converged when the largest quotient exceeds conv. The quotients sum to 1 within 1e-13, so
             # when the lead's is above 1e-3 no other can exceed conv and the lead's alone decides.
-            q = probs[lead]
+            q = probs.item(lead)
             if q <= 1e-3:
                 lead = int(probs.argmax())
-                q = probs[lead]
+                q = probs.item(lead)
             if q > conv or i >= limit:
                 break
             if at + 5 >= len(block):  # next five draws go past the block: start a new one from here
@@ -573,12 +573,12 @@ def _detect_rows(rows: Any, seed: int) -> str:
                 fresh[0] = probs
                 np.add(weight, matrix[draws.row[k0 + base : k0 + base + size]], out=fresh[1:])
                 block, at = fresh, 0
-            view = block[at : at + 6]
-            accumulate(view, axis=0, out=view)
+            probs = block[at + 5]
+            reduce(block[at : at + 6], 0, None, probs)  # positional arguments: keyword parsing costs
             at += 5
             i += 5
         word = int(draws.pos[k0 + i]) + 1  # the stream word after the trial's last accepted draw
-        langprob += block[at] / n_trial
+        langprob += probs / n_trial
         # Decided early: each remaining trial adds fl(p / n_trial) <= fl(1 / n_trial) to any language
         # (p <= 1), so once the best leads every other by more than that total it stays the unique
         # maximum, and it already exceeds the threshold: the remaining trials cannot change the answer.
