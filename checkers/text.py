@@ -368,6 +368,36 @@ def _langdetect_tables() -> tuple[Any, list[str], Any, Any, Any, Any]:
     return factory, list(factory.langlist), keys[order], order, matrix, factory.create()
 
 
+# A direct-address table for the n-grams over the space and the ASCII letters (what English and most of
+# any Latin-script text is made of after normalisation): uni-, bi- and trigrams at their own offsets.
+_SMALL = " ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_NS = len(_SMALL)
+_BI, _TRI = _NS, _NS + _NS * _NS
+
+
+@functools.cache
+def _small_tables() -> tuple[Any, Any]:
+    """(id of each ASCII code point in _SMALL or -1, matrix row of each small n-gram or -1)."""
+    import numpy as np
+
+    words = list(_langdetect_tables()[0].word_lang_prob_map)
+    ids = np.full(128, -1, dtype=np.int64)
+    for k, ch in enumerate(_SMALL):
+        ids[ord(ch)] = k
+    pos = {ch: k for k, ch in enumerate(_SMALL)}
+    dense = np.full(_TRI + _NS**3, -1, dtype=np.int64)
+    for row, w in enumerate(words):
+        if all(ch in pos for ch in w):
+            g = [pos[ch] for ch in w]
+            if len(g) == 1:
+                dense[g[0]] = row
+            elif len(g) == 2:
+                dense[_BI + g[0] * _NS + g[1]] = row
+            else:
+                dense[_TRI + (g[0] * _NS + g[1]) * _NS + g[2]] = row
+    return ids, dense
+
+
 _MULTI_SPACE_RE = re.compile(" {2,}")
 _ASCII_LETTERISH_RE = re.compile("[A-z]")  # langdetect's 'A' <= ch <= 'z' (includes [\\]^_`)
 _NORMALIZED: dict[int, tuple[int, bool]] = {}  # code point -> normalised one, is upper
@@ -450,11 +480,29 @@ def _ngram_rows(text: str) -> Any:
     valid[:, 0] = keep & (cur != space)
     valid[:, 1] = keep
     valid[:, 2] = keep & (prev != space)
-    wanted = grams[valid]  # row-major: unigram, bigram, trigram per character, as langdetect appends them
-    at = np.searchsorted(keys, wanted)
-    at[at == len(keys)] = 0
-    hit = keys[at] == wanted
-    return key_rows[at[hit]]
+    # the profile row of each gram: from the direct table where all its characters are small, else
+    # by binary search over the sorted keys
+    ids, dense = _small_tables()
+    sid = ids[np.minimum(c, 127)]
+    sid[c > 127] = -1
+    d2, d1, d0 = sid[:-2], sid[1:-1], sid[2:]
+    small = np.empty((len(cps), 3), dtype=bool)
+    small[:, 0] = d0 >= 0
+    small[:, 1] = small[:, 0] & (d1 >= 0)
+    small[:, 2] = small[:, 1] & (d2 >= 0)
+    index = np.empty((len(cps), 3), dtype=np.int64)
+    index[:, 0] = d0
+    index[:, 1] = _BI + d1 * _NS + d0
+    index[:, 2] = _TRI + (d2 * _NS + d1) * _NS + d0
+    rows = np.where(small, dense[np.where(small, index, 0)], -1)
+    need = valid & ~small
+    if need.any():
+        wanted = grams[need]
+        at = np.searchsorted(keys, wanted)
+        at[at == len(keys)] = 0
+        rows[need] = np.where(keys[at] == wanted, key_rows[at], -1)
+    rows = rows[valid]  # row-major: unigram, bigram, trigram per character, as langdetect appends them
+    return rows[rows >= 0]
 
 
 _MT_WORDS: dict[int, Any] = {}  # seed -> a prefix of random.Random(seed)'s 32-bit output stream
