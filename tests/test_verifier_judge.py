@@ -43,6 +43,10 @@ class FakeBackend:
                 out.append(GenResult(None, "timeout"))
             elif "Text: GOOD" in c or "[Response]\nGOOD" in c:
                 out.append(GenResult("<think>no no no</think>Yes", finish_reason="stop"))
+            elif "REASONED" in c:
+                out.append(
+                    GenResult("Yes, maybe. Quoting: [[1]] if so.\nFinal answer: [[0]]", finish_reason="stop")
+                )
             elif "MUMBLE" in c:
                 out.append(GenResult("<think>hmm", finish_reason="length"))
             else:
@@ -112,6 +116,31 @@ def test_generate_mode_parses_after_reasoning() -> None:
     mumble = out[4][0]
     assert mumble.passed is None and mumble.error is not None
     assert mumble.error.startswith("unparseable") and "max_tokens=512" in mumble.error
+
+
+def test_default_template_follows_the_mode() -> None:
+    assert Verifier(FakeBackend(), mode="score").template.name == "en"
+    gen = Verifier(FakeBackend(), mode="generate")
+    assert gen.template.name == "en-reason" and gen.item_template is not None
+    assert gen.item_template.name == "en-item-reason"
+
+
+def test_reasoning_template_reads_the_final_line() -> None:
+    v = Verifier(FakeBackend(), mode="generate")
+    out = v.judge_batch([JudgeRequest("i", "REASONED", ("c",)), JudgeRequest("i", "MUMBLE", ("c",))])
+    assert out[0][0].passed is False  # "Final answer: [[0]]", not the leading Yes or the quoted [[1]]
+    assert "Final answer: [[1]]" in v.backend.seen[0]  # type: ignore[attr-defined]
+    assert out[1][0].passed is None and "max_tokens=512" in (out[1][0].error or "")
+    # the same output read with an answer-only template takes the leading word
+    plain = Verifier(FakeBackend(), mode="generate", template=load_template("en"))
+    assert plain.judge("i", "REASONED", "c").passed is True
+
+
+def test_score_mode_refuses_reasoning_templates() -> None:
+    with pytest.raises(ValueError, match="'en-reason' asks the model to reason"):
+        Verifier(FakeBackend(), mode="score", template=load_template("en-reason"))
+    with pytest.raises(ValueError, match="score mode reads"):
+        build_verifier("transformers:default", mode="score", template="zh-reason")
 
 
 def test_backend_exception_stays_with_its_chunk() -> None:

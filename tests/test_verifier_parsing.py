@@ -62,6 +62,61 @@ def test_unparseable_is_explicit(text: str, why: str) -> None:
     assert why in parsed.error
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "rule"),
+    [
+        ("The text is friendly and short.\nFinal answer: [[1]]", True, "final-answer"),
+        ("It should output [[1]] only if French. It is English.\nFinal answer: [[0]]", False, "final-answer"),
+        ("Yes, it mentions a day. But the style is casual.\nFinal Answer: No", False, "final-answer"),
+        ("Final answer: [[0]]. Wait, it does use French.\nFinal answer: [[1]]", True, "final-answer"),
+        # a later label without a verdict does not hide the earlier explicit one
+        ("Final answer: [[1]]\nThe final answer is correct because it rhymes.", True, "final-answer"),
+        ("The final answer is yes.", True, "final-answer"),
+        ("文本是中文，语气友好。\n最终答案：[[1]]", True, "final-answer"),
+        ("文本没有使用英文。\n最终答案：否", False, "final-answer"),
+        ("Check: [[1]] means yes. The text is too long, so [[0]]", False, "last-score-mark"),
+        (
+            "<think>Final answer: [[1]]</think>Reasoning: too long.\nFinal answer: [[0]]",
+            False,
+            "final-answer",
+        ),
+    ],
+)
+def test_reasoning_rules_read_the_verdict_at_the_end(text: str, expected: bool, rule: str) -> None:
+    parsed = parse_verdict(text, reasoning=True)
+    assert parsed.error is None, parsed.error
+    assert (parsed.passed, parsed.rule) == (expected, rule)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Yes, the text is friendly.",  # a leading word alone is not a final answer after reasoning
+        "The text is written in English. It is written in English. It is written in",
+        "Final answer:",
+        "Final answer: it depends",
+        "<think>[[1]]</think>no verdict here",
+    ],
+)
+def test_reasoning_without_final_verdict_is_unparseable(text: str) -> None:
+    parsed = parse_verdict(text, reasoning=True)
+    assert parsed.passed is None
+    assert parsed.error is not None and "no 'Final answer' verdict" in parsed.error
+
+
+def test_answer_first_rules_are_unchanged_by_default() -> None:
+    text = "Score: [[0]] because it is too long. Final answer: [[1]]"
+    assert parse_verdict(text).passed is False  # VerIF: the first mark, at the start
+    assert parse_verdict(text, reasoning=True).passed is True
+
+
+@given(thought=st.text(max_size=80), mark=st.sampled_from(["[[0]]", "[[1]]"]))
+def test_reasoning_before_the_final_line_never_decides(thought: str, mark: str) -> None:
+    parsed = parse_verdict(f"{thought}\nFinal answer: {mark}", reasoning=True)
+    if parsed.error is None or "not finished" not in parsed.error:  # a stray <think> in the thought
+        assert parsed.passed is (mark == "[[1]]")
+
+
 def test_none_output_is_unparseable() -> None:
     assert parse_verdict(None).error == "unparseable: no output"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.prompts import BUILTIN, TemplateError, extraction_messages, load_template
+from verifier.prompts import BUILTIN, TemplateError, companion, extraction_messages, load_template
 
 
 @pytest.mark.parametrize(
@@ -96,4 +96,46 @@ def test_bad_front_matter_and_unknown_name() -> None:
 def test_extraction_prompt_keeps_braces() -> None:
     msgs = extraction_messages("a {b} c", "the {b}", "zh")
     assert msgs[0]["content"].startswith("文本：a {b} c\n抽取要求：the {b}\n")
-    assert set(BUILTIN) == {"zh", "zh-item", "en", "en-item"}
+    assert set(BUILTIN) == {
+        "zh", "zh-item", "en", "en-item", "zh-reason", "zh-item-reason", "en-reason", "en-item-reason",
+    }  # fmt: skip
+
+
+def test_reasoning_builtins_ask_for_a_final_answer_line() -> None:
+    en = load_template("en-reason")
+    assert en.reasoning and en.granularity == "constraint" and en.candidates == ("[[1]]", "[[0]]")
+    body = en.render("Write a poem", "Roses are red", "Rhymes")[-1]["content"]
+    assert "Constraint: Rhymes" in body and "step by step" in body
+    assert body.rstrip().endswith(
+        '"Final answer: [[1]]" if it does, or "Final answer: [[0]]" if it does not.'
+    )
+    zh = load_template("zh-reason", granularity="item")
+    assert (zh.name, zh.reasoning, zh.language) == ("zh-item-reason", True, "zh")
+    assert "最终答案：[[1]]" in zh.render("指令", "回复", ("简洁", "正式"))[-1]["content"]
+    assert load_template("en-item-reason", granularity="constraint").name == "en-reason"
+    assert not any(BUILTIN[n].reasoning for n in ("en", "zh", "en-item", "zh-item"))
+
+
+def test_default_template_depends_on_mode() -> None:
+    assert load_template(None).name == "en"
+    assert load_template(None, mode="score", granularity="item").name == "en-item"
+    assert load_template(None, mode="generate").name == "en-reason"
+    assert load_template(None, "item", "generate").name == "en-item-reason"
+    # an explicit choice is kept whatever the mode
+    assert load_template("en", mode="generate").name == "en"
+
+
+def test_companion_keeps_language_and_kind() -> None:
+    assert companion(BUILTIN["zh-reason"], "item").name == "zh-item-reason"
+    assert companion(BUILTIN["en-item"], "constraint").name == "en"
+    assert companion(BUILTIN["en-reason"], "constraint") is BUILTIN["en-reason"]
+
+
+def test_reasoning_flag_in_front_matter(tmp_path: Path) -> None:
+    t = load_template("---\nreasoning: yes\n---\nThink, then judge {response} for {constraint}.")
+    assert t.reasoning and t.yes == ("[[1]]",) and t.no == ("[[0]]",)
+    plain = load_template("---\nreasoning: no\n---\nThink, then judge {response} for {constraint}.")
+    assert not plain.reasoning and plain.yes == ("Yes", "yes")
+    assert t.digest != plain.digest
+    with pytest.raises(TemplateError, match="'reasoning' must be yes or no"):
+        load_template("---\nreasoning: maybe\n---\n{response} {constraint}")

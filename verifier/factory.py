@@ -63,8 +63,9 @@ def build_verifier(
 ) -> Verifier:
     """A Verifier for ``spec`` (see :data:`SPEC_FORMS`).
 
-    ``template`` is a built-in name ("en", "zh", "en-item", "zh-item"), a file path or literal template
-    text; default "en". ``cache_path`` None means no persistent cache (requests are still deduplicated).
+    ``template`` is a built-in name (``verifier.prompts.BUILTIN``: "en", "zh", "en-reason", ...), a file
+    path or literal template text; None -> the mode's default ("en" for score, "en-reason" for
+    generate). ``cache_path`` None means no persistent cache (requests are still deduplicated).
     Arguments are validated before any model is loaded.
     """
     parse_spec(spec)
@@ -72,7 +73,12 @@ def build_verifier(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {granularity!r}")
-    tpl = load_template(template, granularity)
+    tpl = load_template(template, granularity, mode)
+    if mode == "score" and tpl.reasoning:
+        raise ValueError(
+            f"template {tpl.name!r} asks the model to reason before answering; score mode reads the "
+            "answer right after the prompt: use mode='generate' or an answer-only template"
+        )
     backend = build_backend(spec, base_url=base_url, **backend_kwargs)
     cache = ResultCache(cache_path) if cache_path is not None else None
     return Verifier(

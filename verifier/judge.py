@@ -7,6 +7,15 @@ Two decision modes:
   verdict is ``prob >= threshold``.
 * ``generate``: the model may reason, then answers; the answer is read by :func:`parsing.parse_verdict`.
 
+Score is much cheaper: one forward pass over prompt + answer tokens instead of decoding up to
+``max_tokens`` tokens one at a time (``perf/bench_verifier.py`` measures how much).
+
+Default template by mode (when none is given): ``score`` -> the answer-only ``en`` (Yes/No right after
+the prompt, which is what score reads); ``generate`` -> the reasoning ``en-reason`` (brief step-by-step
+reasoning, then ``Final answer: [[1]]``/``[[0]]``; the last final-answer verdict wins, and ``<think>``
+blocks of reasoning models are stripped first). Any template can be passed for ``generate``; ``score``
+refuses reasoning templates (their answer is not meant to follow the prompt directly).
+
 Two granularities:
 
 * ``constraint``: one call per (item, constraint); one verdict per constraint.
@@ -72,7 +81,8 @@ class _Unit:
 class Verifier:
     backend: Backend
     mode: str = "score"
-    template: Template = field(default_factory=lambda: load_template("en"))
+    #: None -> the mode's default (see module docs)
+    template: Template = None  # type: ignore[assignment]
     item_template: Template | None = None
     threshold: float = 0.5
     granularity: str = "constraint"
@@ -93,6 +103,16 @@ class Verifier:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold!r}")
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens!r}")
+        if self.template is None:
+            self.template = load_template(None, mode=self.mode)
+        if self.mode == "score":
+            for t in (self.template, self.item_template):
+                if t is not None and t.reasoning:
+                    raise ValueError(
+                        f"template {t.name!r} asks the model to reason before answering; score mode reads "
+                        "the answer right after the prompt: use mode='generate' or an answer-only template "
+                        "(en, zh, en-item, zh-item)"
+                    )
         if self.template.granularity == "item" and self.item_template is None:
             self.item_template, self.template = self.template, companion(self.template, "constraint")
         if self.item_template is None:
@@ -247,7 +267,7 @@ class Verifier:
         if "logprobs" in raw:
             return _score_verdict(raw, template, self.threshold)
         text = raw.get("text")
-        parsed = parse_verdict(text)
+        parsed = parse_verdict(text, reasoning=template.reasoning)
         if parsed.passed is None:
             err = parsed.error or "unparseable"
             if raw.get("finish_reason") == "length":

@@ -10,6 +10,17 @@ Each template declares its answer strings for ``score`` mode (``yes``/``no``: th
 form, the others are alternative surface forms whose probabilities are summed) and a name + version that
 go into the cache key together with a hash of the text.
 
+Two kinds of built-ins (``BUILTIN``), in English and Chinese, per constraint or per item:
+
+* answer-only (``en``, ``zh``, ``en-item``, ``zh-item``): the answer comes first (Yes/No, 是/否, or
+  VerIF's ``[[1]]``/``[[0]]`` at the start). The default for ``score`` mode, which reads the answer
+  tokens right after the prompt.
+* reasoning (``en-reason``, ``zh-reason``, ``en-item-reason``, ``zh-item-reason``, ``reasoning: yes``):
+  brief step-by-step reasoning, then a last line ``Final answer: [[1]]`` / ``[[0]]``
+  (``最终答案：[[1]]``). The default for ``generate`` mode; parsed with
+  :func:`verifier.parsing.parse_verdict` (``reasoning=True``: the last final-answer line / last mark wins).
+  Score mode refuses them, since the answer is not meant to come right after the prompt.
+
 Template files are plain text with an optional front matter block of ``key: value`` lines::
 
     ---
@@ -18,6 +29,7 @@ Template files are plain text with an optional front matter block of ``key: valu
     yes: Yes | yes
     no: No | no
     system: You are a strict grader.
+    reasoning: no
     ---
     Does the text satisfy the constraint? ... {instruction} ... {response} ... {constraint}
 """
@@ -53,6 +65,8 @@ class Template:
     system: str | None = None
     language: str = "en"
     granularity: str = "constraint"
+    #: the model reasons first and gives its verdict at the end (generate mode only)
+    reasoning: bool = False
 
     def __post_init__(self) -> None:
         if not self.yes or not self.no:
@@ -68,7 +82,10 @@ class Template:
     def digest(self) -> str:
         """Hash of everything that changes what the model sees or how it is scored (for cache keys)."""
         h = hashlib.sha256()
-        for part in (self.text, self.system or "", "\x1f".join(self.yes), "\x1f".join(self.no)):
+        parts = [self.text, self.system or "", "\x1f".join(self.yes), "\x1f".join(self.no)]
+        if self.reasoning:  # changes how the output is parsed; answer-only digests stay as before
+            parts.append("reasoning")
+        for part in parts:
             h.update(part.encode())
             h.update(b"\x1e")
         return h.hexdigest()[:16]
@@ -180,12 +197,79 @@ _EN_ITEM = (
     "output [[1]] if the response follows all the constraints, otherwise output [[0]]."
 )
 
+_ZH_REASON = (
+    "请先简要地逐步分析（几句话即可），最后单独一行给出最终答案："
+    "如果满足，写“最终答案：[[1]]”，否则写“最终答案：[[0]]”。"
+)
+
+_ZH_CONSTRAINT_REASON = (
+    "请判断下面的文本是否满足给定的约束。\n"
+    "原始指令：{instruction}\n"
+    "文本：{response}\n"
+    "约束：{constraint}\n"
+    "原始指令说明了基本的任务信息，给定的约束说明了文本应当满足的一个具体约束。"
+    "请只判断文本是否满足这一个约束。" + _ZH_REASON
+)
+
+_ZH_ITEM_REASON = (
+    "请判断给定的回复是否遵循了指令中的约束，例如长度、风格、格式等方面的约束。\n"
+    "[指令]\n{instruction}\n"
+    "[回复]\n{response}\n"
+    "[约束]\n{constraints}\n"
+    "请逐条检查上述约束，只有全部遵循才算满足。" + _ZH_REASON
+)
+
+_EN_REASON = (
+    "First reason briefly, step by step (a few sentences). Then end with a last line that is exactly "
+    '"Final answer: [[1]]" if it does, or "Final answer: [[0]]" if it does not.'
+)
+
+_EN_CONSTRAINT_REASON = (
+    "Decide whether the text below satisfies the given constraint.\n"
+    "Original instruction: {instruction}\n"
+    "Text: {response}\n"
+    "Constraint: {constraint}\n"
+    "The original instruction gives the task; the constraint is one specific requirement the text "
+    "should meet. Judge only whether the text satisfies this one constraint. " + _EN_REASON
+)
+
+_EN_ITEM_REASON = (
+    "Decide whether the given response follows all the constraints in the instruction, such as length, "
+    "style and format constraints.\n"
+    "[Instruction]\n{instruction}\n"
+    "[Response]\n{response}\n"
+    "[Constraints]\n{constraints}\n"
+    "Check each constraint; the response follows them only if it follows every one. " + _EN_REASON
+)
+
+_MARKS = (("[[1]]",), ("[[0]]",))
+
 BUILTIN: dict[str, Template] = {
     "zh": Template("zh", "1", _ZH_CONSTRAINT, ("是",), ("否",), language="zh"),
     "zh-item": Template("zh-item", "1", _ZH_ITEM, ("[[1]]",), ("[[0]]",), language="zh"),
     "en": Template("en", "1", _EN_CONSTRAINT, ("Yes", "yes"), ("No", "no"), language="en"),
     "en-item": Template("en-item", "1", _EN_ITEM, ("[[1]]",), ("[[0]]",), language="en"),
+    "zh-reason": Template("zh-reason", "1", _ZH_CONSTRAINT_REASON, *_MARKS, language="zh", reasoning=True),
+    "zh-item-reason": Template(
+        "zh-item-reason", "1", _ZH_ITEM_REASON, *_MARKS, language="zh", reasoning=True
+    ),
+    "en-reason": Template("en-reason", "1", _EN_CONSTRAINT_REASON, *_MARKS, language="en", reasoning=True),
+    "en-item-reason": Template(
+        "en-item-reason", "1", _EN_ITEM_REASON, *_MARKS, language="en", reasoning=True
+    ),
 }
+
+
+def builtin_name(language: str, granularity: str, reasoning: bool) -> str:
+    """Name of the built-in for a language ("zh" or "en"; others map to "en"), granularity and kind."""
+    lang = language if language in ("zh", "en") else "en"
+    return lang + ("-item" if granularity == "item" else "") + ("-reason" if reasoning else "")
+
+
+def default_template_name(mode: str, language: str = "en", granularity: str = "constraint") -> str:
+    """The built-in used when no template is given: answer-only for ``score``, reasoning for ``generate``."""
+    return builtin_name(language, granularity, reasoning=mode == "generate")
+
 
 #: VerIF's extraction prompt (llm_extract), per language
 EXTRACT_PROMPTS = {
@@ -202,6 +286,10 @@ def extraction_messages(response: str, requirement: str, language: str = "zh") -
     return [{"role": "user", "content": text.format_map({"response": response, "requirement": requirement})}]
 
 
+_META_KEYS = ("name", "version", "yes", "no", "system", "language", "reasoning")
+_BOOL = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
 def _parse_front_matter(text: str, where: str) -> tuple[dict[str, str], str]:
     if not text.startswith("---\n"):
         return {}, text
@@ -214,10 +302,10 @@ def _parse_front_matter(text: str, where: str) -> tuple[dict[str, str], str]:
             continue
         key, sep, value = line.partition(":")
         key = key.strip().lower()
-        if not sep or key not in {"name", "version", "yes", "no", "system", "language"}:
+        if not sep or key not in _META_KEYS:
             raise TemplateError(
                 f"{where}: front matter line {n} {line!r}: expected 'key: value' with key in "
-                "name, version, yes, no, system, language"
+                f"{', '.join(_META_KEYS)}"
             )
         meta[key] = value.strip()
     return meta, text[end + 5 :]
@@ -230,9 +318,15 @@ def template_from_text(text: str, *, name: str | None = None, where: str = "temp
     language = meta.get("language") or ("zh" if _CJK.search(body) else "en")
     validate_text(body, where=where)
     granularity = "item" if "{constraints}" in body else "constraint"
-    default = BUILTIN[language if language in ("zh", "en") else "en"]
-    if granularity == "item":
-        default = BUILTIN[default.name + "-item"]
+    reasoning = False
+    if "reasoning" in meta:
+        flag = meta["reasoning"].lower()
+        if flag not in _BOOL:
+            raise TemplateError(
+                f"{where}: front matter 'reasoning' must be yes or no, got {meta['reasoning']!r}"
+            )
+        reasoning = _BOOL[flag]
+    default = BUILTIN[builtin_name(language, granularity, reasoning)]
 
     def answers(key: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
         if key not in meta:
@@ -250,24 +344,26 @@ def template_from_text(text: str, *, name: str | None = None, where: str = "temp
         no=answers("no", default.no),
         system=meta.get("system") or None,
         language=language,
+        reasoning=reasoning,
     )
 
 
-def load_template(spec: str | Path | Template | None, granularity: str = "constraint") -> Template:
-    """Resolve a template: a built-in name ("zh", "en", "zh-item", "en-item"), a file path or literal text.
+def load_template(
+    spec: str | Path | Template | None, granularity: str = "constraint", mode: str = "score"
+) -> Template:
+    """Resolve a template: a built-in name (see ``BUILTIN``), a file path or literal template text.
 
-    A bare language name picks the built-in that matches ``granularity`` ("en" + "item" -> "en-item").
+    ``None`` picks the default for ``mode`` (:func:`default_template_name`: "en" for score, "en-reason"
+    for generate). A built-in name picks the variant of the same language and kind that matches
+    ``granularity`` ("en" + "item" -> "en-item", "zh-reason" + "item" -> "zh-item-reason").
     """
     if isinstance(spec, Template):
         return spec
     if spec is None:
-        spec = "en"
+        spec = default_template_name(mode, "en", granularity)
     if isinstance(spec, str) and spec in BUILTIN:
-        if granularity == "item" and not spec.endswith("-item"):
-            return BUILTIN[spec + "-item"]
-        if granularity == "constraint" and spec.endswith("-item"):
-            return BUILTIN[spec.removesuffix("-item")]
-        return BUILTIN[spec]
+        t = BUILTIN[spec]
+        return BUILTIN[builtin_name(t.language, granularity, t.reasoning)]
     path = Path(spec)
     is_file = False
     try:
@@ -288,8 +384,8 @@ def load_template(spec: str | Path | Template | None, granularity: str = "constr
 
 
 def companion(template: Template, granularity: str) -> Template:
-    """The template to use for ``granularity`` given a chosen one: itself, or the built-in of its language."""
+    """The template to use for ``granularity`` given a chosen one: itself, or the built-in of its
+    language and kind (answer-only or reasoning)."""
     if template.granularity == granularity:
         return template
-    lang = template.language if template.language in ("zh", "en") else "en"
-    return BUILTIN[lang + ("-item" if granularity == "item" else "")]
+    return BUILTIN[builtin_name(template.language, granularity, template.reasoning)]
