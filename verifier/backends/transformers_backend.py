@@ -5,6 +5,9 @@
   prompt, from forward passes only. Candidates sharing a prefix share a row: all single-token candidates
   are read from one forward pass over the prompt.
 
+Quiet: transformers' logging (below errors), its progress bars (e.g. "Loading weights") and Python
+warnings are silenced while this backend loads or runs, then restored, so CLI output stays clean.
+
 Deterministic: eval mode, ``torch.inference_mode``, greedy decoding, ``torch.manual_seed`` per call.
 A prompt longer than the context window is an error for that item only (the response is not truncated,
 since judging a cut response could silently change the verdict); any other failure in a batch is
@@ -13,11 +16,32 @@ retried item by item so it stays with the item that caused it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' info/warning logs, its progress bars and Python warnings; restore after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _pick_device(device: str) -> str:
@@ -66,7 +90,6 @@ class TransformersBackend:
         max_context: int | None = None,
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -74,6 +97,15 @@ class TransformersBackend:
         self.dtype = _pick_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.seed = seed
+        with quiet_transformers():
+            self._load(model, local_files_only, trust_remote_code, max_context)
+        self._torch = torch
+
+    def _load(
+        self, model: str, local_files_only: bool, trust_remote_code: bool, max_context: int | None
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
         if model in ("default", "", None):
             from verifier.embedded import default_model_id, load_default
 
@@ -112,7 +144,6 @@ class TransformersBackend:
         eos = lm.generation_config.eos_token_id if lm.generation_config is not None else None
         eos = eos if eos is not None else tok.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
-        self._torch = torch
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -155,6 +186,10 @@ class TransformersBackend:
     # --- generate ----------------------------------------------------------------------------
 
     def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+        with quiet_transformers():
+            return self._generate(batch, config)
+
+    def _generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
         results: list[GenResult | None] = [None] * len(batch)
         ready: list[tuple[int, list[int]]] = []
         for i, messages in enumerate(batch):
@@ -248,6 +283,10 @@ class TransformersBackend:
     # --- score -------------------------------------------------------------------------------
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
+        with quiet_transformers():
+            return self._score(batch, candidates)
+
+    def _score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
         cands = list(dict.fromkeys(candidates))
         cand_ids = [list(self.tok(c, add_special_tokens=False).input_ids) for c in cands]
         empty = [c for c, ids in zip(cands, cand_ids, strict=True) if not ids]
