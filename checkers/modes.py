@@ -47,22 +47,30 @@ def _strict(c: Constraint, response: str, prompt: str) -> Verdict:
     return _run(c, response, prompt)
 
 
-def _loose(c: Constraint, variants: Sequence[str], prompt: str) -> Verdict:
+def _loose(c: Constraint, response: str, variants: list[tuple[str, ...]], prompt: str) -> Verdict:
+    """``variants`` holds the row's variant tuple once computed: it is only needed when the response
+    itself (variant 0) does not pass, so rows that pass as they are never build it."""
     first: Verdict | None = None
     undecided: Verdict | None = None
     seen: set[str] = set()
-    for k, v in enumerate(variants):
-        if v in seen or not v.strip():
-            continue
-        seen.add(v)
-        verdict = _run(c, v, prompt)
-        if verdict.passed:
-            return verdict if k == 0 else Verdict(True, f"{verdict.reason} (loose variant {k})")
-        if verdict.passed is None and undecided is None:
-            undecided = verdict
-        if first is None:
-            first = verdict
-    return undecided or first or _EMPTY
+    k = 0
+    v = response
+    while True:
+        if v not in seen and v.strip():
+            seen.add(v)
+            verdict = _run(c, v, prompt)
+            if verdict.passed:
+                return verdict if k == 0 else Verdict(True, f"{verdict.reason} (loose variant {k})")
+            if verdict.passed is None and undecided is None:
+                undecided = verdict
+            if first is None:
+                first = verdict
+        k += 1
+        if not variants:
+            variants.append(loose_variants(response))
+        if k == len(variants[0]):
+            return undecided or first or _EMPTY
+        v = variants[0][k]
 
 
 def evaluate(
@@ -83,8 +91,8 @@ def evaluate_rows(
         if mode == "strict":
             out.append([_strict(c, response, prompt) for c in constraints])
         else:
-            variants = loose_variants(response)
-            out.append([_loose(c, variants, prompt) for c in constraints])
+            variants: list[tuple[str, ...]] = []
+            out.append([_loose(c, response, variants, prompt) for c in constraints])
     return out
 
 

@@ -225,3 +225,14 @@ def test_language_detection_matches_langdetect() -> None:
         except LangDetectException:
             want = None
         assert text.detect_language(t) == want, t[:80]
+
+
+def test_word_count_fast_ascii_path_matches_regex_engine() -> None:
+    import regex
+
+    rng = random.Random(3)
+    ascii_chars = [chr(c) for c in range(128)]
+    texts = ascii_chars + ["".join(rng.choice(ascii_chars) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    texts += ["naïve café", "a_b c-d 3.5 x\x00y", "日本 語"]
+    for t in texts:
+        assert text.count_words(t) == len(regex.findall(r"\w+", t)), repr(t)
