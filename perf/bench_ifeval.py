@@ -91,19 +91,23 @@ def main() -> None:
     # changes hit both alike, and report the spread of the runs and of the paired ratios.
     ref_all: list[float] = []
     our_all: list[float] = []
+    ref_cpu: list[float] = []  # process CPU time: insensitive to waiting for a CPU on a loaded machine
+    our_cpu: list[float] = []
     ref_out = our_out = None
     load_before = os.getloadavg()[0]
     for rep in range(args.repeats):
         for side in ("ref", "ours") if rep % 2 == 0 else ("ours", "ref"):
             if side == "ref":
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 ref_out = reference()
                 ref_all.append(time.perf_counter() - t)
+                ref_cpu.append(time.process_time() - c)
             else:
                 text.clear_caches()  # each repeat does the full work
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 our_out = ours()
                 our_all.append(time.perf_counter() - t)
+                our_cpu.append(time.process_time() - c)
     load_after = os.getloadavg()[0]
     ref_t, our_t = statistics.median(ref_all), statistics.median(our_all)
     pair = sorted(r / o for r, o in zip(ref_all, our_all, strict=True))
@@ -122,6 +126,8 @@ def main() -> None:
     print(f"reference (lm-eval ifeval): median {ref_t:.3f}s  runs {[round(x, 3) for x in ref_all]}  {_spread(ref_all)}")
     print(f"ours (checkers):            median {our_t:.3f}s  runs {[round(x, 3) for x in our_all]}  {_spread(our_all)}")
     print(f"paired ratios (same repeat): min {pair[0]:.1f}  median {statistics.median(pair):.1f}  max {pair[-1]:.1f}")
+    rc, oc = statistics.median(ref_cpu), statistics.median(our_cpu)
+    print(f"CPU time (process): reference median {rc:.3f}s, ours median {oc:.3f}s, ratio {rc / oc:.1f}")
     print(f"machine noise: 1-min load average {load_before:.2f} before, {load_after:.2f} after, on {os.cpu_count()} CPUs")
     print(f"ratio: {ref_t / our_t:.1f}")
 
