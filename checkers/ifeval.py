@@ -55,6 +55,17 @@ def _valid_regex(checker_id: str, param: str, pattern: str) -> None:
 
 P = Param
 
+_PLAIN = re.compile(r"[A-Za-z0-9 ]+")
+
+
+def _absent(keyword: str, response: str) -> bool:
+    """True only where the case-insensitive regex ``keyword`` cannot match: a keyword without regex
+    syntax (ASCII letters, digits, spaces) whose lower case is not in an ASCII response's lower case
+    (on ASCII text, re's case-insensitive matching is exactly lower-case equality). A cheap pre-check."""
+    return (
+        response.isascii() and _PLAIN.fullmatch(keyword) is not None and keyword.lower() not in response.lower()
+    )
+
 # ---------------------------------------------------------------- keywords
 
 
@@ -73,7 +84,9 @@ def _v_existence(p: Mapping[str, Any]) -> None:
     check_params=_v_existence,
 )
 def keywords_existence(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    missing = [k for k in params["keywords"] if not _pattern(k, re.IGNORECASE).search(response)]
+    missing = [
+        k for k in params["keywords"] if _absent(k, response) or not _pattern(k, re.IGNORECASE).search(response)
+    ]
     return Verdict(not missing, f"missing {missing}" if missing else "all keywords present")
 
 
@@ -96,7 +109,7 @@ def _v_frequency(p: Mapping[str, Any]) -> None:
 )
 def keywords_frequency(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     kw = params["keyword"].strip()
-    n = len(_pattern(kw, re.IGNORECASE).findall(response))
+    n = 0 if _absent(kw, response) else len(_pattern(kw, re.IGNORECASE).findall(response))
     return _compare(n, params["relation"], params["frequency"], f"occurrences of {kw!r}")
 
 
@@ -116,7 +129,9 @@ def _v_forbidden(p: Mapping[str, Any]) -> None:
 )
 def keywords_forbidden(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     found = [
-        w for w in params["forbidden_words"] if _pattern(r"\b" + w + r"\b", re.IGNORECASE).search(response)
+        w
+        for w in params["forbidden_words"]
+        if not _absent(w, response) and _pattern(r"\b" + w + r"\b", re.IGNORECASE).search(response)
     ]
     return Verdict(not found, f"contains forbidden {found}" if found else "no forbidden word")
 

@@ -320,9 +320,14 @@ _CONTRACTIONS = tuple(
 )
 
 
-def _apply(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], ...], s: str) -> str:
+# Characters the rules themselves introduce (spaces, `` and '' quotes): with the sentence's own characters
+# they bound what the string can contain while the rules run.
+_INTRODUCED = frozenset(" `'")
+
+
+def _apply(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], ...], s: str, chars: set[str]) -> str:
     for pat, rep, needles in rules:
-        if needles is None or any(n in s for n in needles):
+        if needles is None or any(n[0] in chars and n in s for n in needles):
             s = pat.sub(rep, s)
     return s
 
@@ -330,8 +335,9 @@ def _apply(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _treebank(sentence: str) -> tuple[str, ...]:
     """Treebank tokens of one sentence (memoised: loose-mode variants share most sentences)."""
-    s = _apply(_PUNCTUATION, _apply(_STARTING_QUOTES, sentence))
-    s = _apply(_ENDING_QUOTES, " " + s + " ")
+    chars = set(sentence) | _INTRODUCED
+    s = _apply(_PUNCTUATION, _apply(_STARTING_QUOTES, sentence, chars), chars)
+    s = _apply(_ENDING_QUOTES, " " + s + " ", chars)
     ascii_text = s.isascii()
     for pat, rep, needle in _CONTRACTIONS:
         if not ascii_text or needle in s.lower():

@@ -236,3 +236,23 @@ def test_word_count_fast_ascii_path_matches_regex_engine() -> None:
     texts += ["naïve café", "a_b c-d 3.5 x\x00y", "日本 語"]
     for t in texts:
         assert text.count_words(t) == len(regex.findall(r"\w+", t)), repr(t)
+
+
+def test_keyword_checkers_equal_plain_regex_search() -> None:
+    import re
+
+    rng = random.Random(9)
+    words = ["cat", "Cat", "dog house", "a1", "naïve", "ſun", "sun", "KELVIN", "kelvin", "x.y", "colou?r"]
+    alphabet = list("catdogsunhouseCATDOG 1.,\n") + ["naïve", "ſ", "\u212a", "K", "ELVIN", "colour"]
+    for _ in range(3000):
+        resp = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        if not resp.strip():
+            continue  # an empty response fails every checker
+        kws = rng.sample(words, 2)
+        want_exist = all(re.search(k, resp, re.IGNORECASE) for k in kws)
+        assert ok("keywords:existence", resp, keywords=kws) is want_exist, (resp, kws)
+        want_forbid = not any(re.search(r"\b" + k + r"\b", resp, re.IGNORECASE) for k in kws)
+        assert ok("keywords:forbidden_words", resp, forbidden_words=kws) is want_forbid, (resp, kws)
+        n = len(re.findall(kws[0], resp, re.IGNORECASE))
+        assert ok("keywords:frequency", resp, keyword=kws[0], frequency=n, relation="at least") is True
+        assert ok("keywords:frequency", resp, keyword=kws[0], frequency=n + 1, relation="at least") is False
