@@ -168,3 +168,49 @@ def test_bad_arguments():
         Sandbox(workers=0)
     with pytest.raises(ValueError, match="wall_timeout_s"):
         SandboxLimits(wall_timeout_s=0)
+
+
+def test_slow_llm_callback_does_not_starve_other_workers(monkeypatch):
+    """A slow, non-thread-safe LLM callback (1.5 s per call, longer than the 1 s wall clock) while other
+    workers run pure code: every verdict is decided and right, no call or worker times out, and the
+    callback is never entered twice at once."""
+    import threading
+    import time
+
+    from checkers.sandbox import pool
+
+    monkeypatch.setattr(pool, "_BACKSTOP_SLACK_S", 1.0)  # a tight parent backstop: callback time must not eat it
+    active, peak, seen = [0], [0], []
+    lock = threading.Lock()
+
+    def llm(name: str, args: tuple):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(1.5)
+        with lock:
+            active[0] -= 1
+            seen.append(args)
+        return "yes" in args[1]
+
+    twice = ("from llm_call import llm_judge\ndef check_following(instruction, response):\n"
+             "    return llm_judge(instruction, response, 'a') and llm_judge(instruction, response, 'b')\n")
+    llm_sources = [LLM_JUDGE, twice, LLM_JUDGE.replace("polite", "kind")]
+    llm_items = (20, 21, 22, 23, 100, 101)  # several workers ask at once
+    calls, expect = [], []
+    for i in range(200):
+        if i in llm_items:
+            src = llm_sources[i % 3] + f"# item {i}\n"  # its own source, so its own chunk
+            resp = "yes" if i % 2 or i % 3 == 1 else "no"  # the source that asks twice gets "yes"
+            calls.append(CodeCall(src, "p", resp))
+            expect.append(resp == "yes")
+        else:
+            n = i // 5 % 9
+            calls.append(CodeCall(ret(f"len(response) == {n}") + f"# group {i // 5}\n", "p", "x" * (i % 7)))
+            expect.append(i % 7 == n)
+    with Sandbox(workers=4, llm=llm, limits=SandboxLimits(wall_timeout_s=1.0), chunk_size=1) as s:
+        vs = s.run(calls)
+    assert [v.error for v in vs] == [None] * len(calls)
+    assert [v.passed for v in vs] == expect
+    assert peak[0] == 1
+    assert len(seen) == 8  # items 22 and 100 use the source that asks twice

@@ -1,8 +1,10 @@
 """The parent side: a pool of sandbox workers, chunked batched IPC and the LLM relay.
 
 The parent never runs dataset code. It groups calls by source hash (so each worker compiles a source
-once), sends chunks to idle workers (each runs a chunk in one forked child), answers LLM requests while it waits,
-and replaces a worker that dies or stops answering: the call it was on fails, the rest are retried.
+once), sends chunks to idle workers (each runs a chunk in one forked child), and replaces a worker that
+dies or stops answering: the call it was on fails, the rest are retried. LLM requests are answered by
+one dedicated thread (``_LLMRelay``) so a slow callback never stalls the loop that serves the other
+workers, and a worker waiting for an answer has no parent-side deadline running.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -97,6 +100,7 @@ class _Worker:
         self.hello: dict[str, Any] | None = None
         self.pending: list[int] = []  # call indices sent and not answered, in order
         self.deadline = float("inf")
+        self.llm_token = 0  # nonzero while the worker waits for the answer to LLM request llm_token
 
     def send(self, obj: Any) -> None:
         P.write_all(self.fd_in, P.encode(obj))
@@ -132,6 +136,49 @@ class _Worker:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+class _LLMRelay:
+    """Answers workers' LLM requests on one dedicated thread, one request at a time (the callback, e.g. a
+    wrapped model, need not be thread-safe), while the parent's loop keeps serving the other workers.
+    Each answer wakes the loop through a pipe it selects on."""
+
+    def __init__(self, llm: LLMCallback) -> None:
+        self.llm = llm
+        self.requests: queue.SimpleQueue[tuple[int, Any, Any] | None] = queue.SimpleQueue()
+        self.replies: deque[tuple[int, dict[str, Any]]] = deque()
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        os.set_blocking(self.wfd, False)
+        self.thread = threading.Thread(target=self._loop, name="sandbox-llm", daemon=True)
+        self.thread.start()
+
+    def submit(self, token: int, name: Any, args: Any) -> None:
+        self.requests.put((token, name, args))
+
+    def _loop(self) -> None:
+        while (item := self.requests.get()) is not None:
+            token, name, args = item
+            self.replies.append((token, _answer_llm(self.llm, name, args)))
+            with contextlib.suppress(BlockingIOError):  # a full pipe already wakes the loop
+                os.write(self.wfd, b"!")
+
+    def take(self) -> list[tuple[int, dict[str, Any]]]:
+        """Answers ready now (token, reply frame); drains the wake-up pipe first so none is missed."""
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.rfd, 4096):
+                pass
+        out = []
+        while self.replies:
+            out.append(self.replies.popleft())
+        return out
+
+    def close(self) -> None:
+        self.requests.put(None)
+        self.thread.join(timeout=5.0)
+        if not self.thread.is_alive():  # a callback that never returns keeps its pipe: no write to a reused fd
+            os.close(self.rfd)
+            os.close(self.wfd)
+
+
 class Sandbox:
     """Runs dataset ``check_following`` code in isolated worker processes. Use as a context manager."""
 
@@ -161,6 +208,8 @@ class Sandbox:
         }
         self._serial = 0
         self._pool: list[_Worker] = []
+        self._relay: _LLMRelay | None = None
+        self._llm_serial = 0
         t0 = time.perf_counter()
         try:
             for _ in range(self.workers):
@@ -175,6 +224,8 @@ class Sandbox:
         self._isolation = dict(hello.get("isolation", {}))
         self._isolation["workers"] = self.workers
         self._isolation["limits"] = asdict(limits)
+        if llm is not None:
+            self._relay = _LLMRelay(llm)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def _spawn(self, start: bool = True) -> _Worker:
@@ -211,6 +262,8 @@ class Sandbox:
         for w in self._pool:
             w.kill()
         self._pool = []
+        if self._relay is not None:
+            self._relay.close()
         shutil.rmtree(self._root, ignore_errors=True)
 
     # ---- running ----------------------------------------------------------------------------
@@ -235,25 +288,51 @@ class Sandbox:
             sources[h] = c.source
             groups.setdefault(h, []).append(i)
         hashes = {i: h for h, idxs in groups.items() for i in idxs}
-        queue: deque[list[int]] = deque(self._chunks(groups, n))
+        todo: deque[list[int]] = deque(self._chunks(groups, n))
         idle = list(self._pool)
         busy: dict[int, _Worker] = {}
+        waiting: dict[int, _Worker] = {}  # LLM request token -> worker waiting for its answer
         sel = selectors.DefaultSelector()
+        relay = self._relay
+        if relay is not None:
+            relay.take()  # answers left over from an interrupted run belong to nobody now
+            sel.register(relay.rfd, selectors.EVENT_READ, None)
+
+        def retire(w: _Worker, why: str, timeout: bool = False) -> None:
+            sel.unregister(w.fd_out)
+            del busy[w.fd_out]
+            waiting.pop(w.llm_token, None)
+            w.llm_token = 0
+            self._fail_first_and_requeue(w, out, todo, why, timeout=timeout)
+            idle.append(self._replace(w))
+
         try:
-            while queue or busy:
-                while queue and idle:
+            while todo or busy:
+                while todo and idle:
                     w = idle.pop()
-                    chunk = queue.popleft()
+                    chunk = todo.popleft()
                     if not self._assign(w, chunk, calls, hashes, sources):
-                        self._fail_first_and_requeue(w, out, queue, "sandbox worker exited")
+                        self._fail_first_and_requeue(w, out, todo, "sandbox worker exited")
                         idle.append(self._replace(w))
                         continue
                     busy[w.fd_out] = w
                     sel.register(w.fd_out, selectors.EVENT_READ, w)
-                now = time.monotonic()
-                timeout = max(0.0, min(w.deadline for w in busy.values()) - now) if busy else 0.0
+                first = min((w.deadline for w in busy.values()), default=0.0)
+                timeout = None if first == float("inf") else max(0.0, first - time.monotonic())
                 for key, _ in sel.select(timeout):
                     w = key.data
+                    if w is None:  # the relay answered: pass each answer to the worker still waiting for it
+                        for token, reply in relay.take():  # type: ignore[union-attr]
+                            target = waiting.pop(token, None)
+                            if target is None or busy.get(target.fd_out) is not target:
+                                continue
+                            target.llm_token = 0
+                            with contextlib.suppress(OSError):  # a dead worker's end of file is handled next
+                                target.send(reply)
+                            self._touch(target)  # its backstop restarts now: the wait did not count
+                        continue
+                    if busy.get(w.fd_out) is not w:
+                        continue  # retired earlier in this round
                     try:
                         data = os.read(w.fd_out, 1 << 20)
                     except OSError:
@@ -264,29 +343,25 @@ class Sandbox:
                             raise EOFError
                         w.reader.feed(data)
                         for msg in w.reader.frames():
-                            finished = self._handle(w, msg, calls, out) or finished
+                            finished = self._handle(w, msg, calls, out, waiting) or finished
                     except (EOFError, ValueError, OSError) as e:
                         code = w.proc.poll()
                         why = f"sandbox worker exited (code {code})" if not data else f"bad frame from worker ({e})"
-                        sel.unregister(w.fd_out)
-                        del busy[w.fd_out]
-                        self._fail_first_and_requeue(w, out, queue, why)
-                        idle.append(self._replace(w))
+                        retire(w, why)
                         continue
                     if finished:
                         sel.unregister(w.fd_out)
                         del busy[w.fd_out]
                         idle.append(w)
                 now = time.monotonic()
-                for fd, w in list(busy.items()):
-                    if now > w.deadline:
-                        sel.unregister(fd)
-                        del busy[fd]
-                        self._fail_first_and_requeue(w, out, queue, "worker stopped answering", timeout=True)
-                        idle.append(self._replace(w))
+                for w in [w for w in busy.values() if now > w.deadline]:
+                    retire(w, "worker stopped answering", timeout=True)
         finally:
             sel.close()
-            self._pool = idle + list(busy.values())
+            for w in list(busy.values()):  # only after an exception: a worker mid-chunk cannot be reused
+                with contextlib.suppress(Exception):
+                    idle.append(self._replace(w))
+            self._pool = idle
         return [v if v is not None else Verdict.undecided(f"{P.ERR_SANDBOX}: no result") for v in out]
 
     def _chunks(self, groups: dict[str, list[int]], n: int) -> list[list[int]]:
@@ -325,7 +400,8 @@ class Sandbox:
         per_call = self.limits.wall_timeout_s + 1.0
         w.deadline = time.monotonic() + per_call * max(1, len(w.pending)) + _BACKSTOP_SLACK_S
 
-    def _handle(self, w: _Worker, msg: Any, calls: Sequence[CodeCall], out: list[Verdict | None]) -> bool:
+    def _handle(self, w: _Worker, msg: Any, calls: Sequence[CodeCall], out: list[Verdict | None],
+                waiting: dict[int, _Worker]) -> bool:
         """Apply one frame from a worker; True when its chunk is complete."""
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "res":
@@ -340,29 +416,29 @@ class Sandbox:
             w.deadline = float("inf")
             return True
         if kind == "llm":
-            w.send(self._answer_llm(msg.get("f"), msg.get("a")))
-            self._touch(w)
+            if self._relay is None or w.llm_token:
+                w.send({"type": "llm_reply", "ok": False, "e": "no LLM callback configured" if self._relay is None
+                        else "one LLM request at a time"})
+                self._touch(w)
+                return False
+            # answered by the relay thread; until then this worker has no deadline here (the worker
+            # itself does not count the wait against the call either)
+            self._llm_serial += 1
+            w.llm_token = self._llm_serial
+            waiting[w.llm_token] = w
+            w.deadline = float("inf")
+            self._relay.submit(w.llm_token, msg.get("f"), msg.get("a"))
             return False
         raise ValueError(f"unexpected message {kind!r}")
 
-    def _answer_llm(self, name: Any, args: Any) -> dict[str, Any]:
-        if self.llm is None:
-            return {"type": "llm_reply", "ok": False, "e": "no LLM callback configured"}
-        try:
-            value = self.llm(str(name), tuple(args))
-            json.dumps(value)
-        except Exception as e:  # noqa: BLE001 - the item's verdict carries it
-            return {"type": "llm_reply", "ok": False, "e": f"{type(e).__name__}: {str(e)[:200]}"}
-        return {"type": "llm_reply", "ok": True, "v": value}
-
-    def _fail_first_and_requeue(self, w: _Worker, out: list[Verdict | None], queue: deque[list[int]], why: str,
+    def _fail_first_and_requeue(self, w: _Worker, out: list[Verdict | None], todo: deque[list[int]], why: str,
                                 timeout: bool = False) -> None:
         if w.pending:
             first, rest = w.pending[0], w.pending[1:]
             cls = P.ERR_TIMEOUT if timeout else P.ERR_CRASH
             out[first] = Verdict.undecided(f"{cls}: {why}")
             if rest:
-                queue.appendleft(rest)
+                todo.appendleft(rest)
         w.pending = []
 
     def _replace(self, w: _Worker) -> _Worker:
@@ -370,6 +446,16 @@ class Sandbox:
         new = self._spawn()
         self._pool = [new if x is w else x for x in self._pool]
         return new
+
+
+def _answer_llm(llm: LLMCallback, name: Any, args: Any) -> dict[str, Any]:
+    """The reply frame for one LLM request (runs on the relay thread)."""
+    try:
+        value = llm(str(name), tuple(args) if isinstance(args, list) else ())
+        json.dumps(value)
+    except Exception as e:  # noqa: BLE001 - the item's verdict carries it
+        return {"type": "llm_reply", "ok": False, "e": f"{type(e).__name__}: {str(e)[:200]}"}
+    return {"type": "llm_reply", "ok": True, "v": value}
 
 
 def _validate(c: Any) -> str | None:
