@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from checkers import text
 from checkers.base import Verdict
 from checkers.registry import Constraint
 
@@ -83,17 +84,42 @@ def evaluate(
 def evaluate_rows(
     rows: Iterable[tuple[Sequence[Constraint], str, str]], mode: Mode = "strict"
 ) -> list[list[Verdict]]:
-    """Batch API: for each (constraints, response, prompt) row, the verdicts in ``mode``."""
+    """Batch API: for each (constraints, response, prompt) row, the verdicts in ``mode``.
+
+    Language detection is batched: a first pass defers every detection a checker asks for
+    (:func:`checkers.text.deferred_languages`), all of them run together, then the interrupted items
+    run again (checkers are pure, so the verdicts are those of a plain pass)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    out: list[list[Verdict]] = []
-    for constraints, response, prompt in rows:
+    rows = list(rows)
+    variants: list[list[tuple[str, ...]]] = [[] for _ in rows]
+
+    def judge(r: int, c: Constraint) -> Verdict:
+        _, response, prompt = rows[r]
         if mode == "strict":
-            out.append([_strict(c, response, prompt) for c in constraints])
-        else:
-            variants: list[tuple[str, ...]] = []
-            out.append([_loose(c, response, variants, prompt) for c in constraints])
-    return out
+            return _strict(c, response, prompt)
+        return _loose(c, response, variants[r], prompt)
+
+    out: list[list[Verdict | None]] = [[None] * len(constraints) for constraints, _, _ in rows]
+    redo: list[tuple[int, int]] = []
+    with text.deferred_languages() as pending:
+        for r, (constraints, _, _) in enumerate(rows):
+            for j, c in enumerate(constraints):
+                asked = pending.requests
+                try:
+                    verdict = judge(r, c)
+                except text.LanguagePending:
+                    redo.append((r, j))
+                    continue
+                if pending.requests != asked:  # the checker caught the signal itself: judge it again
+                    redo.append((r, j))
+                else:
+                    out[r][j] = verdict
+    if pending.texts:
+        text.detect_languages(pending.texts)
+    for r, j in redo:
+        out[r][j] = judge(r, rows[r][0][j])
+    return out  # type: ignore[return-value]
 
 
 def evaluate_one(constraint: Constraint, response: str, prompt: str = "", mode: Mode = "strict") -> Verdict:

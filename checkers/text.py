@@ -18,13 +18,15 @@ variants) on the same response share one analysis. ``clear_caches()`` drops the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import random
 import re
 import string
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import regex
@@ -577,54 +579,106 @@ class _Draws:
         return int(np.searchsorted(self.pos, word))
 
 
-def _detect_rows(rows: Any, seed: int) -> str:
-    """langdetect's _detect_block + detect over the n-gram rows, with identical float operations."""
-    import numpy as np
+class _Lane:
+    """One text's detection in progress: langdetect's trial loop state between trials."""
 
-    _factory, langs, _keys, _rows, matrix, det = _langdetect_tables()
-    n_lang = len(langs)
-    n_trial, conv, limit = det.n_trial, det.CONV_THRESHOLD, det.ITERATION_LIMIT
-    words = _mt_words(seed, 8)
-    draws = _Draws(seed, rows)
-    reduce, multiply, divide = np.multiply.reduce, np.multiply, np.divide
-    langprob = np.zeros(n_lang)
-    word = 0  # stream position
-    gauss_next: float | None = None
-    lead = 0  # the language currently most probable (a guess carried across trials, checked every time)
-    for trial in range(n_trial):
-        if gauss_next is None:  # random.gauss: two random() values, each from two words
-            if len(words) < word + 4:
-                words = _mt_words(seed, word + 4)
-            w0, w1, w2, w3 = words[word : word + 4].tolist()
-            word += 4
+    __slots__ = ("draws", "word", "gauss_next", "trial", "lead", "langprob", "weight", "k0", "result")
+
+    def __init__(self, rows: Any, seed: int, n_lang: int) -> None:
+        import numpy as np
+
+        self.draws = _Draws(seed, rows)
+        self.word = 0  # stream position
+        self.gauss_next: float | None = None
+        self.trial = 0
+        self.lead = 0  # the language currently most probable (a guess, checked every time)
+        self.langprob = np.zeros(n_lang)
+        self.weight = 0.0
+        self.k0 = 0  # index of the current trial's first accepted draw
+        self.result: str | None = None
+
+    def begin_trial(self) -> None:
+        det = _langdetect_tables()[5]
+        if self.gauss_next is None:  # random.gauss: two random() values, each from two words
+            word = self.word
+            w0, w1, w2, w3 = _mt_words(self.draws.seed, word + 4)[word : word + 4].tolist()
+            self.word = word + 4
             x2pi = ((w0 >> 5) * 67108864.0 + (w1 >> 6)) * _TO_UNIT * math.tau
             g2rad = math.sqrt(-2.0 * math.log(1.0 - ((w2 >> 5) * 67108864.0 + (w3 >> 6)) * _TO_UNIT))
             z = math.cos(x2pi) * g2rad
-            gauss_next = math.sin(x2pi) * g2rad
+            self.gauss_next = math.sin(x2pi) * g2rad
         else:
-            z, gauss_next = gauss_next, None
-        weight = (det.alpha + (0.0 + z * 1.0) * det.ALPHA_WIDTH) / det.BASE_FREQ
-        k0 = draws.start(word)  # first draw of this trial
+            z, self.gauss_next = self.gauss_next, None
+        self.weight = (det.alpha + (0.0 + z * 1.0) * det.ALPHA_WIDTH) / det.BASE_FREQ
+        self.k0 = self.draws.start(self.word)
+
+    def end_trial(self, probs: Any, i: int) -> bool:
+        """Fold in a converged trial whose last draw was number ``i``; True once the answer is known."""
+        import numpy as np
+
+        det = _langdetect_tables()[5]
+        n_trial = det.n_trial
+        self.word = int(self.draws.pos[self.k0 + i]) + 1  # the stream word after the trial's last draw
+        self.langprob += probs / n_trial
+        self.trial += 1
+        left = n_trial - self.trial
+        decided = left == 0
+        # Decided early: each remaining trial adds fl(p / n_trial) <= fl(1 / n_trial) to any language
+        # (p <= 1), so once the best leads every other by more than that total it stays the unique
+        # maximum, and it already exceeds the threshold: the remaining trials cannot change the answer.
+        if left and 2 * self.trial > n_trial:
+            top2 = np.partition(self.langprob, len(self.langprob) - 2)[-2:]
+            decided = bool(top2[1] > det.PROB_THRESHOLD and top2[1] - top2[0] > left / n_trial + 1e-9)
+        if decided:
+            best = int(np.argmax(self.langprob))
+            langs = _langdetect_tables()[1]
+            self.result = langs[best] if self.langprob[best] > det.PROB_THRESHOLD else "unknown"
+        return decided
+
+
+def _run_lane(lane: _Lane, probs: Any = None, i: int = 0) -> str:
+    """Finish one detection alone. ``probs``/``i``: resume the begun trial after its normalisation at
+    draw ``i`` (probabilities not converged); None: the begun trial has not drawn yet."""
+    import numpy as np
+
+    _factory, _langs, _keys, _rows, matrix, det = _langdetect_tables()
+    n_lang = matrix.shape[1]
+    conv, limit = det.CONV_THRESHOLD, det.ITERATION_LIMIT
+    reduce, multiply, divide = np.multiply.reduce, np.multiply, np.divide
+    draws = lane.draws
+    while True:
+        k0, weight, lead = lane.k0, lane.weight, lane.lead
         # block[0] = probabilities before draw `base`, block[1 + j] = factor of draw base + j. Five draws
         # are applied by one multiply.reduce over axis 0 (out = row0 * row1 * ... * row5, left to right:
         # numpy's multiply reduction is sequential, unlike its pairwise add), written over the fifth factor.
-        base, size, at, i = 0, 64, 1, 0
-        draws.ensure(k0 + size)
-        block = np.empty((size + 1, n_lang))
-        block[0] = 1.0 / n_lang
-        np.add(weight, matrix[draws.row[k0 : k0 + size]], out=block[1:])
-        probs = block[1]
-        multiply(probs, block[0], probs)  # draw 0, then normalise (i == 0)
+        if probs is None:
+            base, size, at, i = 0, 64, 1, 0
+            draws.ensure(k0 + size)
+            block = np.empty((size + 1, n_lang))
+            block[0] = 1.0 / n_lang
+            np.add(weight, matrix[draws.row[k0 : k0 + size]], out=block[1:])
+            probs = block[1]
+            multiply(probs, block[0], probs)  # draw 0, then normalise (i == 0)
+            resumed = False
+        else:  # the last normalisation was at draw i and did not converge
+            base, size, at = i + 1, min(64, limit - i), 0
+            draws.ensure(k0 + base + size)
+            block = np.empty((size + 1, n_lang))
+            block[0] = probs
+            np.add(weight, matrix[draws.row[k0 + base : k0 + base + size]], out=block[1:])
+            resumed = True
         while True:
-            divide(probs, sum(probs.tolist()), probs)  # Python's sum, as langdetect
-            # Converged when the largest quotient exceeds conv. The quotients sum to 1 within 1e-13, so
-            # when the lead's is above 1e-3 no other can exceed conv and the lead's alone decides.
-            q = probs.item(lead)
-            if q <= 1e-3:
-                lead = int(probs.argmax())
+            if not resumed:
+                divide(probs, sum(probs.tolist()), probs)  # Python's sum, as langdetect
+                # Converged when the largest quotient exceeds conv. The quotients sum to 1 within 1e-13,
+                # so when the lead's is above 1e-3 no other can exceed conv and the lead's alone decides.
                 q = probs.item(lead)
-            if q > conv or i >= limit:
-                break
+                if q <= 1e-3:
+                    lead = int(probs.argmax())
+                    q = probs.item(lead)
+                if q > conv or i >= limit:
+                    break
+            resumed = False
             if at + 5 >= len(block):  # next five draws go past the block: start a new one from here
                 base += at
                 size = min(4 * size, limit + 1 - base)
@@ -637,44 +691,190 @@ def _detect_rows(rows: Any, seed: int) -> str:
             reduce(block[at : at + 6], 0, None, probs)  # positional arguments: keyword parsing costs
             at += 5
             i += 5
-        word = int(draws.pos[k0 + i]) + 1  # the stream word after the trial's last accepted draw
-        langprob += probs / n_trial
-        # Decided early: each remaining trial adds fl(p / n_trial) <= fl(1 / n_trial) to any language
-        # (p <= 1), so once the best leads every other by more than that total it stays the unique
-        # maximum, and it already exceeds the threshold: the remaining trials cannot change the answer.
-        left = n_trial - trial - 1
-        if left and 2 * trial + 2 > n_trial:
-            top2 = np.partition(langprob, n_lang - 2)[-2:]
-            if top2[1] > det.PROB_THRESHOLD and top2[1] - top2[0] > left / n_trial + 1e-9:
-                break
-    best = int(np.argmax(langprob))
-    return langs[best] if langprob[best] > det.PROB_THRESHOLD else "unknown"
+        lane.lead = lead
+        if lane.end_trial(probs, i):
+            assert lane.result is not None
+            return lane.result
+        lane.begin_trial()
+        probs = None
+
+
+def _detect_rows(rows: Any, seed: int) -> str:
+    """langdetect's _detect_block + detect over the n-gram rows, with identical float operations."""
+    lane = _Lane(rows, seed, _langdetect_tables()[4].shape[1])
+    lane.begin_trial()
+    return _run_lane(lane)
+
+
+_LOCKSTEP_MIN = 3  # fewer detections than this left: finish them one at a time
+
+
+def _detect_rows_many(rows_list: list[Any], seed: int) -> list[str]:
+    """_detect_rows for several texts, stepping all of them together (one numpy operation per step for
+    all texts instead of per text); the same float operations per text, so the same answers."""
+    import numpy as np
+
+    if len(rows_list) < _LOCKSTEP_MIN:
+        return [_detect_rows(r, seed) for r in rows_list]
+    _factory, _langs, _keys, _rows, matrix, det = _langdetect_tables()
+    n_lang = matrix.shape[1]
+    conv, limit = det.CONV_THRESHOLD, det.ITERATION_LIMIT
+    lanes = [_Lane(r, seed, n_lang) for r in rows_list]
+    for lane in lanes:
+        lane.begin_trial()
+        lane.draws.ensure(lane.k0 + 64)
+    act = list(lanes)
+    n = len(act)
+    probs = np.full((n, n_lang), 1.0 / n_lang)
+    weight = np.array([lane.weight for lane in act])
+    k0 = np.array([lane.k0 for lane in act], dtype=np.intp)
+    i = np.zeros(n, dtype=np.intp)
+    start = np.ones(n, dtype=bool)
+    five = np.arange(5)
+
+    def table(act: list[_Lane]) -> tuple[Any, Any, Any]:
+        """All lanes' accepted draws concatenated, each lane's offset in it, and how many it has."""
+        sizes = np.array([len(lane.draws.row) for lane in act], dtype=np.intp)
+        off = np.zeros(len(act), dtype=np.intp)
+        np.cumsum(sizes[:-1], out=off[1:])
+        return np.concatenate([lane.draws.row for lane in act]), off, sizes
+
+    cat, off, avail = table(act)
+    while len(act) >= _LOCKSTEP_MIN:
+        short = k0 + i + 6 > avail
+        if short.any():
+            for a in np.flatnonzero(short).tolist():
+                act[a].draws.ensure(int(k0[a] + i[a]) + 6 + 256)
+            cat, off, avail = table(act)
+        first = off + k0 + np.where(start, 0, i + 1)  # a trial's first step applies draw 0 only
+        factors = matrix[cat[first[:, None] + five]]
+        factors += weight[:, None, None]
+        if start.any():
+            factors[start, 1:] = 1.0  # x * 1.0 == x exactly
+        for j in range(5):
+            probs *= factors[:, j]
+        probs /= np.add.accumulate(probs, axis=1)[:, -1:]  # a sequential sum, as Python's sum
+        i += np.where(start, 0, 5)
+        start[:] = False
+        done = (probs.max(axis=1) > conv) | (i >= limit)
+        if not done.any():
+            continue
+        keep = np.ones(len(act), dtype=bool)
+        changed = False
+        for a in np.flatnonzero(done).tolist():
+            lane = act[a]
+            if lane.end_trial(probs[a], int(i[a])):
+                keep[a] = False
+                continue
+            lane.begin_trial()
+            lane.draws.ensure(lane.k0 + 64)
+            changed = changed or len(lane.draws.row) != avail[a]
+            probs[a] = 1.0 / n_lang
+            weight[a], k0[a], i[a], start[a] = lane.weight, lane.k0, 0, True
+        if not keep.all():
+            act = [lane for lane, k in zip(act, keep.tolist(), strict=True) if k]
+            probs, weight, k0, i, start = probs[keep], weight[keep], k0[keep], i[keep], start[keep]
+            changed = True
+        if changed and act:
+            cat, off, avail = table(act)
+    for a, lane in enumerate(act):  # the stragglers, one at a time
+        if start[a]:
+            _run_lane(lane)
+        else:
+            _run_lane(lane, probs[a].copy(), int(i[a]))
+    return [lane.result or "unknown" for lane in lanes]
 
 
 _BY_ROWS: dict[tuple[int, bytes], str] = {}
+_LANGS: dict[str, str | None] = {}
+_UNSET = object()
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
+class LanguagePending(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by :func:`detect_language` inside :func:`deferred_languages` for a text not detected yet.
+
+    A BaseException so that a checker's ``except Exception`` does not swallow it."""
+
+
+class _Pending:
+    """Texts whose language was asked for while deferring, and how many times anything was asked."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, None] = {}
+        self.requests = 0
+
+
+_DEFERRING: contextvars.ContextVar[_Pending | None] = contextvars.ContextVar("_DEFERRING", default=None)
+
+
+@contextlib.contextmanager
+def deferred_languages() -> Iterator[_Pending]:
+    """Inside this block, :func:`detect_language` on a text not yet detected records it and raises
+    :class:`LanguagePending` instead of detecting; the caller then detects all recorded texts in one
+    :func:`detect_languages` batch and re-runs what was interrupted (checkers are pure)."""
+    pending = _Pending()
+    token = _DEFERRING.set(pending)
+    try:
+        yield pending
+    finally:
+        _DEFERRING.reset(token)
+
+
+def detect_languages(texts: Iterable[str]) -> list[str | None]:
+    """Batch :func:`detect_language`: the texts not seen before are detected together (lockstep)."""
+    texts = list(texts)
+    found: dict[str, str | None] = {}
+    todo: dict[tuple[int, bytes], list[str]] = {}
+    rows_of: dict[tuple[int, bytes], Any] = {}
+    factory, det = _langdetect_tables()[0], _langdetect_tables()[5]
+    seed = 0 if factory.seed is None else factory.seed
+    for t in dict.fromkeys(texts):
+        got = _LANGS.get(t, _UNSET)
+        if got is not _UNSET:
+            found[t] = got  # type: ignore[assignment]
+            continue
+        rows = _ngram_rows(_langdetect_text(t, det.max_text_length))
+        if not len(rows):
+            found[t] = None
+            continue
+        # the answer depends on the text only through its n-gram rows: texts that differ only in what
+        # langdetect drops (markdown asterisks, digits, punctuation, ...) share one detection
+        key = (seed, rows.tobytes())
+        if key in _BY_ROWS:
+            found[t] = _BY_ROWS[key]
+        elif key in rows_of:
+            todo[key].append(t)
+        else:
+            rows_of[key], todo[key] = rows, [t]
+    keys = list(rows_of)
+    if len(_BY_ROWS) + len(keys) > _CACHE_SIZE:
+        _BY_ROWS.clear()
+    for key, lang in zip(keys, _detect_rows_many([rows_of[k] for k in keys], seed), strict=True):
+        _BY_ROWS[key] = lang
+        for t in todo[key]:
+            found[t] = lang
+    if len(_LANGS) + len(found) > _CACHE_SIZE:
+        _LANGS.clear()
+    _LANGS.update(found)
+    return [found[t] for t in texts]
+
+
 def detect_language(text: str) -> str | None:
     """``langdetect.detect(text)`` with ``DetectorFactory.seed = 0``; None where langdetect raises.
 
     Same cleaning, same n-grams, the same seeded Mersenne Twister draws and the same float operations in
     the same order as langdetect, with the per-language products done in numpy, so the answer is identical.
+    Memoised; see :func:`deferred_languages` for batching.
     """
-    factory, det = _langdetect_tables()[0], _langdetect_tables()[5]
-    rows = _ngram_rows(_langdetect_text(text, det.max_text_length))
-    if not len(rows):
-        return None
-    seed = 0 if factory.seed is None else factory.seed
-    # the answer depends on the text only through its n-gram rows: texts that differ only in what
-    # langdetect drops (markdown asterisks, digits, punctuation, ...) share one detection
-    key = (seed, rows.tobytes())
-    got = _BY_ROWS.get(key)
-    if got is None:
-        if len(_BY_ROWS) >= _CACHE_SIZE:
-            _BY_ROWS.clear()
-        got = _BY_ROWS[key] = _detect_rows(rows, seed)
-    return got
+    got = _LANGS.get(text, _UNSET)
+    if got is not _UNSET:
+        return got  # type: ignore[return-value]
+    pending = _DEFERRING.get()
+    if pending is not None:
+        pending.requests += 1
+        pending.texts[text] = None
+        raise LanguagePending(text)
+    return detect_languages([text])[0]
 
 
 def clear_caches() -> None:
@@ -684,10 +884,10 @@ def clear_caches() -> None:
         split_sentences,
         count_sentences,
         word_tokens,
-        detect_language,
         _treebank,
         _has_inner_sentbreak,
     ):
         fn.cache_clear()
     _MT_WORDS.clear()
     _BY_ROWS.clear()
+    _LANGS.clear()
