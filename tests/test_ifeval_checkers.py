@@ -256,3 +256,32 @@ def test_keyword_checkers_equal_plain_regex_search() -> None:
         n = len(re.findall(kws[0], resp, re.IGNORECASE))
         assert ok("keywords:frequency", resp, keyword=kws[0], frequency=n, relation="at least") is True
         assert ok("keywords:frequency", resp, keyword=kws[0], frequency=n + 1, relation="at least") is False
+
+
+def test_batched_language_detection_matches_langdetect() -> None:
+    import langdetect
+    from langdetect.lang_detect_exception import LangDetectException
+
+    langdetect.DetectorFactory.seed = 0
+    texts = _corpus()[1::6] + ["Привет, как дела?", "こんにちは世界", "", "12 34", "Bonjour et merci beaucoup"] * 2
+    want = []
+    for t in texts:
+        try:
+            want.append(langdetect.detect(t))
+        except LangDetectException:
+            want.append(None)
+    text.clear_caches()
+    assert text.detect_languages(texts) == want  # one lockstep batch, duplicates included
+    assert [text.detect_language(t) for t in texts] == want  # memoised
+
+
+def test_deferred_detection_inside_evaluate_rows() -> None:
+    c = build("language:response_language", {"language": "fr"})
+    rows = [([c, build("punctuation:no_comma")], "Ceci est une réponse écrite en français.", "")] * 3
+    rows += [([c], "This one is written in English.", "")]
+    text.clear_caches()
+    got = [[v.passed for v in vs] for vs in evaluate_rows(rows, "loose")]
+    assert got == [[True, True]] * 3 + [[False]]
+    with text.deferred_languages() as pending, pytest.raises(text.LanguagePending):
+        text.detect_language("Noch nicht erkannt, bitte warten.")
+    assert list(pending.texts) == ["Noch nicht erkannt, bitte warten."]
