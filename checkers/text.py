@@ -116,7 +116,9 @@ class _Tok:
 
     def __init__(self, tok: str) -> None:
         self.tok = tok
-        self.type = _NUMERIC_RE.sub("##number##", tok.lower())
+        low = tok.lower()
+        # a number starts with a digit, or '-', '.' or ',' (isdigit() covers every \\d digit)
+        self.type = _NUMERIC_RE.sub("##number##", low) if low[0].isdigit() or low[0] in "-.," else low
         self.period_final = tok.endswith(".")
         self.sentbreak = False
         self.abbr = False
@@ -322,14 +324,23 @@ _CONTRACTIONS = tuple(
 )
 
 
+_Rule = tuple[regex.Pattern[str], str, tuple[str, ...] | None, frozenset[str]]
+
+
+def _gated(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], ...]) -> tuple[_Rule, ...]:
+    """Add each rule's set of needle first characters, for a quick test against the sentence's."""
+    return tuple((p, r, n, frozenset(x[0] for x in n or ())) for p, r, n in rules)
+
+
+_STARTING_QUOTES_G, _PUNCTUATION_G, _ENDING_QUOTES_G = map(_gated, (_STARTING_QUOTES, _PUNCTUATION, _ENDING_QUOTES))
 # Characters the rules themselves introduce (spaces, `` and '' quotes): with the sentence's own characters
 # they bound what the string can contain while the rules run.
 _INTRODUCED = frozenset(" `'")
 
 
-def _apply(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], ...], s: str, chars: set[str]) -> str:
-    for pat, rep, needles in rules:
-        if needles is None or any(n[0] in chars and n in s for n in needles):
+def _apply(rules: tuple[_Rule, ...], s: str, chars: set[str]) -> str:
+    for pat, rep, needles, firsts in rules:
+        if needles is None or (not firsts.isdisjoint(chars) and any(n in s for n in needles)):
             s = pat.sub(rep, s)
     return s
 
@@ -338,8 +349,8 @@ def _apply(rules: tuple[tuple[regex.Pattern[str], str, tuple[str, ...] | None], 
 def _treebank(sentence: str) -> tuple[str, ...]:
     """Treebank tokens of one sentence (memoised: loose-mode variants share most sentences)."""
     chars = set(sentence) | _INTRODUCED
-    s = _apply(_PUNCTUATION, _apply(_STARTING_QUOTES, sentence, chars), chars)
-    s = _apply(_ENDING_QUOTES, " " + s + " ", chars)
+    s = _apply(_PUNCTUATION_G, _apply(_STARTING_QUOTES_G, sentence, chars), chars)
+    s = _apply(_ENDING_QUOTES_G, " " + s + " ", chars)
     ascii_text = s.isascii()
     for pat, rep, needle in _CONTRACTIONS:
         if not ascii_text or needle in s.lower():
