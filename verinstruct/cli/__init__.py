@@ -13,6 +13,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from verinstruct import __version__
+
+        typer.echo(f"verinstruct {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Verifiable instruction following: check, score and serve verdicts."""
+
+
 def _register() -> None:
     from verinstruct.cli import check, checkers_cmd, data, score, serve
 
