@@ -475,18 +475,25 @@ def _normalized(cp: int) -> tuple[int, bool]:
 
 
 def _ngram_rows(text: str) -> Any:
-    """Matrix rows of the 1-3-grams langdetect's _extract_ngrams collects from ``text``, in its order.
+    """Matrix rows of the 1-3-grams langdetect's _extract_ngrams collects from ``text``, in its order."""
+    return _ngram_rows_many([text])[0]
+
+
+def _ngram_rows_many(texts: list[str]) -> list[Any]:
+    """_ngram_rows of each text, computed in one pass over the texts joined by single spaces.
 
     Vectorised over the whole text. langdetect's n-gram buffer holds the last 1-3 characters of the current
     word, starting with the space before it, so at character t (after a virtual leading space) it emits:
     nothing for a space after a space, nor for an upper-case character after one (its "capital word");
     else the character itself unless a space, the bigram ending at t, and the trigram ending at t unless
-    the previous character is a space; each kept only if the profile has it.
+    the previous character is a space; each kept only if the profile has it. Joined, a text's first
+    character follows a space exactly like its virtual one, and the grams at the joining spaces are
+    dropped, so each text gets what it gets alone.
     """
     import numpy as np
 
     keys, key_rows = _langdetect_tables()[2:4]
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    cps = np.frombuffer(" ".join(texts).encode("utf-32-le"), dtype=np.uint32)
     uniq, inverse = np.unique(cps, return_inverse=True)
     table = [_normalized(cp) for cp in uniq.tolist()]
     space = np.int64(32)
@@ -505,6 +512,10 @@ def _ngram_rows(text: str) -> Any:
     valid[:, 0] = keep & (cur != space)
     valid[:, 1] = keep
     valid[:, 2] = keep & (prev != space)
+    lengths = np.array([len(t) for t in texts], dtype=np.intp)
+    owner = np.repeat(np.arange(len(texts)), lengths + 1)[: len(cps)]  # a joining space: its left text
+    if len(texts) > 1:
+        valid[np.cumsum(lengths + 1)[:-1] - 1] = False  # the joining spaces
     # the profile row of each gram: from the direct table where all its characters are small, else
     # by binary search over the sorted keys
     ids, dense = _small_tables()
@@ -526,8 +537,10 @@ def _ngram_rows(text: str) -> Any:
         at = np.searchsorted(keys, wanted)
         at[at == len(keys)] = 0
         rows[need] = np.where(keys[at] == wanted, key_rows[at], -1)
-    rows = rows[valid]  # row-major: unigram, bigram, trigram per character, as langdetect appends them
-    return rows[rows >= 0]
+    kept = valid & (rows >= 0)
+    rows = rows[kept]  # row-major: unigram, bigram, trigram per character, as langdetect appends them
+    counts = np.bincount(np.broadcast_to(owner[:, None], kept.shape)[kept], minlength=len(texts))
+    return np.split(rows, np.cumsum(counts)[:-1])
 
 
 _MT_WORDS: dict[int, Any] = {}  # seed -> a prefix of random.Random(seed)'s 32-bit output stream
@@ -839,12 +852,15 @@ def detect_languages(texts: Iterable[str]) -> list[str | None]:
     rows_of: dict[tuple[int, bytes], Any] = {}
     factory, det = _langdetect_tables()[0], _langdetect_tables()[5]
     seed = 0 if factory.seed is None else factory.seed
+    new: list[str] = []
     for t in dict.fromkeys(texts):
         got = _LANGS.get(t, _UNSET)
         if got is not _UNSET:
             found[t] = got  # type: ignore[assignment]
-            continue
-        rows = _ngram_rows(_langdetect_text(t, det.max_text_length))
+        else:
+            new.append(t)
+    cleaned = [_langdetect_text(t, det.max_text_length) for t in new]
+    for t, rows in zip(new, _ngram_rows_many(cleaned) if new else [], strict=True):
         if not len(rows):
             found[t] = None
             continue
