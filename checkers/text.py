@@ -474,6 +474,33 @@ def _normalized(cp: int) -> tuple[int, bool]:
     return got
 
 
+_BMP_NORM: list[Any] = []  # [normalised code point, is upper, known] per BMP code point, filled lazily
+
+
+def _normalize_cps(cps: Any) -> tuple[Any, Any]:
+    """langdetect's NGram.normalize of each code point and whether the result is upper case."""
+    import numpy as np
+
+    if len(cps) and int(cps.max()) < 0x10000:  # table lookups
+        if not _BMP_NORM:
+            _BMP_NORM.extend(
+                (np.zeros(0x10000, dtype=np.int64), np.zeros(0x10000, dtype=bool), np.zeros(0x10000, dtype=bool))
+            )
+        norm, upper, known = _BMP_NORM
+        unknown = ~known[cps]
+        if unknown.any():
+            for cp in np.unique(cps[unknown]).tolist():
+                norm[cp], upper[cp] = _normalized(cp)
+                known[cp] = True
+        return norm[cps], upper[cps]
+    uniq, inverse = np.unique(cps, return_inverse=True)
+    table = [_normalized(cp) for cp in uniq.tolist()]
+    return (
+        np.array([t[0] for t in table], dtype=np.int64)[inverse],
+        np.array([t[1] for t in table], dtype=bool)[inverse],
+    )
+
+
 def _ngram_rows(text: str) -> Any:
     """Matrix rows of the 1-3-grams langdetect's _extract_ngrams collects from ``text``, in its order."""
     return _ngram_rows_many([text])[0]
@@ -494,14 +521,11 @@ def _ngram_rows_many(texts: list[str]) -> list[Any]:
 
     keys, key_rows = _langdetect_tables()[2:4]
     cps = np.frombuffer(" ".join(texts).encode("utf-32-le"), dtype=np.uint32)
-    uniq, inverse = np.unique(cps, return_inverse=True)
-    table = [_normalized(cp) for cp in uniq.tolist()]
     space = np.int64(32)
     c = np.empty(len(cps) + 2, dtype=np.int64)
     c[:2] = space
-    c[2:] = np.array([t[0] for t in table], dtype=np.int64)[inverse]
     up = np.zeros(len(cps) + 1, dtype=bool)
-    up[1:] = np.array([t[1] for t in table], dtype=bool)[inverse]
+    c[2:], up[1:] = _normalize_cps(cps)
     prev2, prev, cur = c[:-2], c[1:-1], c[2:]
     keep = ~((cur == space) & (prev == space)) & ~(up[1:] & up[:-1])
     grams = np.empty((len(cps), 3), dtype=np.int64)
