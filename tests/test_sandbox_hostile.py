@@ -231,3 +231,30 @@ def test_forged_progress_cannot_extend_the_deadline():
     with Sandbox(workers=1, limits=SandboxLimits(wall_timeout_s=0.5)) as sb:
         (v,) = sb.run([CodeCall(forge, "p", "x")])
     assert v.passed is None and error_class(v.error) == "timeout", v
+
+
+def test_persistent_child_carries_no_tampering_between_chunks():
+    """One worker, two-call chunks: each hostile call ends a chunk and the next chunk would run in the same
+    (persistent) child. Patches, frame walks and result forging must not reach the neighbours, whose
+    verdicts (False for 'no digits', True for 'a1') would change if they did."""
+    attacks = [
+        ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), "tampered"),
+        ("walk frames", fn("import sys\nf = sys._getframe()\nwhile f.f_back:\n    f = f.f_back\nf.f_locals.clear()\n"
+                           "return True"), "tampered"),
+        ("forge results via gc", fn("import gc, mmap\nfor m in gc.get_objects():\n    if isinstance(m, mmap.mmap):\n"
+                                    "        m[:] = b'\\x01' * len(m)\nreturn True"), None),
+        ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), "tampered"),
+        ("honest", HONEST, None),
+    ]
+    calls, expect = [], []
+    for i, (name, src, cls) in enumerate(attacks * 2):
+        for resp, ok in (("no digits", False), ("a1", True)):
+            calls.append(CodeCall(USES_RE + f"# {i} {resp}\n", "p", resp))  # own source: own chunk slot
+            expect.append(("honest", ok, None))
+        calls.append(CodeCall(src + f"# {i}\n", "p", "ok"))
+        expect.append((name, True if cls is None else None, cls))
+    with Sandbox(workers=1, chunk_size=3) as sb:
+        for _ in range(2):  # the second batch starts on the child the first one left idle
+            vs = sb.run(calls)
+            got = [(name, v.passed, error_class(v.error)) for v, (name, _, _) in zip(vs, expect, strict=True)]
+            assert got == expect
