@@ -206,24 +206,24 @@ def _has_inner_sentbreak(context: str) -> bool:
     return False
 
 
-def _last_ascii_space(s: str) -> int:
-    for i in range(len(s) - 1, -1, -1):
-        if s[i] in string.whitespace:
-            return i
-    return 0
+_ASCII_WS = frozenset(string.whitespace)
 
 
 def _candidate_breaks(text: str) -> Iterator[tuple[regex.Match[str], str]]:
     """Yield (match, context) for the last punctuation mark of each run, with the word before it."""
     prev_start = prev_stop = 0
     prev: regex.Match[str] | None = None
+    ws = _ASCII_WS
     for m in _PERIOD_CONTEXT_RE.finditer(text):
-        i = _last_ascii_space(text[prev_stop : m.start()])
-        # NLTK treats a space at offset 0 of the gap like "no space found"; kept for parity.
-        start = prev_stop + i + 1 if i else prev_start
+        stop = m.start()
+        j = stop - 1  # the last ASCII whitespace between the previous mark and this one
+        while j >= prev_stop and text[j] not in ws:
+            j -= 1
+        # NLTK treats a space right at the previous mark like "no space found"; kept for parity.
+        start = j + 1 if j > prev_stop else prev_start
         if prev is not None and prev_stop <= start:
             yield prev, text[prev_start:prev_stop] + prev.group() + prev.group("after_tok")
-        prev, prev_start, prev_stop = m, start, m.start()
+        prev, prev_start, prev_stop = m, start, stop
     if prev is not None:
         yield prev, text[prev_start:prev_stop] + prev.group() + prev.group("after_tok")
 
