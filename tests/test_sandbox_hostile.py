@@ -233,7 +233,8 @@ def test_forged_progress_cannot_extend_the_deadline():
     assert v.passed is None and error_class(v.error) == "timeout", v
 
 
-def test_persistent_child_carries_no_tampering_between_chunks():
+@pytest.mark.parametrize("persistent", [True, False])
+def test_persistent_child_carries_no_tampering_between_chunks(persistent):
     """One worker, two-call chunks: each hostile call ends a chunk and the next chunk would run in the same
     (persistent) child. Patches, frame walks and result forging must not reach the neighbours, whose
     verdicts (False for 'no digits', True for 'a1') would change if they did."""
@@ -253,7 +254,7 @@ def test_persistent_child_carries_no_tampering_between_chunks():
             expect.append(("honest", ok, None))
         calls.append(CodeCall(src + f"# {i}\n", "p", "ok"))
         expect.append((name, True if cls is None else None, cls))
-    with Sandbox(workers=1, chunk_size=3) as sb:
+    with Sandbox(workers=1, chunk_size=3, persistent=persistent) as sb:
         for _ in range(2):  # the second batch starts on the child the first one left idle
             vs = sb.run(calls)
             got = [(name, v.passed, error_class(v.error)) for v, (name, _, _) in zip(vs, expect, strict=True)]

@@ -189,7 +189,10 @@ class Sandbox:
         llm: LLMCallback | None = None,
         preload: Sequence[str] = DEFAULT_PRELOAD,
         chunk_size: int = 128,
+        persistent: bool = True,
     ) -> None:
+        """``persistent=False`` forks a fresh child per chunk (with ``chunk_size=1``, per call) instead of
+        keeping one child per worker that serves chunk after chunk; slower, no state between chunks."""
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ValueError(f"Sandbox(workers=...) must be a positive integer, got {workers!r}")
         self.workers = workers or min(4, os.cpu_count() or 1)
@@ -205,6 +208,7 @@ class Sandbox:
             "has_llm": llm is not None,
             "preload": list(preload),
             "read_paths": _read_paths(),
+            "persist": bool(persistent),
         }
         self._serial = 0
         self._pool: list[_Worker] = []

@@ -270,7 +270,9 @@ class Zygote:
             child = self.fork_child(piece, persist=False)
         else:
             child = self.child
-            if child is not None and not self.send_piece(child, piece):
+            if not self.cfg.get("persist", True):
+                child = self.fork_child(piece, persist=False)  # one process per piece (chunk_size=1: per call)
+            elif child is not None and not self.send_piece(child, piece):
                 self.end_child(child)
                 child = None
             if child is None:
@@ -306,7 +308,7 @@ class Zygote:
                         _write_slot(shm, k, None, err)
                     _HEADER.pack_into(shm, 0, len(piece), 0, _DONE, 0)
                     os._exit(0)
-                status = child_main(fd, shm, piece, not persist, persist, secret, self.builtins, self.lim,
+                status = child_main(fd, shm, piece, False, persist, secret, self.builtins, self.lim,
                                     self.watch, self.rundir)
             finally:
                 os._exit(status)
