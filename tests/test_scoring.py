@@ -13,6 +13,7 @@ from checkers.base import Verdict
 from checkers.sandbox import CodeCall, Sandbox
 from verifier import JudgeRequest, Verifier
 from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult
+from verifier.prompts import load_template
 from verinstruct.convert import from_ifeval, from_verif
 from verinstruct.schema import CodeCheck, Constraint, Instance, LLMCheck
 from verinstruct.scoring import NO_LLM_ERROR, ScoredResponse, score, score_batch
@@ -61,7 +62,8 @@ class CountingVerifier(Verifier):
 
 
 def _verifier() -> CountingVerifier:
-    return CountingVerifier(backend=YesBackend(), mode="generate")
+    # an answer-only template: the fake backend answers a bare Yes/No, as such templates ask
+    return CountingVerifier(backend=YesBackend(), mode="generate", template=load_template("en"))
 
 
 def test_fixtures_without_llm_give_the_expected_verdicts(sandbox: Sandbox) -> None:
