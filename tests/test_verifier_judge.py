@@ -263,3 +263,42 @@ def test_verifier_rejects_bad_settings() -> None:
         _verifier("vote")
     with pytest.raises(TypeError, match="single string"):
         JudgeRequest("i", "r", "abc")  # type: ignore[arg-type]
+
+
+def test_concurrent_callers_never_enter_the_backend_together() -> None:
+    """Two sandboxes (two relay threads) may share one verifier; a local model must see one batch at a time."""
+    import threading
+    import time
+
+    class Exclusive(FakeBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside = 0
+            self.overlaps = 0
+
+        def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
+            self.inside += 1
+            if self.inside > 1:
+                self.overlaps += 1
+            time.sleep(0.02)
+            try:
+                return super().score(batch, candidates)
+            finally:
+                self.inside -= 1
+
+    backend = Exclusive()
+    v = Verifier(backend, mode="score", template=load_template("en"))  # type: ignore[arg-type]
+    results: list[list[list[object]]] = []
+
+    def worker(k: int) -> None:
+        reqs = [JudgeRequest("Write.", "GOOD" if i % 2 else "BAD", (f"c{k}-{i}",)) for i in range(5)]
+        results.append(v.judge_batch(reqs))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert backend.overlaps == 0
+    assert len(results) == 4
+    assert all([vs[0].passed for vs in r] == [False, True, False, True, False] for r in results)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ Two granularities:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -91,6 +92,8 @@ class Verifier:
     #: prompts per backend call; results are cached after each chunk
     chunk_size: int = 64
     stats: VerifierStats = field(default_factory=VerifierStats)
+    #: one batch at a time: local backends hold one model, and the cache/stats are shared state
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -221,7 +224,12 @@ class Verifier:
         config: GenerationConfig | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Raw results by key: dedupe, read the cache, call the backend for the rest, cache successes."""
-        mode = mode or self.mode
+        with self._lock:
+            return self._run_locked(units, template, mode=mode or self.mode, config=config)
+
+    def _run_locked(
+        self, units: list[_Unit], template: Template | None, *, mode: str, config: GenerationConfig | None
+    ) -> dict[str, dict[str, Any]]:
         self.stats.calls += len(units)
         todo: dict[str, Messages] = {}
         for u in units:
