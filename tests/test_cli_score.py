@@ -159,8 +159,8 @@ def test_entry_point_prints_no_traceback(tmp_path: Path) -> None:
 def test_real_embedded_model_scores_the_sample(tmp_path: Path) -> None:
     """The default verifier (transformers:default, embedded SmolLM2) on the README sample (~45 s on 2 CPUs).
 
-    Up to half the soft verdicts may be undecided: under CPU contention the sandbox can time out code that
-    waits on the LLM callback ("timeout: worker stopped answering"), a known sandbox issue.
+    Score mode always yields P(yes), so every soft constraint is decided, including dataset code that calls
+    llm_judge through the sandbox's relay while other workers keep running.
     """
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
@@ -177,6 +177,7 @@ def test_real_embedded_model_scores_the_sample(tmp_path: Path) -> None:
         assert c["passed"] in (True, False) or c.get("error"), c
         assert c.get("error") != "needs LLM verifier (--no-llm)"
     undecided = [c for c in soft if c["passed"] is None]
-    assert len(undecided) <= len(soft) // 2, undecided
+    assert undecided == []
+    assert all(0.0 <= c["prob"] <= 1.0 for c in soft if c["check"] == "llm")
     meta = json.loads((tmp_path / "o.jsonl.meta.json").read_text())
     assert meta["verifier"] == "transformers:default" and meta["mode"] == "score"
