@@ -14,13 +14,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from verifier.backends.base import Backend, GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
 from verifier.backends.openai_backend import OpenAIBackend, first_token_scores, normalize_base_url
-from verifier.server import create_app
+from verifier.server import create_app, serve_in_thread
 
 MARK = "MARK"
 CANDS = ["Yes", "yes", "No", "no"]
@@ -68,23 +67,9 @@ def _free_socket() -> socket.socket:
 
 @contextlib.contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a thread on a free loopback port; yield its /v1 base URL; always stop it."""
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    """Serve ``app`` on a free loopback port; yield its /v1 base URL."""
+    with serve_in_thread(app) as root:
+        yield root + "/v1"
 
 
 def dead_url() -> str:

@@ -4,12 +4,10 @@ the CLI, and the embedded model served end to end."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
-from verifier.server import create_app, parse_chat_request
+from verifier.server import create_app, parse_chat_request, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from verinstruct.cli import main; main()"]
@@ -71,25 +68,7 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a thread on a free loopback port; yield its root URL; always stop it."""
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+serving = serve_in_thread
 
 
 def chat(content: str = "hello", **kw: Any) -> dict[str, Any]:

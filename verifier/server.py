@@ -362,3 +362,35 @@ def create_app(
         return JSONResponse(completion_json(result, req, served))
 
     return app
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """Serve ``app`` with uvicorn in a background thread; yield its root URL (``http://host:port``); always stop.
+
+    For a trainer that hosts its own verifier in-process, and for tests over real HTTP. ``port=0`` picks a
+    free port: the socket is bound here, before the server starts, so no other process can take it meanwhile.
+    """
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the verifier server on {host}:{bound} did not start")
+            time.sleep(0.01)
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
