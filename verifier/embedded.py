@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import io
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -73,8 +75,16 @@ def load_default(**from_pretrained: Any) -> tuple[Any, Any, Path]:
         model = AutoModelForCausalLM.from_pretrained(target, local_files_only=True, **from_pretrained)
         tok = AutoTokenizer.from_pretrained(target, local_files_only=True)
         return model, tok, target
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    print(f"verinstruct: dequantising {gguf.name} once into {target} (about 15-30 s)", file=sys.stderr)
+    # the GGUF loader draws its own tqdm bar (not transformers' switchable one): keep stderr for failures only
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
     with contextlib.suppress(OSError):  # a read-only or full cache must not stop judging
         _save_atomically(model, tok, target)
     dtype = from_pretrained.get("dtype")

@@ -205,7 +205,7 @@ def _detail_line(r: Any) -> str:
     why = v.error if v.passed is None else v.reason
     if v.passed is not None and (not why or why.startswith("check_following returned")):
         why = f"{r.text!r}" if r.text else why  # the code's own reason is just its bool: show what it checks
-    if v.prob is not None:
+    if v.prob is not None and "P(yes)" not in (why or ""):
         why = f"P(yes)={v.prob:.2f}" + (f"; {why}" if why else "")
     why = " ".join((why or "").split())
     if len(why) > 90:
