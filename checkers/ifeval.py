@@ -185,12 +185,7 @@ def response_language(response: str, params: Mapping[str, Any], prompt: str) -> 
     group="change_case",
 )
 def english_capital(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    if not response.isupper():
-        return Verdict(False, "not all upper case")
-    lang = text.detect_language(response)
-    if lang is None:
-        return Verdict(True, "upper case; language undetectable (passes, as in IFEval)")
-    return Verdict(lang == "en", f"upper case, detected {lang!r}")
+    return _english_in_case(response, response.isupper(), "upper case")
 
 
 @register(
@@ -200,12 +195,16 @@ def english_capital(response: str, params: Mapping[str, Any], prompt: str) -> Ve
     group="change_case",
 )
 def english_lowercase(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    if not response.islower():
-        return Verdict(False, "not all lower case")
+    return _english_in_case(response, response.islower(), "lower case")
+
+
+def _english_in_case(response: str, in_case: bool, case: str) -> Verdict:
+    if not in_case:
+        return Verdict(False, f"not all {case}")
     lang = text.detect_language(response)
     if lang is None:
-        return Verdict(True, "lower case; language undetectable (passes, as in IFEval)")
-    return Verdict(lang == "en", f"lower case, detected {lang!r}")
+        return Verdict(True, f"{case}; language undetectable (passes, as in IFEval)")
+    return Verdict(lang == "en", f"{case}, detected {lang!r}")
 
 
 @register(

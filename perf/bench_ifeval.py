@@ -28,18 +28,6 @@ sys.path.insert(0, str(ROOT))
 REF = ROOT.parent / "shared" / "data" / "ifeval" / "reference_verdicts.jsonl"
 
 
-def _punkt_tab(root: Path) -> None:
-    import punkt
-
-    m = punkt.load_model("english")
-    d = root / "tokenizers" / "punkt_tab" / "english"
-    d.mkdir(parents=True)
-    (d / "collocations.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.collocations)), encoding="utf-8")
-    (d / "sent_starters.txt").write_text("".join(f"{a}\n" for a in sorted(m.sent_starters)), encoding="utf-8")
-    (d / "abbrev_types.txt").write_text("".join(f"{a}\n" for a in sorted(m.abbrev_types)), encoding="utf-8")
-    (d / "ortho_context.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.ortho_context.items())), encoding="utf-8")
-
-
 def _spread(xs: list[float]) -> str:
     """Run-to-run noise: (max - min) / median."""
     return f"spread {100 * (max(xs) - min(xs)) / statistics.median(xs):.0f}%"
@@ -52,7 +40,9 @@ def main() -> None:
     rows = [json.loads(line) for line in REF.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     tmp = tempfile.TemporaryDirectory()
-    _punkt_tab(Path(tmp.name))
+    from checkers.text import write_nltk_punkt_tab
+
+    write_nltk_punkt_tab(Path(tmp.name))
     import langdetect
     import nltk
 

@@ -192,15 +192,7 @@ def _corpus() -> list[str]:
 
 def test_sentences_and_word_tokens_match_nltk(tmp_path: Path) -> None:
     nltk = pytest.importorskip("nltk")
-    import punkt
-
-    m = punkt.load_model("english")
-    d = tmp_path / "tokenizers" / "punkt_tab" / "english"
-    d.mkdir(parents=True)
-    (d / "collocations.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.collocations)), encoding="utf-8")
-    (d / "sent_starters.txt").write_text("".join(f"{a}\n" for a in sorted(m.sent_starters)), encoding="utf-8")
-    (d / "abbrev_types.txt").write_text("".join(f"{a}\n" for a in sorted(m.abbrev_types)), encoding="utf-8")
-    (d / "ortho_context.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(m.ortho_context.items())), encoding="utf-8")
+    text.write_nltk_punkt_tab(tmp_path)
     nltk.data.path.insert(0, str(tmp_path))
     try:
         from nltk.tokenize import PunktTokenizer, word_tokenize
