@@ -162,6 +162,7 @@ def check(
     try:
         if output is not None:
             out = output.open("w", encoding="utf-8")
+            _write_meta(output, input, modes)
         with fh:
             for row in _iter_rows(fh, skip_invalid, tally):
                 results: dict[str, list[bool | None]] = {
@@ -190,6 +191,16 @@ def check(
         raise typer.Exit(code=2)
     _report(tally)
     sys.stdout.flush()
+
+
+def _write_meta(output: Path, input: Path, modes: tuple[str, ...]) -> None:
+    """``OUT.meta.json``: what produced the verdicts, so a kept file can be traced and compared."""
+    import checkers
+    from verinstruct import __version__
+
+    meta = {"verinstruct_version": __version__, "command": "verif check", "input": str(input),
+            "modes": list(modes), "checkers": [i for i in checkers.ids() if ":" in i]}
+    output.with_name(output.name + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
