@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -58,26 +57,11 @@ class FakeBackend:
         pass
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @contextlib.contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port; yield its /v1 base URL."""
     with serve_in_thread(app) as root:
         yield root + "/v1"
-
-
-def dead_url() -> str:
-    """A loopback URL nothing listens on (connection refused)."""
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}/v1"
 
 
 def canned(text: str = "Yes", *, logprobs: bool = True) -> dict[str, Any]:
@@ -281,8 +265,8 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- failures
 
 
-def test_server_down_gives_an_error_per_item_quickly() -> None:
-    with fast([dead_url()], max_retries=2) as b:
+def test_server_down_gives_an_error_per_item_quickly(unused_port: int) -> None:
+    with fast([f"http://127.0.0.1:{unused_port}/v1"], max_retries=2) as b:
         gen = b.generate([msgs("a"), msgs("b"), msgs("c")], GenerationConfig(max_tokens=2))
         sc = b.score([msgs("a")], CANDS)
     assert all(r.text is None and r.error is not None for r in gen)
@@ -290,9 +274,9 @@ def test_server_down_gives_an_error_per_item_quickly() -> None:
     assert sc[0].logprobs is None and "connection error" in (sc[0].error or "")
 
 
-def test_dead_url_is_failed_over_and_then_skipped(caplog: pytest.LogCaptureFixture) -> None:
+def test_dead_url_is_failed_over_and_then_skipped(caplog: pytest.LogCaptureFixture, unused_port: int) -> None:
     good = FakeBackend()
-    dead = dead_url()
+    dead = f"http://127.0.0.1:{unused_port}/v1"  # connection refused
     caplog.set_level(logging.WARNING, logger="verifier.backends.openai_backend")
     with (
         serving(create_app(good, batch_wait_ms=0)) as url,

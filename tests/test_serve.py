@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -59,13 +58,6 @@ class RecordingBackend:
 
     def close(self) -> None:
         pass
-
-
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 serving = serve_in_thread
@@ -308,15 +300,13 @@ def _embedded_model_or_skip() -> None:
         pytest.skip(f"embedded model unavailable: {e}")
 
 
-def test_verif_serve_runs_the_embedded_model_end_to_end() -> None:
+def test_verif_serve_runs_the_embedded_model_end_to_end(unused_port: int) -> None:
     """`verif serve` in a subprocess with the real default model; the openai backend and the Verifier use it."""
     _embedded_model_or_skip()
     from verifier.backends.openai_backend import OpenAIBackend
     from verifier.judge import JudgeRequest, Verifier
 
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
+    port = unused_port
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--device", "cpu", "--log-level", "warning"],
         cwd=REPO,
