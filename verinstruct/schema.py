@@ -16,6 +16,7 @@ A constraint is checked one of three ways (``Constraint.check``):
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -104,8 +105,12 @@ class Instance:
         return out
 
 
+@functools.lru_cache(maxsize=65536)
 def code_uses_llm(source: str) -> bool:
-    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?"""
+    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?
+
+    Cached: scoring asks this for every code constraint of every batch, and the same sources recur each step.
+    """
     if not source:
         return False
     try:
