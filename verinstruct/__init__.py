@@ -6,7 +6,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load"]
+__all__ = ["Scorer", "__version__", "load"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,4 +15,8 @@ def __getattr__(name: str) -> Any:
         from verinstruct.dataset import load
 
         return load
+    if name == "Scorer":
+        from verinstruct.scorer import Scorer
+
+        return Scorer
     raise AttributeError(f"module 'verinstruct' has no attribute {name!r}")
