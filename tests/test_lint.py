@@ -8,7 +8,7 @@ from pathlib import Path
 from checkers.base import Verdict
 from checkers.sandbox import Sandbox, SandboxLimits
 from verinstruct.convert import from_verif
-from verinstruct.lint import CLASSES, classify, error_class, lint, summarize
+from verinstruct.lint import CLASSES, classify, lint, lint_class, summarize
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "verinstruct"
 ROWS = [json.loads(line) for line in (FIXTURES / "verinstruct_fixtures.jsonl").read_text().splitlines()]
@@ -58,6 +58,6 @@ def test_classify_rules() -> None:
     # needs-LLM wins over a raise on another probe (the code cannot be judged without the verifier)
     assert classify([Verdict.undecided("raised KeyError: k"), Verdict.undecided("needs LLM verifier: llm_judge")])[0] \
         == "needs_llm"
-    assert error_class("bad return: returned int 1, expected bool") == "non_bool"
-    assert error_class("cpu limit: 2s") == "timeout"
-    assert error_class("worker crashed: signal 9") == "raises"
+    assert lint_class("bad return: returned int 1, expected bool") == "non_bool"
+    assert lint_class("timeout: used more than 2s CPU time") == "timeout"
+    assert lint_class("worker crashed: signal 9") == "raises"

@@ -158,7 +158,7 @@ def test_timeout_does_not_disturb_neighbours():
 
 def test_isolation_report(sb):
     iso = sb.isolation
-    assert iso["workers"] == 2 and iso["limits"]["wall_timeout_s"] == 2.0
+    assert iso["workers"] == 2 and iso["limits"]["wall_timeout_s"] == 30.0
     for key in ("namespaces", "landlock", "seccomp", "privileges", "probe"):
         assert key in iso
 
@@ -171,9 +171,9 @@ def test_bad_arguments():
 
 
 def test_slow_llm_callback_does_not_starve_other_workers(monkeypatch):
-    """A slow, non-thread-safe LLM callback (1.5 s per call, longer than the 1 s wall clock) while other
-    workers run pure code: every verdict is decided and right, no call or worker times out, and the
-    callback is never entered twice at once."""
+    """A slow, non-thread-safe plain LLM callback (1.5 s per call, longer than the 1 s wall clock) while other
+    workers run pure code: every verdict is decided and right, no call or worker times out, the callback is
+    never entered twice at once, and a request asked twice in the run is answered once."""
     import threading
     import time
 
@@ -213,4 +213,74 @@ def test_slow_llm_callback_does_not_starve_other_workers(monkeypatch):
     assert [v.error for v in vs] == [None] * len(calls)
     assert [v.passed for v in vs] == expect
     assert peak[0] == 1
-    assert len(seen) == 8  # items 22 and 100 use the source that asks twice
+    # 8 requests, 5 distinct: (yes, a), (yes, b), (yes, polite), (yes, kind), (no, kind)
+    assert sorted(seen) == sorted({a for a in seen}) and len(seen) == 5
+
+
+class _BatchLLM:
+    """A batch-capable callback that records the size of every batch (and is never entered twice at once)."""
+
+    def __init__(self, delay: float = 0.2) -> None:
+        import threading
+
+        self.delay, self.batches, self.active, self.lock = delay, [], 0, threading.Lock()
+
+    @staticmethod
+    def value(name: str, args: tuple):
+        return "yes" in args[1] if name == "llm_judge" else "Spring"
+
+    def __call__(self, name: str, args: tuple):
+        return self.value(name, args)
+
+    def answer_batch(self, requests):
+        import time
+
+        from checkers.sandbox import LLMAnswer
+
+        with self.lock:
+            self.active += 1
+            assert self.active == 1
+        time.sleep(self.delay)
+        self.batches.append(len(requests))
+        with self.lock:
+            self.active -= 1
+        return [LLMAnswer(self.value(n, a), prob=0.9 if self.value(n, a) is True else 0.2) for n, a in requests]
+
+
+TWICE = ("from llm_call import llm_judge\ndef check_following(instruction, response):\n"
+         "    first = llm_judge(instruction, response, 'a')\n"
+         "    return llm_judge(instruction, response, 'b' if first else 'c') or len(response) > 40\n")
+
+
+def _llm_calls(n: int) -> list[CodeCall]:
+    calls = []
+    for i in range(n):
+        resp = ("yes " if i % 3 else "no ") + "x" * (i % 50)
+        calls.append(CodeCall([LLM_JUDGE, TWICE, SWALLOWS_LLM][i % 3], f"prompt {i % 5}", resp))
+    return calls
+
+
+def test_llm_requests_of_a_whole_run_reach_the_verifier_in_batches():
+    """Requests from every call of a run are gathered into a few batches (not one call per request), and the
+    verdicts equal those of answering one request at a time while each call waits."""
+    calls = _llm_calls(96)
+    batch = _BatchLLM()
+    with Sandbox(workers=2, llm=batch) as s:
+        got = s.run(calls)
+    one = _BatchLLM(delay=0.0)
+    with Sandbox(workers=2, llm=one.__call__, llm_replays=0, llm_batch_size=1) as s:
+        ref = s.run(calls)
+    assert [(v.passed, v.error) for v in got] == [(v.passed, v.error) for v in ref]
+    assert all(v.error is None for v in got)
+    distinct = len({(c.prompt, c.response, q) for c in calls for q in ("a", "b", "c", "Is it polite?", "x")
+                    if (c.source is LLM_JUDGE) == (q == "Is it polite?") and (c.source is SWALLOWS_LLM) == (q == "x")
+                    and not (c.source is TWICE and q == ("c" if "yes" in c.response else "b"))})
+    assert sum(batch.batches) == distinct  # each distinct request asked once
+    assert len(batch.batches) <= 8 and max(batch.batches) >= 16, batch.batches
+
+
+def test_verdict_that_is_one_llm_answer_keeps_its_prob():
+    with Sandbox(workers=1, llm=_BatchLLM(delay=0.0)) as s:
+        vs = s.run([CodeCall(LLM_JUDGE, "p", "yes"), CodeCall(LLM_JUDGE, "p", "no"), CodeCall(TWICE, "p", "yes"),
+                    CodeCall(ret("not __import__('llm_call').llm_judge(instruction, response, 'q')"), "p", "yes")])
+    assert [(v.passed, v.prob) for v in vs] == [(True, 0.9), (False, 0.2), (True, None), (False, None)]

@@ -57,7 +57,6 @@ _SANDBOX_TO_LINT: dict[str, str] = {
     "no check_following": "no_check_following",
     "import error": "import_error",
     "timeout": "timeout",
-    "cpu limit": "timeout",
     "needs LLM verifier": "needs_llm",
     "bad return": "non_bool",
 }
@@ -80,18 +79,18 @@ class LintFinding:
         return d
 
 
-def error_class(error: str | None) -> str:
-    """Map a sandbox error string to a lint class by its stable leading token; anything else "raises"
-    (raised, exited, memory limit, worker crashed, llm error ...)."""
-    from checkers.sandbox import error_class as sandbox_class
+def lint_class(error: str | None) -> str:
+    """Map a sandbox error string to a lint class by its error class (``checkers.sandbox.error_class``);
+    anything else "raises" (raised, exited, memory limit, worker crashed, llm error ...)."""
+    from checkers.sandbox import error_class
 
-    return _SANDBOX_TO_LINT.get(sandbox_class(error or "") or "", "raises")
+    return _SANDBOX_TO_LINT.get(error_class(error or "") or "", "raises")
 
 
 def classify(verdicts: Sequence[Verdict]) -> tuple[str, str]:
     """(class, message) for one checker from its verdicts on all probes."""
     errors = [v.error or "" for v in verdicts if v.passed is None]
-    classes = [error_class(e) for e in errors]
+    classes = [lint_class(e) for e in errors]
     for cls in CLASSES[:7]:
         if cls in classes:
             return cls, errors[classes.index(cls)]

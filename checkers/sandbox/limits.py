@@ -1,13 +1,38 @@
-"""Public value types of the sandbox: the call to run and the resource limits (stdlib only)."""
+"""Public value types of the sandbox: the call to run, LLM answers and the resource limits (stdlib only)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-#: (function name: "llm_judge" | "llm_score" | "llm_extract", positional args) -> result; may raise
+#: (function name: one of ``protocol.LLM_FUNCTIONS``, positional args) -> result; may raise.
+#: A plain callback is called one request at a time (it need not be thread-safe).
 LLMCallback = Callable[[str, tuple], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LLMAnswer:
+    """The answer to one ``llm_*`` request: its value, or why there is none; ``prob`` is the verifier's
+    P(yes) for llm_judge / llm_score when it has one (kept on verdicts that are exactly that answer)."""
+
+    value: Any = None
+    error: str | None = None
+    prob: float | None = None
+
+    @classmethod
+    def from_exception(cls, e: BaseException) -> LLMAnswer:
+        return cls(error=f"{type(e).__name__}: {str(e)[:200]}")
+
+
+@runtime_checkable
+class BatchLLM(Protocol):
+    """An LLM callback that also answers many requests at once (``verifier.bridge.LLMBridge`` is one).
+    The sandbox gathers the requests of every call in a run and sends them through ``answer_batch``."""
+
+    def __call__(self, name: str, args: tuple) -> Any: ...
+
+    def answer_batch(self, requests: Sequence[tuple[str, tuple]]) -> Sequence[LLMAnswer]: ...
 
 #: modules imported once in each worker before any dataset code runs, so calls do not pay for them
 DEFAULT_PRELOAD: tuple[str, ...] = (
@@ -31,9 +56,17 @@ class CodeCall:
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per-call limits. Kernel limits (rlimits) apply to the forked process that runs the call."""
+    """Per-call limits. Kernel limits (rlimits) apply to the forked process that runs the call.
 
-    #: CPU seconds per call (RLIMIT_CPU; SIGXCPU at the soft limit, SIGKILL one second later)
+    Verdicts do not depend on machine load: a call's own CPU time decides ``timeout`` (``cpu_seconds``),
+    and ``wall_timeout_s`` is only a generous backstop for code that blocks without using CPU (sleeps,
+    waits on a pipe). Time spent waiting for LLM answers counts toward neither: with a batch-capable
+    callback the call does not wait at all (it is re-run once its answers are in), and with a plain
+    callback the wait is credited back to the call.
+    """
+
+    #: CPU seconds per call: exceeding them is the ``timeout`` verdict. Enforced by RLIMIT_CPU, which the
+    #: kernel counts in whole seconds, so a call gets between ``cpu_seconds`` and ``cpu_seconds + 1``
     cpu_seconds: float = 2.0
     #: address space the code may add, in MiB: RLIMIT_AS = the preloaded worker's own size + this
     memory_mb: int = 512
@@ -43,8 +76,10 @@ class SandboxLimits:
     file_size_mb: int = 16
     #: open file descriptors (RLIMIT_NOFILE)
     open_files: int = 64
-    #: wall-clock seconds per call, enforced from outside (time spent in LLM callbacks not counted)
-    wall_timeout_s: float = 2.0
+    #: wall-clock backstop per call, enforced from outside (LLM waiting not counted): long enough that a
+    #: call within its CPU limit finishes on a heavily loaded machine; only code that blocks without
+    #: computing (sleep, a read that never returns) runs into it
+    wall_timeout_s: float = 30.0
     #: size of the private tmpfs each worker writes to, MiB (when a mount namespace is available)
     tmpfs_mb: int = 64
     #: sources longer than this are refused before compiling

@@ -1,8 +1,15 @@
 """The ``llm_call`` module dataset code imports inside the sandbox (stdlib only).
 
 Each function forwards (name, args) to the parent over the call's socket and returns the parent's
-answer. Without a configured callback it raises NeedsLLM; the worker also remembers that it was called,
-so code that swallows the exception still ends as "needs LLM verifier", never as a silent pass or fail.
+answer. The parent may instead say:
+
+* ``needs``: this run has no LLM callback: raise NeedsLLM;
+* ``defer``: the answer is being gathered into a batch with other calls' requests: raise Deferred; the
+  call's result is discarded and the parent runs the call again once the answer is in (then it is
+  answered at once).
+
+The stub remembers either outcome, so code that swallows the exception still ends as "needs LLM
+verifier" or deferred, never as a silent pass or fail.
 """
 
 from __future__ import annotations
@@ -26,41 +33,36 @@ class LLMFailed(BaseException):
     """Raised when the parent's LLM callback failed for this request."""
 
 
+class Deferred(BaseException):
+    """Raised when the parent gathers this request's answer into a batch; the call is run again later."""
+
+
 class State:
-    #: per-call state that changes on every call: the guard checks fd/enabled itself instead
+    #: per-call state that changes on every call: the guard checks fd itself instead
     _guard_skip = True
 
     def __init__(self) -> None:
         self.fd: int = -1
-        self.enabled = False
         self.reader = protocol.FrameReader()
         self.reset()
 
     def reset(self) -> None:
         self.needed: str | None = None
         self.failed: str | None = None
+        self.deferred = False
 
 
 STATE = State()
 
-_PARAMS = {
-    "llm_judge": ("instruction", "response", "constraint"),
-    "llm_extract": ("instruction", "response", "specific_prompt"),
-    "llm_score": ("instruction", "response", "checkers"),
-}
-
 
 def _request(name: str, args: tuple, kwargs: dict) -> Any:
-    params = _PARAMS[name]
+    params = protocol.LLM_PARAMS[name]
     values = list(args)
     for p in params[len(values):]:
         if p in kwargs:
             values.append(kwargs.pop(p))
     if kwargs or len(values) != len(params):
         raise TypeError(f"{name}() takes ({', '.join(params)}), got {len(args)} positional and {sorted(kwargs)}")
-    if not STATE.enabled:
-        STATE.needed = STATE.needed or f"{name}() called"
-        raise NeedsLLM(name)
     try:
         nonce = os.urandom(8).hex()  # unknown to earlier calls: a stale or injected reply cannot match
         frame = protocol.encode({"t": "llm", "f": name, "a": values, "n": nonce})
@@ -70,6 +72,12 @@ def _request(name: str, args: tuple, kwargs: dict) -> Any:
     reply = STATE.reader.read_frame(STATE.fd)
     while not isinstance(reply, dict) or reply.get("n") != nonce:
         reply = STATE.reader.read_frame(STATE.fd)
+    if reply.get("defer"):
+        STATE.deferred = True
+        raise Deferred(name)
+    if reply.get("needs"):
+        STATE.needed = STATE.needed or f"{name}() called"
+        raise NeedsLLM(name)
     if not reply.get("ok"):
         STATE.failed = STATE.failed or f"{name}(): {reply.get('e')}"
         raise LLMFailed(STATE.failed)

@@ -1,10 +1,10 @@
-"""The parent side: a pool of sandbox workers, chunked batched IPC and the LLM relay.
+"""The parent side: a pool of sandbox workers, chunked batched IPC and the batched LLM relay.
 
 The parent never runs dataset code. It groups calls by source hash (so each worker compiles a source
 once), sends chunks to idle workers (each runs a chunk in one forked child), and replaces a worker that
-dies or stops answering: the call it was on fails, the rest are retried. LLM requests are answered by
-one dedicated thread (``_LLMRelay``) so a slow callback never stalls the loop that serves the other
-workers, and a worker waiting for an answer has no parent-side deadline running.
+dies or stops answering: the call it was on fails, the rest are retried. LLM requests of every call in
+a run are gathered (``_Gather``) and answered in batches by one dedicated thread (``_Relay``), so a slow
+verifier never stalls the loop that serves the workers and no call's limits count the wait.
 """
 
 from __future__ import annotations
@@ -32,13 +32,16 @@ from typing import Any
 
 from checkers.base import Verdict
 from checkers.sandbox import protocol as P
-from checkers.sandbox.limits import DEFAULT_PRELOAD, CodeCall, LLMCallback, SandboxLimits
+from checkers.sandbox.limits import DEFAULT_PRELOAD, CodeCall, LLMAnswer, LLMCallback, SandboxLimits
 
 _HERE = Path(__file__).resolve().parent
+#: nothing on the path but the installation (-P does that from 3.11; the filter does it on 3.10, where
+#: ``-c`` puts the working directory first), then the worker modules only while they are imported
 _BOOT = (
-    "import sys; sys.path.insert(0, {d!r}); import worker; "
+    "import sys; sys.path[:] = [p for p in sys.path if p]; sys.path.insert(0, {d!r}); import worker; "
     "sys.path.remove({d!r}); worker.main()"
 )
+_FLAGS = ("-s", "-P") if sys.version_info >= (3, 11) else ("-s",)
 #: seconds the parent adds to the worker's own per-call deadline before it declares the worker hung
 _BACKSTOP_SLACK_S = 5.0
 _SYSTEM_READ_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/usr/share/zoneinfo")
@@ -83,7 +86,7 @@ class _Worker:
         self.workdir = workdir
         os.makedirs(workdir, mode=0o755, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-P", "-c", _BOOT.format(d=str(_HERE))],
+            [sys.executable, *_FLAGS, "-c", _BOOT.format(d=str(_HERE))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -100,7 +103,7 @@ class _Worker:
         self.hello: dict[str, Any] | None = None
         self.pending: list[int] = []  # call indices sent and not answered, in order
         self.deadline = float("inf")
-        self.llm_token = 0  # nonzero while the worker waits for the answer to LLM request llm_token
+        self.waiting = False  # True while the worker waits for the answer to its LLM request
 
     def send(self, obj: Any) -> None:
         P.write_all(self.fd_in, P.encode(obj))
@@ -136,51 +139,214 @@ class _Worker:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class _LLMRelay:
-    """Answers workers' LLM requests on one dedicated thread, one request at a time (the callback, e.g. a
-    wrapped model, need not be thread-safe), while the parent's loop keeps serving the other workers.
-    Each answer wakes the loop through a pipe it selects on."""
+class _Relay:
+    """Answers LLM requests on one thread, a batch at a time (a plain callback: one request at a time, so
+    it need not be thread-safe), while the parent's loop keeps serving the workers. The answers of each
+    batch wake the loop through a pipe it selects on."""
 
     def __init__(self, llm: LLMCallback) -> None:
         self.llm = llm
-        self.requests: queue.SimpleQueue[tuple[int, Any, Any] | None] = queue.SimpleQueue()
-        self.replies: deque[tuple[int, dict[str, Any]]] = deque()
+        self.batches: queue.SimpleQueue[list[tuple[str, str, tuple]] | None] = queue.SimpleQueue()
+        self.answers: deque[tuple[str, LLMAnswer]] = deque()
         self.rfd, self.wfd = os.pipe()
         os.set_blocking(self.rfd, False)
         os.set_blocking(self.wfd, False)
         self.thread = threading.Thread(target=self._loop, name="sandbox-llm", daemon=True)
         self.thread.start()
 
-    def submit(self, token: int, name: Any, args: Any) -> None:
-        self.requests.put((token, name, args))
+    def submit(self, batch: list[tuple[str, str, tuple]]) -> None:
+        """``batch``: (key, function name, args) per request."""
+        self.batches.put(batch)
 
     def _loop(self) -> None:
-        while (item := self.requests.get()) is not None:
-            token, name, args = item
-            self.replies.append((token, _answer_llm(self.llm, name, args)))
+        while (batch := self.batches.get()) is not None:
+            answers = answer_batch(self.llm, [(name, args) for _, name, args in batch])
+            self.answers.extend(zip([key for key, _, _ in batch], answers, strict=True))
             with contextlib.suppress(BlockingIOError):  # a full pipe already wakes the loop
                 os.write(self.wfd, b"!")
 
-    def take(self) -> list[tuple[int, dict[str, Any]]]:
-        """Answers ready now (token, reply frame); drains the wake-up pipe first so none is missed."""
+    def take(self) -> list[tuple[str, LLMAnswer]]:
+        """Answers ready now (key, answer); drains the wake-up pipe first so none is missed."""
         with contextlib.suppress(BlockingIOError):
             while os.read(self.rfd, 4096):
                 pass
         out = []
-        while self.replies:
-            out.append(self.replies.popleft())
+        while self.answers:
+            out.append(self.answers.popleft())
         return out
 
     def close(self) -> None:
-        self.requests.put(None)
+        self.batches.put(None)
         self.thread.join(timeout=5.0)
         if not self.thread.is_alive():  # a callback that never returns keeps its pipe: no write to a reused fd
             os.close(self.rfd)
             os.close(self.wfd)
 
 
+class _Gather:
+    """The LLM side of one run: the answers so far, requests waiting to go out as one batch, and calls
+    parked until the answers they asked for are in.
+
+    A call's LLM request is answered at once when the answer is known. Otherwise the call is told to
+    defer: it stops, its result is discarded, and it runs again once the batch holding its request has
+    been answered (a call asking k questions in a row runs k+1 times). After ``replays`` re-runs a call
+    waits for its answers instead (the worker blocks; the wait counts toward no limit)."""
+
+    def __init__(self, llm: LLMCallback | None, n_calls: int, replays: int, batch_size: int | None) -> None:
+        self.llm = llm
+        self.n = n_calls
+        self.replays = replays
+        self.batch_size = batch_size
+        self.relay: _Relay | None = None
+        self.answers: dict[str, LLMAnswer] = {}
+        self.names: dict[str, str] = {}
+        self.pending: dict[str, tuple[str, tuple]] = {}  # not sent yet
+        self.inflight: set[str] = set()  # sent to the relay, not answered yet
+        self.blocked: dict[str, list[_Worker]] = {}  # workers waiting for that answer
+        self.asked: dict[int, list[str]] = {}  # requests of each call in its current run
+        self.parked: dict[int, set[str]] = {}  # deferred calls -> answers they still wait for
+        self.reruns: dict[int, int] = {}
+
+    def _valid(self, idx: Any) -> bool:
+        return type(idx) is int and 0 <= idx < self.n
+
+    def started(self, idx: int) -> None:
+        self.asked[idx] = []
+
+    def request(self, w: _Worker, name: Any, args: Any, idx: Any) -> dict[str, Any] | None:
+        """The reply frame for a worker's request, or None when the worker must wait for the answer."""
+        if self.llm is None:
+            return {"type": "llm_reply", "ok": False, "needs": True}
+        if name not in P.LLM_FUNCTIONS or not isinstance(args, list):
+            return {"type": "llm_reply", "ok": False, "e": "malformed LLM request"}
+        try:
+            key = json.dumps([name, args], ensure_ascii=False)
+        except (TypeError, ValueError):
+            return {"type": "llm_reply", "ok": False, "e": "malformed LLM request"}
+        if self._valid(idx):
+            self.asked.setdefault(idx, []).append(key)
+        known = self.answers.get(key)
+        if known is not None:
+            return _reply(known)
+        if key not in self.inflight:
+            self.pending.setdefault(key, (name, tuple(args)))
+            self.names[key] = name
+        if self._valid(idx) and self.reruns.get(idx, 0) < self.replays:
+            return {"type": "llm_reply", "ok": False, "defer": True}
+        self.blocked.setdefault(key, []).append(w)
+        return None
+
+    def deferred(self, idx: int) -> bool:
+        """The call stopped to wait for answers; False when it has been re-run too often already."""
+        self.reruns[idx] = self.reruns.get(idx, 0) + 1
+        if self.reruns[idx] > self.replays:
+            return False
+        self.parked[idx] = {k for k in self.asked.pop(idx, []) if k not in self.answers}
+        return True
+
+    def prob(self, idx: int, passed: bool | None) -> float | None:
+        """P(yes) of the call's one LLM answer when the call's result is exactly that answer."""
+        keys = self.asked.get(idx) or []
+        if passed is None or len(keys) != 1 or self.names.get(keys[0]) not in ("llm_judge", "llm_score"):
+            return None
+        a = self.answers.get(keys[0])
+        if a is None or a.error is not None or a.prob is None or type(a.value) not in (bool, int):
+            return None
+        return a.prob if bool(a.value) == passed else None
+
+    def flush(self) -> bool:
+        """Send waiting requests as one batch when none is being answered; True when the relay was created."""
+        if not self.pending or self.inflight or self.llm is None:
+            return False
+        created = self.relay is None
+        if self.relay is None:
+            self.relay = _Relay(self.llm)
+        keys = list(self.pending)[: self.batch_size or None]
+        batch = [(k, *self.pending.pop(k)) for k in keys]
+        self.inflight.update(keys)
+        self.relay.submit(batch)  # type: ignore[arg-type]
+        return created
+
+    def absorb(self) -> list[tuple[_Worker, dict[str, Any]]]:
+        """Take the relay's new answers; the replies owed to workers waiting for them."""
+        assert self.relay is not None
+        out = []
+        for key, ans in self.relay.take():
+            self.answers[key] = ans
+            self.inflight.discard(key)
+            for w in self.blocked.pop(key, []):
+                out.append((w, _reply(ans)))
+            for keys in self.parked.values():
+                keys.discard(key)
+        return out
+
+    def ready(self, force: bool = False) -> list[int]:
+        """Parked calls whose answers are all in (all of them with ``force``), unparked."""
+        out = [idx for idx, keys in self.parked.items() if force or not keys]
+        for idx in out:
+            del self.parked[idx]
+        return out
+
+    def idle(self) -> bool:
+        return not self.pending and not self.inflight
+
+    def forget(self, w: _Worker) -> None:
+        for ws in self.blocked.values():
+            while w in ws:
+                ws.remove(w)
+
+    def close(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+
+
+def _reply(ans: LLMAnswer) -> dict[str, Any]:
+    if ans.error is not None:
+        return {"type": "llm_reply", "ok": False, "e": ans.error}
+    return {"type": "llm_reply", "ok": True, "v": ans.value}
+
+
+def answer_batch(llm: LLMCallback, requests: Sequence[tuple[str, tuple]]) -> list[LLMAnswer]:
+    """Answers for (function name, args) requests: through ``llm.answer_batch`` when it has one (see
+    :class:`BatchLLM`), else one call at a time. Never raises: a failure is the answer's error."""
+    batch_fn = getattr(llm, "answer_batch", None)
+    if callable(batch_fn):
+        try:
+            answers = list(batch_fn(list(requests)))
+            if len(answers) != len(requests):
+                raise RuntimeError(f"answer_batch returned {len(answers)} answers for {len(requests)} requests")
+        except Exception as e:  # noqa: BLE001 - each request's verdict carries it
+            return [LLMAnswer.from_exception(e)] * len(requests)
+        return [_checked(a) for a in answers]
+    out = []
+    for name, args in requests:
+        try:
+            out.append(_checked(LLMAnswer(llm(str(name), tuple(args)))))
+        except Exception as e:  # noqa: BLE001
+            out.append(LLMAnswer.from_exception(e))
+    return out
+
+
+def _checked(a: Any) -> LLMAnswer:
+    if not isinstance(a, LLMAnswer):
+        return LLMAnswer(error=f"TypeError: answer_batch gave {type(a).__name__}, expected LLMAnswer")
+    if a.error is None:
+        try:
+            json.dumps(a.value)
+        except (TypeError, ValueError) as e:
+            return LLMAnswer.from_exception(e)
+    return a
+
+
+class _Closing(Exception):
+    """close() was called while a run was in progress."""
+
+
 class Sandbox:
-    """Runs dataset ``check_following`` code in isolated worker processes. Use as a context manager."""
+    """Runs dataset ``check_following`` code in isolated worker processes. Use as a context manager.
+
+    Thread-safe: concurrent runs queue; :meth:`close` stops a run in progress (its unfinished calls end
+    undecided) and leaves no process behind."""
 
     def __init__(
         self,
@@ -190,30 +356,45 @@ class Sandbox:
         preload: Sequence[str] = DEFAULT_PRELOAD,
         chunk_size: int = 128,
         persistent: bool = True,
+        llm_replays: int = 16,
+        llm_batch_size: int | None = None,
     ) -> None:
         """``persistent=False`` forks a fresh child per chunk (with ``chunk_size=1``, per call) instead of
-        keeping one child per worker that serves chunk after chunk; slower, no state between chunks."""
+        keeping one child per worker that serves chunk after chunk; slower, no state between chunks.
+
+        LLM requests of all calls in a run are gathered into batches of at most ``llm_batch_size`` (None:
+        no limit) for ``llm`` (see :func:`answer_batch`); a call is re-run up to ``llm_replays`` times to
+        collect its answers that way, then waits for them. ``llm_replays=0, llm_batch_size=1`` answers one
+        request at a time while its call waits (the behaviour before batching)."""
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ValueError(f"Sandbox(workers=...) must be a positive integer, got {workers!r}")
+        if isinstance(llm_replays, bool) or not isinstance(llm_replays, int) or llm_replays < 0:
+            raise ValueError(f"Sandbox(llm_replays=...) must be an integer >= 0, got {llm_replays!r}")
+        if llm_batch_size is not None and (isinstance(llm_batch_size, bool) or not isinstance(llm_batch_size, int)
+                                           or llm_batch_size < 1):
+            raise ValueError(f"Sandbox(llm_batch_size=...) must be a positive integer or None, got {llm_batch_size!r}")
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.limits = limits
         self.llm = llm
+        self.llm_replays = llm_replays
+        self.llm_batch_size = llm_batch_size
         self.chunk_size = max(1, int(chunk_size))
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._closed = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._pool: list[_Worker] = []
         self._root = tempfile.mkdtemp(prefix="verinstruct-sandbox-")
         os.chmod(self._root, 0o755)
         self._config = {
             "limits": asdict(limits),
-            "has_llm": llm is not None,
             "preload": list(preload),
             "read_paths": _read_paths(),
             "persist": bool(persistent),
         }
         self._serial = 0
-        self._pool: list[_Worker] = []
-        self._relay: _LLMRelay | None = None
-        self._llm_serial = 0
         t0 = time.perf_counter()
         try:
             for _ in range(self.workers):
@@ -228,11 +409,11 @@ class Sandbox:
         self._isolation = dict(hello.get("isolation", {}))
         self._isolation["workers"] = self.workers
         self._isolation["limits"] = asdict(limits)
-        if llm is not None:
-            self._relay = _LLMRelay(llm)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def _spawn(self, start: bool = True) -> _Worker:
+        if self._closing.is_set():
+            raise _Closing
         self._serial += 1
         cfg = dict(self._config, workdir=os.path.join(self._root, f"w{self._serial}"))
         w = _Worker(cfg["workdir"], {"type": "config", **cfg})
@@ -256,29 +437,39 @@ class Sandbox:
             self.close()
 
     def close(self) -> None:
-        """Stop every worker (and everything they started) and remove the private directories."""
+        """Stop every worker (and everything they started) and remove the private directories. A run in
+        progress on another thread stops first: its unfinished calls end undecided."""
         if self._closed:
             return
-        self._closed = True
-        for w in self._pool:
-            with contextlib.suppress(OSError):
-                w.send({"type": "exit"})
-        for w in self._pool:
-            w.kill()
-        self._pool = []
-        if self._relay is not None:
-            self._relay.close()
-        shutil.rmtree(self._root, ignore_errors=True)
+        self._closing.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"!")
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for w in self._pool:
+                with contextlib.suppress(OSError):
+                    w.send({"type": "exit"})
+            for w in self._pool:
+                w.kill()
+            self._pool = []
+            shutil.rmtree(self._root, ignore_errors=True)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     # ---- running ----------------------------------------------------------------------------
-    def run(self, calls: Sequence[CodeCall]) -> list[Verdict]:
-        """Verdicts for ``calls`` in the same order; a bad item gets an undecided verdict, never an exception."""
-        if self._closed:
+    def run(self, calls: Sequence[CodeCall], llm: LLMCallback | None = None) -> list[Verdict]:
+        """Verdicts for ``calls`` in the same order; a bad item gets an undecided verdict, never an exception.
+        ``llm`` answers this run's ``llm_*`` requests instead of the sandbox's own callback."""
+        if self._closing.is_set():
             raise RuntimeError("Sandbox.run() after close()")
         with self._lock:
-            return self._run(calls)
+            if self._closed:
+                raise RuntimeError("Sandbox.run() after close()")
+            return self._run(calls, llm if llm is not None else self.llm)
 
-    def _run(self, calls: Sequence[CodeCall]) -> list[Verdict]:
+    def _run(self, calls: Sequence[CodeCall], llm: LLMCallback | None) -> list[Verdict]:
         n = len(calls)
         out: list[Verdict | None] = [None] * n
         groups: dict[str, list[int]] = {}
@@ -295,45 +486,59 @@ class Sandbox:
         todo: deque[list[int]] = deque(self._chunks(groups, n))
         idle = list(self._pool)
         busy: dict[int, _Worker] = {}
-        waiting: dict[int, _Worker] = {}  # LLM request token -> worker waiting for its answer
+        gather = _Gather(llm, n, self.llm_replays, self.llm_batch_size)
         sel = selectors.DefaultSelector()
-        relay = self._relay
-        if relay is not None:
-            relay.take()  # answers left over from an interrupted run belong to nobody now
-            sel.register(relay.rfd, selectors.EVENT_READ, None)
+        sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
 
         def retire(w: _Worker, why: str, timeout: bool = False) -> None:
             sel.unregister(w.fd_out)
             del busy[w.fd_out]
-            waiting.pop(w.llm_token, None)
-            w.llm_token = 0
+            gather.forget(w)
+            w.waiting = False
             self._fail_first_and_requeue(w, out, todo, why, timeout=timeout)
             idle.append(self._replace(w))
 
+        def requeue(idxs: list[int]) -> None:
+            again: dict[str, list[int]] = {}
+            for i in sorted(idxs):
+                again.setdefault(hashes[i], []).append(i)
+            todo.extend(self._chunks(again, len(idxs)))
+
         try:
-            while todo or busy:
+            while todo or busy or gather.parked:
+                if self._closing.is_set():
+                    raise _Closing
                 while todo and idle:
                     w = idle.pop()
                     chunk = todo.popleft()
+                    for i in chunk:
+                        gather.started(i)
                     if not self._assign(w, chunk, calls, hashes, sources):
                         self._fail_first_and_requeue(w, out, todo, "sandbox worker exited")
                         idle.append(self._replace(w))
                         continue
                     busy[w.fd_out] = w
                     sel.register(w.fd_out, selectors.EVENT_READ, w)
-                first = min((w.deadline for w in busy.values()), default=0.0)
+                if gather.flush():
+                    sel.register(gather.relay.rfd, selectors.EVENT_READ, _RELAY)  # type: ignore[union-attr]
+                if not todo and not busy and gather.idle():
+                    requeue(gather.ready(force=True))  # nothing left to wait for (a call's request went astray)
+                    continue
+                first = min((w.deadline for w in busy.values()), default=float("inf"))
                 timeout = None if first == float("inf") else max(0.0, first - time.monotonic())
                 for key, _ in sel.select(timeout):
                     w = key.data
-                    if w is None:  # the relay answered: pass each answer to the worker still waiting for it
-                        for token, reply in relay.take():  # type: ignore[union-attr]
-                            target = waiting.pop(token, None)
-                            if target is None or busy.get(target.fd_out) is not target:
+                    if w is _WAKE:
+                        continue  # close() was called: the loop checks at the top
+                    if w is _RELAY:  # answers: pass each to the workers waiting for it, re-run parked calls
+                        for target, reply in gather.absorb():
+                            if busy.get(target.fd_out) is not target:
                                 continue
-                            target.llm_token = 0
+                            target.waiting = False
                             with contextlib.suppress(OSError):  # a dead worker's end of file is handled next
                                 target.send(reply)
                             self._touch(target)  # its backstop restarts now: the wait did not count
+                        requeue(gather.ready())
                         continue
                     if busy.get(w.fd_out) is not w:
                         continue  # retired earlier in this round
@@ -347,8 +552,8 @@ class Sandbox:
                             raise EOFError
                         w.reader.feed(data)
                         for msg in w.reader.frames():
-                            finished = self._handle(w, msg, calls, out, waiting) or finished
-                    except (EOFError, ValueError, OSError) as e:
+                            finished = self._handle(w, msg, out, gather) or finished
+                    except (EOFError, ValueError, OSError, TypeError, KeyError) as e:
                         code = w.proc.poll()
                         why = f"sandbox worker exited (code {code})" if not data else f"bad frame from worker ({e})"
                         retire(w, why)
@@ -357,12 +562,22 @@ class Sandbox:
                         sel.unregister(w.fd_out)
                         del busy[w.fd_out]
                         idle.append(w)
+                requeue(gather.ready())
                 now = time.monotonic()
                 for w in [w for w in busy.values() if now > w.deadline]:
                     retire(w, "worker stopped answering", timeout=True)
+        except _Closing:
+            for i in range(n):
+                if out[i] is None:
+                    out[i] = Verdict.undecided(f"{P.ERR_SANDBOX}: the sandbox was closed during the run")
         finally:
             sel.close()
+            gather.close()
+            closing = self._closing.is_set()
             for w in list(busy.values()):  # only after an exception: a worker mid-chunk cannot be reused
+                if closing:
+                    idle.append(w)  # close() kills it
+                    continue
                 with contextlib.suppress(Exception):
                     idle.append(self._replace(w))
             self._pool = idle
@@ -390,7 +605,7 @@ class Sandbox:
         msg = {
             "type": "chunk",
             "sources": {h: sources[h] for h in used},
-            "calls": [[i, hashes[i], calls[i].prompt, calls[i].response] for i in chunk],
+            "calls": [P.Call(i, hashes[i], calls[i].prompt, calls[i].response) for i in chunk],
         }
         w.pending = list(chunk)
         self._touch(w)
@@ -404,15 +619,25 @@ class Sandbox:
         per_call = self.limits.wall_timeout_s + 1.0
         w.deadline = time.monotonic() + per_call * max(1, len(w.pending)) + _BACKSTOP_SLACK_S
 
-    def _handle(self, w: _Worker, msg: Any, calls: Sequence[CodeCall], out: list[Verdict | None],
-                waiting: dict[int, _Worker]) -> bool:
+    def _handle(self, w: _Worker, msg: Any, out: list[Verdict | None], gather: _Gather) -> bool:
         """Apply one frame from a worker; True when its chunk is complete."""
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "res":
             done = set()
-            for idx, passed, err in msg["items"]:
-                out[idx] = _verdict(passed, err)
-                done.add(idx)
+            for item in msg["items"]:
+                r = P.Result(*item)
+                if type(r.idx) is not int or not 0 <= r.idx < len(out):
+                    raise ValueError(f"result for unknown call {r.idx!r}")
+                done.add(r.idx)
+                if r.error == P.DEFERRED:
+                    if gather.deferred(r.idx):
+                        continue  # runs again once its answers are in
+                    out[r.idx] = Verdict.undecided(
+                        f"{P.ERR_SANDBOX}: still asking for LLM answers after {self.llm_replays} re-runs")
+                    continue
+                v = _verdict(r.passed, r.error)
+                prob = gather.prob(r.idx, v.passed)
+                out[r.idx] = v if prob is None else Verdict(v.passed, v.reason, prob=prob)
             w.pending = [i for i in w.pending if i not in done]
             self._touch(w)
             return False
@@ -420,18 +645,18 @@ class Sandbox:
             w.deadline = float("inf")
             return True
         if kind == "llm":
-            if self._relay is None or w.llm_token:
-                w.send({"type": "llm_reply", "ok": False, "e": "no LLM callback configured" if self._relay is None
-                        else "one LLM request at a time"})
-                self._touch(w)
+            if w.waiting:
+                w.send({"type": "llm_reply", "ok": False, "e": "one LLM request at a time"})
                 return False
-            # answered by the relay thread; until then this worker has no deadline here (the worker
-            # itself does not count the wait against the call either)
-            self._llm_serial += 1
-            w.llm_token = self._llm_serial
-            waiting[w.llm_token] = w
-            w.deadline = float("inf")
-            self._relay.submit(w.llm_token, msg.get("f"), msg.get("a"))
+            reply = gather.request(w, msg.get("f"), msg.get("a"), msg.get("i"))
+            if reply is None:
+                # answered when its batch is; until then this worker has no deadline here (the worker
+                # itself does not count the wait against the call either)
+                w.waiting = True
+                w.deadline = float("inf")
+                return False
+            w.send(reply)
+            self._touch(w)
             return False
         raise ValueError(f"unexpected message {kind!r}")
 
@@ -452,14 +677,7 @@ class Sandbox:
         return new
 
 
-def _answer_llm(llm: LLMCallback, name: Any, args: Any) -> dict[str, Any]:
-    """The reply frame for one LLM request (runs on the relay thread)."""
-    try:
-        value = llm(str(name), tuple(args) if isinstance(args, list) else ())
-        json.dumps(value)
-    except Exception as e:  # noqa: BLE001 - the item's verdict carries it
-        return {"type": "llm_reply", "ok": False, "e": f"{type(e).__name__}: {str(e)[:200]}"}
-    return {"type": "llm_reply", "ok": True, "v": value}
+_WAKE, _RELAY = object(), object()
 
 
 def _validate(c: Any) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 #: largest frame either side accepts (a chunk of long responses fits easily)
 MAX_FRAME = 64 * 1024 * 1024
@@ -25,7 +25,6 @@ ERR_RAISED = "raised"
 ERR_EXITED = "exited"
 ERR_BAD_RETURN = "bad return"
 ERR_TIMEOUT = "timeout"
-ERR_CPU = "cpu limit"
 ERR_MEMORY = "memory limit"
 ERR_CRASH = "worker crashed"
 ERR_NEEDS_LLM = "needs LLM verifier"
@@ -43,7 +42,6 @@ ERROR_CLASSES = (
     ERR_EXITED,
     ERR_BAD_RETURN,
     ERR_TIMEOUT,
-    ERR_CPU,
     ERR_MEMORY,
     ERR_CRASH,
     ERR_NEEDS_LLM,
@@ -52,20 +50,52 @@ ERROR_CLASSES = (
     ERR_TAMPERED,
 )
 
-LLM_FUNCTIONS = ("llm_judge", "llm_extract", "llm_score")
+#: the LLM functions dataset code may call (module ``llm_call``) and their parameters: the one list of them
+LLM_PARAMS: dict[str, tuple[str, str, str]] = {
+    "llm_judge": ("instruction", "response", "constraint"),
+    "llm_extract": ("instruction", "response", "specific_prompt"),
+    "llm_score": ("instruction", "response", "checkers"),
+}
+LLM_FUNCTIONS: tuple[str, ...] = tuple(LLM_PARAMS)
+
+#: internal result of a call stopped at an LLM request whose answer is being gathered into a batch: the
+#: parent re-runs the call once the answer is in (never a verdict)
+DEFERRED = "llm deferred"
+
+
+
+class Call(NamedTuple):
+    """One call of a chunk, parent -> zygote (a JSON list on the wire)."""
+
+    idx: int
+    hash: str
+    prompt: str
+    response: str
+
+
+class Result(NamedTuple):
+    """One call's outcome, zygote -> parent: a bool, or None and the error (a JSON list on the wire)."""
+
+    idx: Any
+    passed: bool | None
+    error: str | None
+
 
 _LEN = struct.Struct(">I")
 _NONE: Any = object()
 
 
 def error_class(error: str | None) -> str | None:
-    """The class token an error string starts with (None for None or an unknown shape)."""
+    """The stable leading token of an undecided verdict's error, for grouping and matching: one of
+    ERROR_CLASSES when the error starts with one, else the text before the first ':' or ' (' (errors from
+    the verifier or the registry); None for None."""
     if error is None:
         return None
     for cls in ERROR_CLASSES:
         if error.startswith(cls) and error[len(cls) : len(cls) + 1] in (":", " ", ""):
             return cls
-    return None
+    head = error.split(":", 1)[0].split(" (", 1)[0].strip()
+    return head[:40] or "error"
 
 
 def encode(obj: Any) -> bytes:

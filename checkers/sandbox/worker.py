@@ -101,7 +101,6 @@ class Zygote:
             with contextlib.suppress(Exception):  # optional module; dataset code gets the error later
                 importlib.import_module(name)
         llm_stub.install()
-        llm_stub.STATE.enabled = bool(self.cfg["has_llm"])
         self.builtins = dict(builtins.__dict__)
         read_paths = sorted({p for p in self.cfg["read_paths"] if os.path.exists(p)})
         if os.geteuid() == 0:
@@ -422,7 +421,8 @@ class Zygote:
                             return out, False, True
                     elif fr.get("t") == "llm":
                         w0 = time.monotonic_ns()
-                        reply = self.ask_parent(fr)
+                        k_now = _HEADER.unpack_from(shm, 0)[0]
+                        reply = self.ask_parent(fr, items[k_now][0] if 0 <= k_now < end else None)
                         with contextlib.suppress(OSError):
                             P.write_all(fd, P.encode(reply))
                         credit += time.monotonic_ns() - w0
@@ -431,17 +431,19 @@ class Zygote:
             self.kill_child(pid)
             return collect(f"{P.ERR_SANDBOX}: bad message from the call's process ({e})"), False, False
 
-    def ask_parent(self, fr: dict[str, Any]) -> dict[str, Any]:
+    def ask_parent(self, fr: dict[str, Any], idx: Any) -> dict[str, Any]:
+        """Forward the running call's LLM request (tagged with the call's index) and relay the answer."""
         name = fr.get("f")
         args = fr.get("a")
         nonce = fr.get("n")
         if name not in P.LLM_FUNCTIONS or not isinstance(args, list):
             return {"ok": False, "e": "malformed LLM request", "n": nonce}
-        P.write_all(self.out, P.encode({"type": "llm", "f": name, "a": args}))
+        P.write_all(self.out, P.encode({"type": "llm", "f": name, "a": args, "i": idx}))
         while True:
             msg = self.reader.read_frame(self.inp)
             if msg.get("type") == "llm_reply":
-                return {"ok": bool(msg.get("ok")), "v": msg.get("v"), "e": msg.get("e"), "n": nonce}
+                return {"ok": bool(msg.get("ok")), "v": msg.get("v"), "e": msg.get("e"), "n": nonce,
+                        "defer": bool(msg.get("defer")), "needs": bool(msg.get("needs"))}
 
     def kill_child(self, pid: int) -> None:
         for target in ((-1,) if self.pidns else ()) + (-pid, pid):
@@ -527,7 +529,6 @@ def child_main(fd: int, shm: mmap.mmap, items: list[list[Any]], solo: bool, pers
     piece of work, until a call ends it or its lifetime budget (calls, CPU, memory growth) is spent."""
     llm_stub.STATE.fd = fd
     st = llm_stub.STATE
-    llm_enabled = st.enabled
     llm_reader = st.reader
     cpu = int(lim["cpu_seconds"] + 0.999)
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
@@ -578,7 +579,7 @@ def child_main(fd: int, shm: mmap.mmap, items: list[list[Any]], solo: bool, pers
                 tampered = f"broke the sandbox's checks ({type(e).__name__})"
             if tampered is not None:
                 check.restore_builtins()
-            if tampered is None and (st.fd != fd or st.enabled != llm_enabled or st.reader is not llm_reader):
+            if tampered is None and (st.fd != fd or st.reader is not llm_reader):
                 tampered = "changed the LLM relay state"
             if tampered is not None:
                 passed, err = None, f"{P.ERR_TAMPERED}: {tampered}"
@@ -636,6 +637,8 @@ def run_one(code: Any, prompt: str, response: str, clean_builtins: dict) -> tupl
 
 
 def _llm_error(st: Any) -> str | None:
+    if st.deferred:  # whatever the code made of it: this run's result waits for the batched answer
+        return P.DEFERRED
     if st.needed:
         return f"{P.ERR_NEEDS_LLM}: {st.needed} and no LLM callback is configured"
     if st.failed:
@@ -680,7 +683,7 @@ def describe_exit(status: int, lim: dict) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
-            return f"{P.ERR_CPU}: used more than {lim['cpu_seconds']:g}s CPU"
+            return f"{P.ERR_TIMEOUT}: used more than {lim['cpu_seconds']:g}s CPU time"
         try:
             name = signal.Signals(sig).name
         except ValueError:
