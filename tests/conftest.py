@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,3 +16,30 @@ def unused_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _descendants() -> set[int]:
+    """Every live descendant of this test process (scanning /proc: psutil is not a dependency)."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parent[int(d)] = int(fields[1])
+    out: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        nxt = {p for p, pp in parent.items() if pp in frontier and p not in out}
+        out |= nxt
+        frontier = nxt
+    return out
+
+
+@pytest.fixture(scope="session")
+def descendants() -> Callable[[], set[int]]:
+    """A function listing the live descendant processes of this test process (to prove none is left)."""
+    return _descendants

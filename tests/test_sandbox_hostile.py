@@ -89,27 +89,6 @@ HOSTILE: list[tuple[str, str, str | None]] = [
 ]
 
 
-def _children() -> set[int]:
-    """Every live descendant of this test process (scanning /proc: psutil is not a dependency)."""
-    parent: dict[int, int] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = Path(f"/proc/{d}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if fields[0] != "Z":
-                parent[int(d)] = int(fields[1])
-    out: set[int] = set()
-    frontier = {os.getpid()}
-    while frontier:
-        nxt = {p for p, pp in parent.items() if pp in frontier and p not in out}
-        out |= nxt
-        frontier = nxt
-    return out
-
-
 @pytest.fixture(scope="module")
 def listener():
     srv = socket.socket()
@@ -132,12 +111,12 @@ def listener():
 
 
 @pytest.fixture(scope="module")
-def outcome(listener):
+def outcome(listener, descendants):
     port, hits = listener
     net = fn(f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\ns.sendall(b'pwned')\nreturn True")
     hostile = [*HOSTILE, ("network connect", net, "raised")]
     os.environ["VERINSTRUCT_TEST_SECRET"] = SECRET
-    before = _children()
+    before = descendants()
     calls: list[CodeCall] = []
     expect: list[tuple[str, str | None, bool | None]] = []  # (name, error class, honest verdict)
     for name, src, cls in hostile:
@@ -152,8 +131,8 @@ def outcome(listener):
     try:
         with Sandbox(workers=2, limits=SandboxLimits(wall_timeout_s=1.0, memory_mb=256)) as sb:
             verdicts = sb.run(calls)
-            during = _children() - before
-        after = _children() - before
+            during = descendants() - before
+        after = descendants() - before
     finally:
         del os.environ["VERINSTRUCT_TEST_SECRET"]
     return {"verdicts": verdicts, "expect": expect, "calls": calls, "hits": hits, "during": during, "after": after}

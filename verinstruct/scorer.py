@@ -2,8 +2,9 @@
 
 Callers (``verif score``, the RL reward, the benchmark runner) build one :class:`Scorer` per process and
 call :meth:`Scorer.score_batch` / :meth:`Scorer.ascore_batch` for each batch. The sandbox's ``llm_*`` relay
-is always wired to the same verifier that judges soft constraints, so the two never disagree.
-:func:`verinstruct.scoring.score_batch` stays as the thin functional form.
+is always wired to the same verifier that judges soft constraints, so the two never disagree, and the
+LLM requests of dataset code reach that verifier in batches. Within a batch the sandbox and the
+verifier work at the same time. :func:`verinstruct.scoring.score_batch` stays as the thin functional form.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from verinstruct.schema import CodeCheck, Instance
-from verinstruct.scoring import ScoredResponse, score_batch
+from verinstruct.scoring import NO_LLM_ERROR, ScoredResponse, score_batch
 
 if TYPE_CHECKING:
     from checkers.sandbox import Sandbox, SandboxLimits
     from verifier import Verifier
 
 MODES = ("strict", "loose")
+GRANULARITIES = ("constraint", "item")
 
 
 class Scorer:
@@ -29,9 +31,14 @@ class Scorer:
 
     ``verifier`` is a :class:`verifier.Verifier`, a spec string for :func:`verifier.build_verifier`
     (``"transformers:default"``, ``"openai:MODEL"`` with ``base_url=...``), or None (no LLM: soft
-    constraints come back undecided). ``verifier_kwargs`` go to ``build_verifier`` when a spec is given.
+    constraints come back undecided with ``no_llm_error``). ``verifier_kwargs`` go to ``build_verifier``
+    when a spec is given; a verifier built from a spec is closed with the Scorer, one passed in is not.
+    ``granularity`` ('constraint' / 'item'; None: the verifier's own) is how llm constraints are judged.
+    ``concurrent=False`` runs each batch's code checks and LLM judging one after the other (comparisons).
     The sandbox starts on first use of code checks and lives until :meth:`close`.
-    Thread- and asyncio-safe: concurrent batches queue, results never mix.
+
+    Thread- and asyncio-safe: concurrent batches share the workers and the verifier (each runs one
+    request at a time, so batches queue there), and each caller gets its own results.
     """
 
     def __init__(
@@ -41,13 +48,22 @@ class Scorer:
         sandbox_workers: int | None = None,
         limits: SandboxLimits | None = None,
         mode: str = "strict",
+        granularity: str | None = None,
+        no_llm_error: str = NO_LLM_ERROR,
+        concurrent: bool = True,
         **verifier_kwargs: Any,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"Scorer(mode=...) must be one of {', '.join(MODES)}, got {mode!r}")
+        if granularity is not None and granularity not in GRANULARITIES:
+            raise ValueError(
+                f"Scorer(granularity=...) must be one of {', '.join(GRANULARITIES)} or None, got {granularity!r}")
+        self._owns_verifier = isinstance(verifier, str)
         if isinstance(verifier, str):
             from verifier import build_verifier
 
+            if granularity is not None:
+                verifier_kwargs.setdefault("granularity", granularity)
             verifier = build_verifier(verifier, **verifier_kwargs)
         elif verifier_kwargs:
             raise TypeError(
@@ -55,6 +71,9 @@ class Scorer:
             )
         self.verifier: Verifier | None = verifier
         self.mode = mode
+        self.granularity = granularity
+        self.no_llm_error = no_llm_error
+        self.concurrent = concurrent
         self.sandbox_workers = sandbox_workers
         self.limits = limits
         self._sandbox: Sandbox | None = None
@@ -79,24 +98,34 @@ class Scorer:
             self.close()
 
     def close(self) -> None:
-        """Stop the sandbox workers; later calls raise."""
+        """Stop the sandbox workers (a batch still running gets undecided verdicts for its unfinished code
+        checks); later calls raise. Idempotent."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             box, self._sandbox = self._sandbox, None
         if box is not None:
             box.close()
+        if self._owns_verifier and self.verifier is not None:
+            self.verifier.close()
 
-    def _box(self) -> Sandbox:
-        if self._sandbox is None:
-            from checkers.sandbox import Sandbox, SandboxLimits
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox (started on first use), wired to :attr:`verifier`."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("Scorer used after close()")
+            if self._sandbox is None:
+                from checkers.sandbox import Sandbox, SandboxLimits
 
-            llm = None
-            if self.verifier is not None:
-                from verifier.bridge import LLMBridge
+                llm = None
+                if self.verifier is not None:
+                    from verifier.bridge import LLMBridge
 
-                llm = LLMBridge(self.verifier)
-            self._sandbox = Sandbox(self.sandbox_workers, self.limits or SandboxLimits(), llm=llm)
-        return self._sandbox
+                    llm = LLMBridge(self.verifier)
+                self._sandbox = Sandbox(self.sandbox_workers, self.limits or SandboxLimits(), llm=llm)
+            return self._sandbox
 
     # ---- scoring ----------------------------------------------------------------------------
     def score_batch(
@@ -106,12 +135,13 @@ class Scorer:
         mode = mode or self.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("Scorer.score_batch() after close()")
-            needs_box = any(isinstance(c.check, CodeCheck) for inst in instances for c in inst.constraints)
-            box = self._box() if needs_box else None
-            return score_batch(instances, responses, sandbox=box, verifier=self.verifier, mode=mode)
+        if self._closed:
+            raise RuntimeError("Scorer.score_batch() after close()")
+        needs_box = any(isinstance(c.check, CodeCheck) for inst in instances for c in inst.constraints)
+        box = self.sandbox if needs_box else None
+        return score_batch(instances, responses, sandbox=box, verifier=self.verifier, mode=mode,
+                           no_llm_error=self.no_llm_error, granularity=self.granularity,
+                           concurrent=self.concurrent)
 
     async def ascore_batch(
         self, instances: Sequence[Instance], responses: Sequence[str], *, mode: str | None = None

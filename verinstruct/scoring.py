@@ -1,11 +1,13 @@
 """The one scoring path: a batch of (instance, response) pairs -> per-constraint verdicts and pass rates.
 
-Benchmarks, ``verif score`` and the RL reward all call :func:`score_batch`. Per batch it makes
-at most three calls, whatever the batch size:
+Benchmarks, ``verif score`` and the RL reward all call it, usually through a long-lived
+:class:`verinstruct.Scorer`; :func:`score_batch` is the functional form. Per batch it makes at most three
+calls, whatever the batch size, and the sandbox and the verifier work at the same time:
 
 * registry constraints -> ``checkers.modes.evaluate_rows`` (in-process, pure functions);
-* code constraints     -> ONE ``Sandbox.run`` (dataset code never runs in this process), with
-  ``LLMBridge(verifier)`` as the sandbox's llm callback when a verifier is given;
+* code constraints     -> ONE ``Sandbox.run`` (dataset code never runs in this process) on a thread of its
+  own; its ``llm_*`` requests go, batched, to ``LLMBridge(verifier)`` (the sandbox is wired to the same
+  verifier for the run, whatever callback it was built with);
 * llm constraints      -> ONE ``Verifier.judge_batch`` over all soft constraints of all items.
 
 Without a verifier, constraints that need one (llm checks, code calling ``llm_*``) are not run at all
@@ -18,6 +20,7 @@ constraints. ``soft_pass_rate`` likewise. Callers wanting passed/decided have th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -117,11 +120,15 @@ def score_batch(
     verifier: Verifier | None = None,
     mode: str = "strict",
     no_llm_error: str = NO_LLM_ERROR,
+    granularity: str | None = None,
+    concurrent: bool = True,
 ) -> list[ScoredResponse]:
     """Score ``responses[i]`` against ``instances[i]``; results in input order, one per constraint in order.
 
     ``mode`` ('strict' / 'loose') applies to registry checkers. A sandbox is created for this call when
-    none is given (pass one to reuse its workers across batches).
+    none is given (pass one to reuse its workers across batches). ``granularity`` ('constraint' / 'item',
+    None: the verifier's own) is how llm constraints are judged. ``concurrent=False`` runs code checks and
+    LLM judging one after the other (for comparisons; the verdicts are the same).
     """
     if len(instances) != len(responses):
         raise ValueError(f"got {len(instances)} instances but {len(responses)} responses")
@@ -130,9 +137,28 @@ def score_batch(
         raise TypeError(f"responses[{bad[0]}] must be a string, got {type(responses[bad[0]]).__name__}")
     verdicts: list[list[Verdict | None]] = [[None] * len(inst.constraints) for inst in instances]
 
-    _run_registry(instances, responses, verdicts, mode)
-    _run_code(instances, responses, verdicts, sandbox, verifier, no_llm_error)
-    _run_llm(instances, responses, verdicts, verifier, no_llm_error)
+    failure: list[BaseException] = []
+
+    def code() -> None:
+        try:
+            _run_code(instances, responses, verdicts, sandbox, verifier, no_llm_error)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(e)
+
+    has_code = any(isinstance(c.check, CodeCheck) for inst in instances for c in inst.constraints)
+    worker = threading.Thread(target=code, name="score-batch-code", daemon=True) if has_code and concurrent else None
+    if worker is not None:
+        worker.start()
+    elif has_code:
+        code()
+    try:
+        _run_registry(instances, responses, verdicts, mode)
+        _run_llm(instances, responses, verdicts, verifier, no_llm_error, granularity)
+    finally:
+        if worker is not None:
+            worker.join()
+    if failure:
+        raise failure[0]
 
     out = []
     for inst, vs in zip(instances, verdicts, strict=True):
@@ -175,6 +201,7 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
     calls, where = [], []
     from checkers.sandbox import CodeCall
 
+    needs_llm = False
     for i, inst in enumerate(instances):
         for j, c in enumerate(inst.constraints):
             if not isinstance(c.check, CodeCheck):
@@ -182,23 +209,28 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
             if verifier is None and c.check.uses_llm:
                 verdicts[i][j] = Verdict.undecided(no_llm_error)
                 continue
+            needs_llm = needs_llm or c.check.uses_llm
             calls.append(CodeCall(c.check.source, inst.instruction, responses[i]))
             where.append((i, j))
     if not calls:
         return
     try:
         with ExitStack() as stack:
+            llm = None
+            if verifier is not None and needs_llm:
+                from verifier.bridge import LLMBridge
+
+                llm = LLMBridge(verifier)
             box = sandbox
             if box is None:
                 from checkers.sandbox import Sandbox
 
-                llm = None
-                if verifier is not None:
-                    from verifier.bridge import LLMBridge
-
-                    llm = LLMBridge(verifier)
                 box = stack.enter_context(Sandbox(llm=llm))
-            results = box.run(calls)
+                results = box.run(calls)
+            elif llm is None or getattr(getattr(box, "llm", None), "verifier", None) is verifier:
+                results = box.run(calls)  # nothing to wire, or already wired to this verifier
+            else:
+                results = box.run(calls, llm=llm)  # code calling llm_* is judged by this batch's verifier
     except Exception as e:  # the sandbox itself failed: every code verdict says so, nothing is invented
         results = [Verdict.undecided(f"sandbox failed: {type(e).__name__}: {e}")] * len(calls)
     if len(results) != len(calls):
@@ -209,7 +241,7 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
 
 
 def _run_llm(instances: Sequence[Instance], responses: Sequence[str], verdicts: list[list[Verdict | None]],
-             verifier: Verifier | None, no_llm_error: str) -> None:
+             verifier: Verifier | None, no_llm_error: str, granularity: str | None = None) -> None:
     requests, where = [], []
     for i, inst in enumerate(instances):
         idx = [j for j, c in enumerate(inst.constraints) if isinstance(c.check, LLMCheck)]
@@ -227,7 +259,9 @@ def _run_llm(instances: Sequence[Instance], responses: Sequence[str], verdicts: 
         return
     assert verifier is not None
     try:
-        results = verifier.judge_batch(requests)
+        results = list(verifier.judge_batch(requests, granularity))
+        if len(results) != len(requests):
+            raise RuntimeError(f"{len(results)} results for {len(requests)} requests")
     except Exception as e:  # the backend failed as a whole: visible undecided verdicts, not zeros
         results = [[Verdict.undecided(f"verifier failed: {type(e).__name__}: {e}")] * len(idx) for _, idx in where]
     for (i, idx), vs in zip(where, results, strict=True):
