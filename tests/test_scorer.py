@@ -233,11 +233,17 @@ def test_slow_verifier_does_not_time_out_llm_calling_checks() -> None:
 _BUSY = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\n    pass\n"
 
 
+#: a check that computes for 1.2 s of its own CPU time: within the 2 s CPU limit however long that takes
+CPU_HEAVY = ("import time\ndef check_following(instruction, response):\n    t0 = time.process_time()\n"
+             "    while time.process_time() - t0 < 1.2:\n        pass\n    return len(response) > 0\n")
+
+
 def test_verdicts_do_not_change_under_cpu_load() -> None:
-    """The quick-start rows (fake verifier) scored while two busy-loop processes per core run give the
-    verdicts of an idle machine."""
-    insts = [row_to_instance(r, f"line {k}") for k, r in enumerate(SAMPLE, start=1)]
-    resps = [r["response"] for r in SAMPLE]
+    """The quick-start rows (fake verifier), plus two checks computing for 1.2 s of CPU each, scored while
+    two busy-loop processes per core run give the verdicts of an idle machine (no wall-clock timeouts)."""
+    heavy = Instance("heavy", "task", (Constraint("h", "hard", "computes", CodeCheck(CPU_HEAVY)),))
+    insts = [row_to_instance(r, f"line {k}") for k, r in enumerate(SAMPLE, start=1)] + [heavy, heavy]
+    resps = [r["response"] for r in SAMPLE] + ["a", "b"]
 
     def verdicts() -> list[tuple]:
         with Scorer(_verifier(), sandbox_workers=2) as scorer:

@@ -1,6 +1,6 @@
 """`verif score`: score responses against VerInstruct-style rows (raw VerIF, IFEval or typed, each + `response`).
 
-Rows are scored in chunks through :func:`verinstruct.scoring.score_batch` (the same path the RL reward uses)
+Rows are scored in chunks through one :class:`verinstruct.Scorer` (the same engine the RL reward uses)
 and streamed to ``--output`` as they finish; an existing output is resumed after its last complete row
 (``--overwrite`` starts again), so an interrupted run loses nothing. ``OUT.meta.json`` records provenance.
 """
@@ -24,18 +24,6 @@ NO_LLM_ERROR = "needs LLM verifier (--no-llm)"
 def _fail(msg: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {msg}", err=True)
     return typer.Exit(code=code)
-
-
-def error_class(error: str) -> str:
-    """The stable leading token of an error string: the sandbox's classes ('syntax error', 'raised', 'needs LLM
-    verifier', ...), else the text before the first ':' / ' ('."""
-    from checkers.sandbox import error_class as sandbox_class
-
-    known = sandbox_class(error)
-    if known:
-        return known
-    head = error.split(":", 1)[0].split(" (", 1)[0].strip()
-    return head[:40] or "error"
 
 
 def read_rows(path: Path, skip_invalid: bool) -> Iterator[tuple[int, Instance, str]]:
@@ -109,8 +97,9 @@ def score_cmd(
     details: Annotated[bool, typer.Option("--details", "-d", help="one line per constraint: verdict, reason")] = False,
 ) -> None:
     """Score responses: hard constraints by code (sandboxed), soft ones by the LLM verifier."""
+    from checkers.sandbox import error_class
     from verinstruct import __version__
-    from verinstruct.scoring import score_batch
+    from verinstruct.scorer import Scorer
 
     if not input.is_file():
         raise _fail(f"no such input file: {str(input)!r}")
@@ -154,21 +143,13 @@ def score_cmd(
     verifier = None
     if not no_llm and todo:
         verifier = _build_verifier(verifier_spec, mode, template, base_url, cache)
-    from checkers.sandbox import Sandbox
-
     totals: Counter[str] = Counter()
     undecided: Counter[str] = Counter()
     row_rates: list[float] = []
-    llm = None
-    if verifier is not None:
-        from verifier.bridge import LLMBridge
-
-        llm = LLMBridge(verifier)
-    with Sandbox(llm=llm) as box:
+    with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
-            scored = score_batch([c[1] for c in chunk], [c[2] for c in chunk], sandbox=box, verifier=verifier,
-                                 mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR)
+            scored = scorer.score_batch([c[1] for c in chunk], [c[2] for c in chunk])
             lines = []
             for s in scored:
                 for k in ("hard", "soft"):
@@ -177,7 +158,7 @@ def score_cmd(
                     totals[f"{k}_undecided"] += getattr(s, f"{k}_undecided")
                 for r in s.constraints:
                     if r.verdict.passed is None:
-                        undecided[error_class(r.verdict.error or "")] += 1
+                        undecided[error_class(r.verdict.error or "") or "error"] += 1
                 row_rates.append(s.hard_pass_rate)
                 lines.append(json.dumps(s.to_dict(), ensure_ascii=False) + "\n")
                 if not quiet:
