@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from checkers.sandbox.protocol import LLM_FUNCTIONS
 from verinstruct.schema import (
     CodeCheck,
     Constraint,
@@ -145,7 +146,7 @@ def _code_evidence(code: str) -> tuple[list[str], list[str], list[str]]:
         if isinstance(node, ast.Call):
             f = node.func
             fname = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-            if fname in ("llm_judge", "llm_extract", "llm_score"):
+            if fname in LLM_FUNCTIONS:
                 for a in list(node.args[2:]) + [k.value for k in node.keywords]:
                     if isinstance(a, ast.Constant) and isinstance(a.value, str):
                         llm_args.append(a.value)

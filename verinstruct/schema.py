@@ -23,14 +23,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from checkers.sandbox.protocol import LLM_FUNCTIONS
+
 Kind = Literal["hard", "soft"]
 KINDS: tuple[str, ...] = ("hard", "soft")
 CHECK_TYPES: tuple[str, ...] = ("registry", "code", "llm")
 #: where a constraint's text came from: a prompt line, an llm_* string argument in its code,
 #: a readable form of its name (nothing better found), or a checker description (IFEval, typed input)
 TEXT_SOURCES: tuple[str, ...] = ("prompt", "code", "name", "description", "given")
-LLM_FUNCS: frozenset[str] = frozenset({"llm_judge", "llm_extract", "llm_score"})
-_LLM_RE = re.compile(r"\bllm_(?:judge|extract|score)\s*\(|\bllm_call\b")
+_LLM_RE = re.compile(r"\b(?:" + "|".join(LLM_FUNCTIONS) + r")\s*\(|\bllm_call\b")
 
 
 class SchemaError(ValueError):
@@ -121,7 +122,7 @@ def code_uses_llm(source: str) -> bool:
         if isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
-            if name in LLM_FUNCS:
+            if name in LLM_FUNCTIONS:
                 return True
         elif isinstance(node, ast.ImportFrom) and node.module == "llm_call" or isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names):
             return True
