@@ -1,0 +1,159 @@
+"""One GRPO-sized batch through the Scorer vs the path before it (batched LLM relay, concurrent phases).
+
+Batch: 512 responses over the fixture rows whose ``[llm]`` functions call ``llm_*`` (tests/fixtures/verinstruct;
+responses varied per rollout, a quarter of them judged "no"). Verifier: an in-process fake backend with a
+fixed latency per call (20 ms) and any batch size, behind the real ``Verifier`` (dedupe, no cache).
+
+* new: this tree's ``Scorer`` (LLM requests of all sandboxed calls gathered into batches; code checks and
+  LLM judging at the same time);
+* old (default ``--baseline git:56e68f5``): the same script run in a subprocess on the code of that commit
+  (one relay request at a time, code checks then LLM judging); ``--baseline flags`` instead runs this tree
+  with the old behaviour forced (``llm_replays=0, llm_batch_size=1``, sequential phases).
+
+Both must give the same verdicts (checked). Prints verifier calls, largest batch, wall time per path;
+last line ``ratio: X`` = old wall time / new wall time. Sandbox start-up is excluded from both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
+
+
+class FakeBackend:
+    """Yes unless the judged text contains 'BAD'; ``latency`` seconds per call whatever the batch size."""
+
+    kind = "fake"
+    model = "fake-judge"
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self.calls = 0
+        self.largest = 0
+
+    def generate(self, batch: Sequence, config: object) -> list:
+        from verifier.backends.base import GenResult
+
+        time.sleep(self.latency)
+        self.calls += 1
+        self.largest = max(self.largest, len(batch))
+        return [GenResult("No" if any("BAD" in m["content"] for m in msgs) else "Yes") for msgs in batch]
+
+    def score(self, batch: Sequence, candidates: Sequence[str]) -> list:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def batch(n: int) -> tuple[list, list[str]]:
+    from verinstruct.convert import from_verif
+
+    rows = [json.loads(line) for line in FIXTURES.read_text().splitlines()]
+    rows = [r for r in rows if any("llm_" in f for f in r["functions"])]
+    insts, resps = [], []
+    for k in range(n):
+        r = rows[(k // 8) % len(rows)]  # 8 rollouts per prompt, as in a GRPO step
+        insts.append(from_verif(r))
+        resps.append(f"{r['response']}\n(rollout {k})" + (" BAD" if k % 4 == 0 else ""))
+    return insts, resps
+
+
+def measure(n: int, latency: float, workers: int, old_flags: bool) -> dict:
+    """Score the batch once with this interpreter's ``verinstruct``; timings and a digest of the verdicts."""
+    from verifier import Verifier
+    from verifier.prompts import load_template
+    from verinstruct.scorer import Scorer
+
+    insts, resps = batch(n)
+    backend = FakeBackend(latency)
+    v = Verifier(backend=backend, mode="generate", template=load_template("en"), chunk_size=1 << 20)
+    kwargs = {"concurrent": False} if old_flags else {}
+    scorer = Scorer(v, sandbox_workers=workers, **kwargs)
+    if old_flags:
+        from checkers.sandbox import Sandbox
+        from verifier.bridge import LLMBridge
+
+        scorer._sandbox = Sandbox(workers, llm=LLMBridge(v), llm_replays=0, llm_batch_size=1)
+    else:
+        _ = scorer.sandbox if hasattr(scorer, "sandbox") else scorer._box()  # start the workers untimed
+    t0 = time.perf_counter()
+    scored = scorer.score_batch(insts, resps)
+    wall = time.perf_counter() - t0
+    scorer.close()
+    verdicts = [[(c.verdict.passed, c.verdict.error) for c in s.constraints] for s in scored]
+    undecided = sum(p is None for row in verdicts for p, _ in row)
+    digest = hashlib.sha256(json.dumps(verdicts).encode()).hexdigest()[:16]
+    return {"wall_s": wall, "verifier_calls": backend.calls, "largest_batch": backend.largest,
+            "requests": v.stats.unique, "verdicts": sum(len(r) for r in verdicts), "undecided": undecided,
+            "digest": digest, "code": str(Path(sys.modules["verinstruct.scorer"].__file__).parents[1])}
+
+
+def old_tree(ref: str) -> Path:
+    """The code of ``ref`` extracted into a temporary directory (git archive; no worktree bookkeeping)."""
+    out = Path(tempfile.mkdtemp(prefix="bench-scorer-"))
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    tar_path = out / "src.tar"
+    tar_path.write_bytes(data)
+    with tarfile.open(tar_path) as tf:
+        tf.extractall(out / "src", filter="data")
+    return out / "src"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="responses in the batch")
+    ap.add_argument("--latency-ms", type=float, default=20.0, help="fake verifier latency per call")
+    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="sandbox workers")
+    ap.add_argument("--baseline", default="git:56e68f5", help="git:REF (that commit's code) or flags")
+    ap.add_argument("--measure", choices=["new", "flags"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    latency = args.latency_ms / 1000
+    if args.measure:  # child mode: print one JSON line
+        print(json.dumps(measure(args.n, latency, args.workers, args.measure == "flags")))
+        return
+
+    def child(path_root: Path, how: str) -> dict:
+        env = dict(os.environ, PYTHONPATH=str(path_root))
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", how, "--n", str(args.n),
+               "--latency-ms", str(args.latency_ms), "--workers", str(args.workers)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=path_root).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    if args.baseline.startswith("git:"):
+        ref = args.baseline[4:]
+        old = child(old_tree(ref), "new")  # that commit's Scorer, measured the same way
+        old_label = f"old (commit {ref})"
+    elif args.baseline == "flags":
+        old = child(ROOT, "flags")
+        old_label = "old (this tree, relay batch 1 and sequential phases)"
+    else:
+        raise SystemExit(f"--baseline must be git:REF or flags, got {args.baseline!r}")
+    new = child(ROOT, "new")
+    if Path(old["code"]).resolve() == Path(new["code"]).resolve() and args.baseline != "flags":
+        raise SystemExit(f"the baseline ran this tree's code ({old['code']}), not {args.baseline}")
+    print(f"batch: {args.n} responses, fake verifier {args.latency_ms:g} ms per call, {args.workers} sandbox workers")
+    for label, r in ((old_label, old), ("new (Scorer)", new)):
+        print(f"{label:<55} code {r['code']}")
+        print(f"{'':<55} verifier calls {r['verifier_calls']:>5}  largest batch {r['largest_batch']:>4}  "
+              f"requests {r['requests']:>5}  wall {r['wall_s']:.2f}s  undecided {r['undecided']}/{r['verdicts']}")
+    if old["digest"] != new["digest"]:
+        raise SystemExit(f"verdicts differ: old {old['digest']} vs new {new['digest']}")
+    print("verdicts: identical")
+    print(f"ratio: {old['wall_s'] / new['wall_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
