@@ -20,7 +20,7 @@ from verinstruct.convert import (
     to_ifeval,
     to_verif,
 )
-from verinstruct.schema import CodeCheck, LLMCheck, RegistryCheck
+from verinstruct.schema import CodeCheck, LLMCheck, RegistryCheck, forwarded_llm_call
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "verinstruct"
 ROWS = [json.loads(line) for line in (FIXTURES / "verinstruct_fixtures.jsonl").read_text().splitlines()]
@@ -46,7 +46,7 @@ def test_every_fixture_converts_without_dropping(row: dict) -> None:
         assert c.text.strip()
         # soft exactly when the fixture says the constraint needs the LLM
         assert (c.kind == "soft") == (err == "needs LLM"), (c.name, c.kind, err)
-        assert c.check_type == ("llm" if not code.strip() else "code")
+        assert c.check_type == ("llm" if not code.strip() or forwarded_llm_call(code) else "code")
     assert to_verif(inst) == row  # exact round trip, extra fields (response, expected) included
 
 
@@ -168,3 +168,31 @@ def test_all_of_ifeval_converts() -> None:
     insts = [from_ifeval(r, f"line {n}") for n, r in enumerate(rows, 1)]
     assert sum(len(i.constraints) for i in insts) == sum(len(r["instruction_id_list"]) for r in rows)
     assert [to_ifeval(i) for i in insts] == rows
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("from llm_call import llm_judge\ndef check_following(instruction, response):\n"
+     "    return llm_judge(instruction, response, 'Be kind.')\n", ("llm_judge", ("Be kind.",))),
+    ("from llm_call import llm_judge, llm_extract, llm_score\ndef check_following(i, r):\n    \"doc\"\n"
+     "    return llm_score(i, r, ['a', 'b'])\n", ("llm_score", ("a", "b"))),
+    ("from llm_call import llm_score as s\ndef check_following(i, r):\n    return s(i, r, 'x')\n",
+     ("llm_score", ("x",))),
+    # anything that could change what running it gives stays code
+    ("def check_following(i, r):\n    return llm_judge(i, r, 'x')\n", None),  # not imported: NameError
+    ("from llm_call import llm_judge\ndef check_following(i, r):\n    return llm_judge(r, i, 'x')\n", None),
+    ("from llm_call import llm_judge\ndef check_following(i, r):\n    return not llm_judge(i, r, 'x')\n", None),
+    ("from llm_call import llm_judge\nimport re\ndef check_following(i, r):\n    return llm_judge(i, r, 'x')\n",
+     None),
+    ("from llm_call import llm_judge\ndef check_following(i, r):\n    return llm_judge(i, r, constraint='x')\n",
+     None),
+    ("from llm_call import llm_judge\ndef check_following(i, r):\n    return llm_judge(i, r, ['x'])\n", None),
+    ("from llm_call import llm_extract\ndef check_following(i, r):\n    return llm_extract(i, r, 'x')\n", None),
+    ("from llm_call import llm_judge\ndef check_following(i, r):\n    x = 1\n    return llm_judge(i, r, 'x')\n",
+     None),
+])
+def test_code_that_only_forwards_one_llm_call_is_recognised(code: str, expected: object) -> None:
+    assert forwarded_llm_call(code) == expected
+    row = {"id": "x", "prompt": "Task.\nBe kind.", "checkers": ["[llm] Kind"], "functions": [code]}
+    inst = from_verif(row)
+    assert inst.constraints[0].check_type == ("llm" if expected else "code")
+    assert to_verif(inst) == row

@@ -47,7 +47,15 @@ class FakeBackend:
         return [GenResult("No" if any("BAD" in m["content"] for m in msgs) else "Yes") for msgs in batch]
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
-        raise NotImplementedError
+        """Log-probabilities that vary with the text (P(yes) anywhere in (0, 1)), low for 'BAD'."""
+        time.sleep(self.latency)
+        self.batches.append(len(batch))
+        out = []
+        for msgs in batch:
+            text = "\n".join(m["content"] for m in msgs)
+            ly, ln = -(len(text) % 7) / 3 - (3.0 if "BAD" in text else 0.0), -(len(text) % 5) / 3
+            out.append(ScoreResult({c: ly if ("es" in c or "1" in c) else ln for c in candidates}))
+        return out
 
     def close(self) -> None:
         pass
@@ -64,6 +72,13 @@ def _responses(tag: str) -> list[str]:
 
 def _summary(scored: Sequence) -> list:
     return [s.to_dict() for s in scored]
+
+
+def _as_code(inst: Instance) -> Instance:
+    """The instance with recognised llm code turned back into code checks (run in the sandbox)."""
+    cons = tuple(Constraint(c.name, c.kind, c.text, CodeCheck(c.check.source), c.tag, c.text_source)
+                 if isinstance(c.check, LLMCheck) and c.check.call else c for c in inst.constraints)
+    return Instance(inst.id, inst.prompt, cons, inst.messages, inst.source)
 
 
 INSTANCES = [from_verif(r) for r in ROWS]
@@ -104,7 +119,7 @@ def test_code_checks_and_llm_judging_of_one_batch_overlap() -> None:
 def test_llm_calls_of_dataset_code_reach_the_verifier_in_batches_with_the_same_verdicts() -> None:
     """Every row whose code calls llm_*: far fewer verifier calls than requests, and exactly the verdicts
     of the one-request-at-a-time path with code and LLM phases in sequence."""
-    insts = [from_verif(r) for r in LLM_ROWS] * 4
+    insts = [_as_code(from_verif(r)) for r in LLM_ROWS] * 4
     resps = [r["response"] + f" v{k}" + (" BAD" if k % 4 == 0 else "") for k, r in enumerate(LLM_ROWS * 4)]
     new_v = _verifier(latency=0.05)
     with Scorer(new_v, sandbox_workers=2) as scorer:
@@ -118,6 +133,33 @@ def test_llm_calls_of_dataset_code_reach_the_verifier_in_batches_with_the_same_v
     calls = len(new_v.backend.batches)  # type: ignore[attr-defined]
     assert requests >= 3 * calls and max(new_v.backend.batches) >= 10, new_v.backend.batches  # type: ignore[attr-defined]
     assert len(old_v.backend.batches) >= requests - 1  # type: ignore[attr-defined]
+
+
+def test_recognised_llm_code_gives_the_verdicts_of_running_it_without_the_sandbox() -> None:
+    """Fixture functions that only return llm_judge / llm_score with literal text become llm checks: the
+    same decisions and P(yes) as running the code through the relay, and the sandbox never sees them."""
+    insts = [from_verif(r) for r in LLM_ROWS]
+    recognised = [c for i in insts for c in i.constraints if isinstance(c.check, LLMCheck) and c.check.call]
+    assert {c.check.call for c in recognised} == {"llm_judge", "llm_score"}  # type: ignore[union-attr]
+    resps = [r["response"] + (" BAD" if k % 3 == 0 else "") for k, r in enumerate(LLM_ROWS)]
+    v = Verifier(backend=FakeBackend(), mode="score")
+    with Scorer(v, sandbox_workers=2) as scorer:
+        box = scorer.sandbox
+        run, seen = box.run, []
+
+        def recording_run(calls, llm=None):  # type: ignore[no-untyped-def]
+            seen.extend(c.source for c in calls)
+            return run(calls, llm)
+
+        box.run = recording_run  # type: ignore[method-assign]
+        direct = scorer.score_batch(insts, resps)
+        assert not {c.check.source for c in recognised} & set(seen)  # type: ignore[union-attr]
+        ran = scorer.score_batch([_as_code(i) for i in insts], resps)
+    got = [[(c.verdict.passed, c.verdict.prob) for c in s.constraints] for s in direct]
+    want = [[(c.verdict.passed, c.verdict.prob) for c in s.constraints] for s in ran]
+    assert got == want
+    probs = [p for row in got for _, p in row if p is not None]
+    assert len(probs) >= len(recognised) and len({round(p, 6) for p in probs}) > 2
 
 
 def test_sixteen_asyncio_tasks_each_get_their_own_results() -> None:
@@ -212,7 +254,8 @@ def test_slow_verifier_does_not_time_out_llm_calling_checks() -> None:
     decided, through the batched relay (no wait at all) and through a plain one-at-a-time callback (the
     wait is credited back)."""
     row = next(r for r in ROWS if r["id"] == "vi-001")
-    insts = [from_verif(row)] * 2
+    insts = [_as_code(from_verif(row))] * 2  # its llm_judge code runs in the sandbox
+    assert insts[0].constraints[2].check_type == "code"
     resps = [row["response"], row["response"] + " BAD"]
     limits = SandboxLimits(wall_timeout_s=1.0)
     with Scorer(_verifier(latency=5.0), sandbox_workers=1, limits=limits) as scorer:

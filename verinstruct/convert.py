@@ -4,6 +4,9 @@ Unlike the original VerIF trainer, nothing is dropped: every checker becomes a c
 Kind and check type come from the tag first, then from the code:
 
 * ``[llm]``  -> soft; code check when the function has code (run with the LLM bridge), else an llm check;
+* code that only returns ``llm_judge(instruction, response, 'text')`` or ``llm_score(..., 'text' | [...])``
+  (any tag) -> soft llm check judging exactly that text (recorded in ``LLMCheck.call``/``asks``; the code
+  is kept in ``LLMCheck.source``): the same verdict as running the code, without the sandbox;
 * ``[rule]`` -> hard code check (soft if its code calls ``llm_*``; an empty rule function becomes an llm check);
 * untagged   -> code calling ``llm_*`` is soft, other code is hard, no code is a soft llm check.
 
@@ -82,6 +85,9 @@ def classify(tag: str | None, code: str) -> tuple[str, CodeCheck | LLMCheck]:
     has_code = bool(code and code.strip())
     if not has_code:
         return "soft", LLMCheck()
+    forwarded = LLMCheck.from_code(code)
+    if forwarded is not None:
+        return "soft", forwarded
     if tag == "llm" or code_uses_llm(code):
         return "soft", CodeCheck(code)
     return "hard", CodeCheck(code)
@@ -282,7 +288,7 @@ def to_verif(inst: Instance) -> dict[str, Any]:
             raise ConversionError(
                 f"row {inst.id!r}: constraint {c.name!r} is a registry check ({c.check.checker}); "
                 "VerIF rows hold only Python code — export it as an IFEval row (to_ifeval) or as a typed row")
-        code = c.check.source if isinstance(c.check, CodeCheck) else ""
+        code = c.code
         raw = src_names[k] if k < len(src_names) and parse_checker_name(src_names[k]) == (c.tag, c.name) else None
         names.append(raw if raw is not None else (f"[{c.tag}] {c.name}" if c.tag else c.name))
         funcs.append(code)

@@ -80,14 +80,14 @@ def _flat_constraint(c: Constraint) -> dict[str, Any]:
         "checker": c.check.checker if isinstance(c.check, RegistryCheck) else None,
         "params": json.dumps(_plain(dict(c.check.params)), ensure_ascii=False, sort_keys=True)
         if isinstance(c.check, RegistryCheck) else None,
-        "code": c.check.source if isinstance(c.check, CodeCheck) else None,
+        "code": c.code if isinstance(c.check, CodeCheck) else (c.code or None),
     }
 
 
 def to_row(inst: Instance) -> dict[str, Any]:
     """Instance -> flattened row matching ``features()``."""
     source = dict(inst.source)
-    codes = [c.check.source if isinstance(c.check, CodeCheck) else "" for c in inst.constraints]
+    codes = [c.code for c in inst.constraints]
     if source.get("functions") == codes:
         source.pop("functions")
         source["functions_from_constraints"] = True
@@ -112,7 +112,7 @@ def from_row(row: dict[str, Any], where: str | None = None) -> Instance:
     src = dict(src or {})
     inst = instance_from_dict({**row, "source": src}, where)
     if src.pop("functions_from_constraints", False):
-        src["functions"] = [c.check.source if isinstance(c.check, CodeCheck) else "" for c in inst.constraints]
+        src["functions"] = [c.code for c in inst.constraints]
         inst = Instance(inst.id, inst.prompt, inst.constraints, inst.messages, src)
     return inst
 

@@ -57,7 +57,21 @@ class CodeCheck:
 
 @dataclass(frozen=True, slots=True)
 class LLMCheck:
+    """Judged by the verifier. Plain: ``Constraint.text`` at the batch's granularity. From dataset code that
+    only returns ``llm_judge(instruction, response, TEXT)`` / ``llm_score(instruction, response, TEXTS)``
+    (see :func:`forwarded_llm_call`): ``call`` and ``asks`` say exactly what that code asks (llm_judge one
+    constraint, llm_score one item-level judgement over its texts), so the verdict is the code's, without
+    the sandbox; ``source`` keeps the code for round trips."""
+
+    call: str | None = None
+    asks: tuple[str, ...] = ()
+    source: str = ""
     type: Literal["llm"] = "llm"
+
+    @classmethod
+    def from_code(cls, source: str) -> LLMCheck | None:
+        fwd = forwarded_llm_call(source)
+        return None if fwd is None else cls(fwd[0], fwd[1], source)
 
 
 Check = RegistryCheck | CodeCheck | LLMCheck
@@ -76,6 +90,11 @@ class Constraint:
     @property
     def check_type(self) -> str:
         return self.check.type
+
+    @property
+    def code(self) -> str:
+        """The dataset code behind the check ("" for registry checks and plain llm checks)."""
+        return getattr(self.check, "source", "")
 
     @property
     def needs_llm(self) -> bool:
@@ -129,6 +148,58 @@ def code_uses_llm(source: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=65536)
+def forwarded_llm_call(source: str) -> tuple[str, tuple[str, ...]] | None:
+    """(function, literal texts) when ``source`` is nothing but ``from llm_call import ...`` and a
+    ``check_following(a, b)`` whose body is ``return llm_judge(a, b, 'text')`` or
+    ``return llm_score(a, b, 'text' | ['text', ...])`` (a docstring allowed); else None.
+
+    Strict on purpose: anything else (other imports, statements, keywords, aliases that are not imported)
+    could change what running the code gives, and then it must run."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    imported: dict[str, str] = {}
+    fn = None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "llm_call" and node.level == 0:
+            for a in node.names:
+                if a.name in LLM_FUNCTIONS:
+                    imported[a.asname or a.name] = a.name
+        elif isinstance(node, ast.FunctionDef) and node.name == "check_following" and fn is None:
+            fn = node
+        elif not _is_docstring(node):
+            return None
+    if fn is None or fn.decorator_list or fn.returns is not None:
+        return None
+    args = fn.args
+    if (len(args.args) != 2 or args.posonlyargs or args.vararg or args.kwonlyargs or args.kwarg or args.defaults
+            or any(a.annotation is not None for a in args.args)):
+        return None
+    body = fn.body[1:] if fn.body and _is_docstring(fn.body[0]) else fn.body
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or not isinstance(body[0].value, ast.Call):
+        return None
+    call = body[0].value
+    name = imported.get(call.func.id) if isinstance(call.func, ast.Name) else None
+    if name not in ("llm_judge", "llm_score") or call.keywords or len(call.args) != 3:
+        return None
+    a0, a1, lit = call.args
+    if not (isinstance(a0, ast.Name) and a0.id == args.args[0].arg and isinstance(a1, ast.Name)
+            and a1.id == args.args[1].arg):
+        return None
+    if isinstance(lit, ast.Constant) and isinstance(lit.value, str):
+        return name, (lit.value,)
+    if name == "llm_score" and isinstance(lit, (ast.List, ast.Tuple)) and lit.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in lit.elts):
+        return name, tuple(e.value for e in lit.elts)  # type: ignore[attr-defined]
+    return None
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
 # ---------------------------------------------------------------------------------------------- validation
 
 
@@ -166,6 +237,12 @@ def check_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "check
     if t == "code":
         return CodeCheck(_req_str(d, "source", row_id, f"{path}.source"))
     if t == "llm":
+        source = d.get("source")
+        if source:  # recognised dataset code: rebuilt from the code, the one source of truth
+            if not isinstance(source, str) or (check := LLMCheck.from_code(source)) is None:
+                raise SchemaError(f"{_where(row_id, path + '.source')} of an llm check must be code that only "
+                                  "returns one llm_judge / llm_score call with literal text")
+            return check
         return LLMCheck()
     raise SchemaError(f"{_where(row_id, path + '.type')} must be one of {', '.join(CHECK_TYPES)}, got {t!r}")
 
@@ -221,7 +298,7 @@ def constraint_to_dict(c: Constraint) -> dict[str, Any]:
     check: dict[str, Any] = {"type": c.check.type}
     if isinstance(c.check, RegistryCheck):
         check.update(checker=c.check.checker, params=_plain(dict(c.check.params)))
-    elif isinstance(c.check, CodeCheck):
+    elif isinstance(c.check, CodeCheck) or (isinstance(c.check, LLMCheck) and c.check.source):
         check["source"] = c.check.source
     return {"name": c.name, "kind": c.kind, "text": c.text, "text_source": c.text_source, "tag": c.tag,
             "check": check}

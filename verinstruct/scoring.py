@@ -242,7 +242,19 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
 
 def _run_llm(instances: Sequence[Instance], responses: Sequence[str], verdicts: list[list[Verdict | None]],
              verifier: Verifier | None, no_llm_error: str, granularity: str | None = None) -> None:
-    requests, where = [], []
+    """At most one ``judge_batch`` per granularity: plain llm checks at the batch's granularity (one request
+    per item), recognised ``llm_judge`` code per constraint, recognised ``llm_score`` code as one item-level
+    judgement over its own texts (exactly what running the code asks)."""
+    from verifier import JudgeRequest
+
+    gran = granularity or getattr(verifier, "granularity", "constraint")
+    groups: dict[str, tuple[list[Any], list[list[tuple[int, int]]]]] = {}
+
+    def ask(g: str, req: Any, places: list[tuple[int, int]]) -> None:
+        reqs, where = groups.setdefault(g, ([], []))
+        reqs.append(req)
+        where.append(places)
+
     for i, inst in enumerate(instances):
         idx = [j for j, c in enumerate(inst.constraints) if isinstance(c.check, LLMCheck)]
         if not idx:
@@ -251,24 +263,30 @@ def _run_llm(instances: Sequence[Instance], responses: Sequence[str], verdicts: 
             for j in idx:
                 verdicts[i][j] = Verdict.undecided(no_llm_error)
             continue
-        from verifier import JudgeRequest
-
-        requests.append(JudgeRequest(inst.instruction, responses[i], tuple(inst.constraints[j].text for j in idx)))
-        where.append((i, idx))
-    if not requests:
-        return
-    assert verifier is not None
-    try:
-        results = list(verifier.judge_batch(requests, granularity))
-        if len(results) != len(requests):
-            raise RuntimeError(f"{len(results)} results for {len(requests)} requests")
-    except Exception as e:  # the backend failed as a whole: visible undecided verdicts, not zeros
-        results = [[Verdict.undecided(f"verifier failed: {type(e).__name__}: {e}")] * len(idx) for _, idx in where]
-    for (i, idx), vs in zip(where, results, strict=True):
-        if len(vs) != len(idx):
-            vs = [Verdict.undecided(f"verifier failed: {len(vs)} verdicts for {len(idx)} constraints")] * len(idx)
-        for j, v in zip(idx, vs, strict=True):
-            verdicts[i][j] = v
+        plain = [j for j in idx if inst.constraints[j].check.call is None]  # type: ignore[union-attr]
+        if plain:
+            texts = tuple(inst.constraints[j].text for j in plain)
+            ask(gran, JudgeRequest(inst.instruction, responses[i], texts), [(i, j) for j in plain])
+        for j in idx:
+            check = inst.constraints[j].check
+            if check.call is not None:  # type: ignore[union-attr]
+                g = "constraint" if check.call == "llm_judge" else "item"  # type: ignore[union-attr]
+                ask(g, JudgeRequest(inst.instruction, responses[i], check.asks), [(i, j)])  # type: ignore[union-attr]
+    assert verifier is not None or not groups
+    for g, (requests, where) in groups.items():
+        try:
+            results = list(verifier.judge_batch(requests, g))  # type: ignore[union-attr]
+            if len(results) != len(requests):
+                raise RuntimeError(f"{len(results)} results for {len(requests)} requests")
+        except Exception as e:  # the backend failed as a whole: visible undecided verdicts, not zeros
+            results = [[Verdict.undecided(f"verifier failed: {type(e).__name__}: {e}")] * len(r.constraints)
+                       for r in requests]
+        for req, places, vs in zip(requests, where, results, strict=True):
+            if len(vs) != len(req.constraints) or not vs:
+                vs = [Verdict.undecided(f"verifier failed: {len(vs)} verdicts for {len(req.constraints)} constraints")]
+            vs = list(vs) if len(places) == len(vs) else [vs[0]] * len(places)
+            for (i, j), v in zip(places, vs, strict=True):
+                verdicts[i][j] = v
 
 
 def score(instance: Instance, response: str, **kwargs: Any) -> ScoredResponse:
