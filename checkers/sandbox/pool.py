@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.base import Verdict
-from checkers.sandbox import protocol as P
+from checkers.sandbox import protocol
 from checkers.sandbox.limits import DEFAULT_PRELOAD, CodeCall, LLMAnswer, LLMCallback, SandboxLimits
 
 _HERE = Path(__file__).resolve().parent
@@ -98,7 +98,7 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.fd_in = self.proc.stdin.fileno()
         self.fd_out = self.proc.stdout.fileno()
-        self.reader = P.FrameReader()
+        self.reader = protocol.FrameReader()
         self.send(config)
         self.hello: dict[str, Any] | None = None
         self.pending: list[int] = []  # call indices sent and not answered, in order
@@ -106,7 +106,7 @@ class _Worker:
         self.waiting = False  # True while the worker waits for the answer to its LLM request
 
     def send(self, obj: Any) -> None:
-        P.write_all(self.fd_in, P.encode(obj))
+        protocol.write_all(self.fd_in, protocol.encode(obj))
 
     def wait_hello(self, timeout: float) -> dict[str, Any]:
         end = time.monotonic() + timeout
@@ -217,7 +217,7 @@ class _Gather:
         """The reply frame for a worker's request, or None when the worker must wait for the answer."""
         if self.llm is None:
             return {"type": "llm_reply", "ok": False, "needs": True}
-        if name not in P.LLM_FUNCTIONS or not isinstance(args, list):
+        if name not in protocol.LLM_FUNCTIONS or not isinstance(args, list):
             return {"type": "llm_reply", "ok": False, "e": "malformed LLM request"}
         try:
             key = json.dumps([name, args], ensure_ascii=False)
@@ -477,7 +477,7 @@ class Sandbox:
         for i, c in enumerate(calls):
             bad = _validate(c)
             if bad:
-                out[i] = Verdict.undecided(f"{P.ERR_BAD_INPUT}: item {i}: {bad}")
+                out[i] = Verdict.undecided(f"{protocol.ERR_BAD_INPUT}: item {i}: {bad}")
                 continue
             h = hashlib.sha1(c.source.encode("utf-8", "surrogatepass")).hexdigest()
             sources[h] = c.source
@@ -569,7 +569,7 @@ class Sandbox:
         except _Closing:
             for i in range(n):
                 if out[i] is None:
-                    out[i] = Verdict.undecided(f"{P.ERR_SANDBOX}: the sandbox was closed during the run")
+                    out[i] = Verdict.undecided(f"{protocol.ERR_SANDBOX}: the sandbox was closed during the run")
         finally:
             sel.close()
             gather.close()
@@ -581,7 +581,7 @@ class Sandbox:
                 with contextlib.suppress(Exception):
                     idle.append(self._replace(w))
             self._pool = idle
-        return [v if v is not None else Verdict.undecided(f"{P.ERR_SANDBOX}: no result") for v in out]
+        return [v if v is not None else Verdict.undecided(f"{protocol.ERR_SANDBOX}: no result") for v in out]
 
     def _chunks(self, groups: dict[str, list[int]], n: int) -> list[list[int]]:
         """Cut calls (grouped by source) into chunks: two per worker keep the pool balanced; each chunk
@@ -605,7 +605,7 @@ class Sandbox:
         msg = {
             "type": "chunk",
             "sources": {h: sources[h] for h in used},
-            "calls": [P.Call(i, hashes[i], calls[i].prompt, calls[i].response) for i in chunk],
+            "calls": [protocol.Call(i, hashes[i], calls[i].prompt, calls[i].response) for i in chunk],
         }
         w.pending = list(chunk)
         self._touch(w)
@@ -625,15 +625,15 @@ class Sandbox:
         if kind == "res":
             done = set()
             for item in msg["items"]:
-                r = P.Result(*item)
+                r = protocol.Result(*item)
                 if type(r.idx) is not int or not 0 <= r.idx < len(out):
                     raise ValueError(f"result for unknown call {r.idx!r}")
                 done.add(r.idx)
-                if r.error == P.DEFERRED:
+                if r.error == protocol.DEFERRED:
                     if gather.deferred(r.idx):
                         continue  # runs again once its answers are in
                     out[r.idx] = Verdict.undecided(
-                        f"{P.ERR_SANDBOX}: still asking for LLM answers after {self.llm_replays} re-runs")
+                        f"{protocol.ERR_SANDBOX}: still asking for LLM answers after {self.llm_replays} re-runs")
                     continue
                 v = _verdict(r.passed, r.error)
                 prob = gather.prob(r.idx, v.passed)
@@ -664,7 +664,7 @@ class Sandbox:
                                 timeout: bool = False) -> None:
         if w.pending:
             first, rest = w.pending[0], w.pending[1:]
-            cls = P.ERR_TIMEOUT if timeout else P.ERR_CRASH
+            cls = protocol.ERR_TIMEOUT if timeout else protocol.ERR_CRASH
             out[first] = Verdict.undecided(f"{cls}: {why}")
             if rest:
                 todo.appendleft(rest)
@@ -692,4 +692,4 @@ def _validate(c: Any) -> str | None:
 def _verdict(passed: Any, err: Any) -> Verdict:
     if err is None and isinstance(passed, bool):
         return Verdict(passed, f"check_following returned {passed}")
-    return Verdict.undecided(str(err) if err else f"{P.ERR_SANDBOX}: malformed result")
+    return Verdict.undecided(str(err) if err else f"{protocol.ERR_SANDBOX}: malformed result")

@@ -1,0 +1,58 @@
+"""Compiled dataset code (stdlib only): compiled once per source in the zygote (LRU by source hash) and
+shipped to a running child marshalled, so a persistent child never compiles untrusted text itself."""
+
+from __future__ import annotations
+
+import binascii
+import marshal
+from collections import OrderedDict
+from typing import Any
+
+if __package__:
+    from . import protocol
+else:  # loaded flat by BOOT, without importing the checkers package
+    import protocol  # type: ignore[no-redef]
+
+CODE_CACHE_SIZE = 4096
+
+
+class CodeCache:
+    """Code objects by source hash; a source that does not compile caches its error string instead."""
+
+    def __init__(self, size: int = CODE_CACHE_SIZE) -> None:
+        self.size = size
+        self.codes: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, h: str, source: str | None, max_chars: int) -> tuple[Any, str | None]:
+        """(code object, None) or (None, error)."""
+        if h in self.codes:
+            self.codes.move_to_end(h)
+            code = self.codes[h]
+        elif source is None:
+            return None, f"{protocol.ERR_SANDBOX}: source {h[:12]} not sent"
+        elif len(source) > max_chars:
+            return None, f"{protocol.ERR_SOURCE_TOO_LARGE}: {len(source)} characters > {max_chars}"
+        else:
+            code = compile_source(source)
+            self.codes[h] = code
+            if len(self.codes) > self.size:
+                self.codes.popitem(last=False)
+        return (None, code) if isinstance(code, str) else (code, None)
+
+
+def compile_source(source: str) -> Any:
+    """The code object, or the error string when it does not compile."""
+    try:
+        return compile(source, "<dataset code>", "exec", dont_inherit=True)
+    except SyntaxError as e:
+        return f"{protocol.ERR_SYNTAX}: {e.msg} (line {e.lineno})"
+    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
+        return f"{protocol.ERR_SYNTAX}: {type(e).__name__}: {str(e)[:200]}"
+
+
+def ship(code: Any) -> str:
+    return binascii.b2a_base64(marshal.dumps(code), newline=False).decode("ascii")
+
+
+def unship(data: str) -> Any:
+    return marshal.loads(binascii.a2b_base64(data))
