@@ -58,26 +58,34 @@ class FakeBackend:
         pass
 
 
-def batch(n: int) -> tuple[list, list[str]]:
+def batch(n: int, as_code: bool = False) -> tuple[list, list[str]]:
+    """``as_code``: recognised llm code (an llm check since conversion learnt it) runs as code again, so
+    every llm_* request goes through the sandbox's relay."""
     from verinstruct.convert import from_verif
+    from verinstruct.schema import CodeCheck, Constraint, Instance
 
     rows = [json.loads(line) for line in FIXTURES.read_text().splitlines()]
     rows = [r for r in rows if any("llm_" in f for f in r["functions"])]
     insts, resps = [], []
     for k in range(n):
         r = rows[(k // 8) % len(rows)]  # 8 rollouts per prompt, as in a GRPO step
-        insts.append(from_verif(r))
+        inst = from_verif(r)
+        if as_code:
+            cons = tuple(Constraint(c.name, c.kind, c.text, CodeCheck(c.check.source), c.tag, c.text_source)
+                         if c.check_type == "llm" and getattr(c.check, "source", "") else c for c in inst.constraints)
+            inst = Instance(inst.id, inst.prompt, cons, inst.messages, inst.source)
+        insts.append(inst)
         resps.append(f"{r['response']}\n(rollout {k})" + (" BAD" if k % 4 == 0 else ""))
     return insts, resps
 
 
-def measure(n: int, latency: float, workers: int, old_flags: bool) -> dict:
+def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool) -> dict:
     """Score the batch once with this interpreter's ``verinstruct``; timings and a digest of the verdicts."""
     from verifier import Verifier
     from verifier.prompts import load_template
     from verinstruct.scorer import Scorer
 
-    insts, resps = batch(n)
+    insts, resps = batch(n, as_code)
     backend = FakeBackend(latency)
     v = Verifier(backend=backend, mode="generate", template=load_template("en"), chunk_size=1 << 20)
     kwargs = {"concurrent": False} if old_flags else {}
@@ -118,17 +126,20 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=20.0, help="fake verifier latency per call")
     ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="sandbox workers")
     ap.add_argument("--baseline", default="git:56e68f5", help="git:REF (that commit's code) or flags")
+    ap.add_argument("--relay-only", action="store_true",
+                    help="run recognised llm code in the sandbox too (measures the batched relay alone)")
     ap.add_argument("--measure", choices=["new", "flags"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     latency = args.latency_ms / 1000
     if args.measure:  # child mode: print one JSON line
-        print(json.dumps(measure(args.n, latency, args.workers, args.measure == "flags")))
+        print(json.dumps(measure(args.n, latency, args.workers, args.measure == "flags", args.relay_only)))
         return
 
     def child(path_root: Path, how: str) -> dict:
         env = dict(os.environ, PYTHONPATH=str(path_root))
         cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", how, "--n", str(args.n),
                "--latency-ms", str(args.latency_ms), "--workers", str(args.workers)]
+        cmd += ["--relay-only"] if args.relay_only else []
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=path_root).stdout
         return json.loads(out.strip().splitlines()[-1])
 
@@ -144,7 +155,8 @@ def main() -> None:
     new = child(ROOT, "new")
     if Path(old["code"]).resolve() == Path(new["code"]).resolve() and args.baseline != "flags":
         raise SystemExit(f"the baseline ran this tree's code ({old['code']}), not {args.baseline}")
-    print(f"batch: {args.n} responses, fake verifier {args.latency_ms:g} ms per call, {args.workers} sandbox workers")
+    print(f"batch: {args.n} responses, fake verifier {args.latency_ms:g} ms per call, {args.workers} sandbox workers"
+          + (", recognised llm code run as code" if args.relay_only else ""))
     for label, r in ((old_label, old), ("new (Scorer)", new)):
         print(f"{label:<55} code {r['code']}")
         print(f"{'':<55} verifier calls {r['verifier_calls']:>5}  largest batch {r['largest_batch']:>4}  "

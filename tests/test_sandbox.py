@@ -171,7 +171,7 @@ def test_bad_arguments():
 
 
 def test_slow_llm_callback_does_not_starve_other_workers(monkeypatch):
-    """A slow, non-thread-safe plain LLM callback (1.5 s per call, longer than the 1 s wall clock) while other
+    """A slow, non-thread-safe plain LLM callback (2.5 s per call, longer than the 2 s wall clock) while other
     workers run pure code: every verdict is decided and right, no call or worker times out, the callback is
     never entered twice at once, and a request asked twice in the run is answered once."""
     import threading
@@ -187,7 +187,7 @@ def test_slow_llm_callback_does_not_starve_other_workers(monkeypatch):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(1.5)
+        time.sleep(2.5)
         with lock:
             active[0] -= 1
             seen.append(args)
@@ -208,7 +208,7 @@ def test_slow_llm_callback_does_not_starve_other_workers(monkeypatch):
             n = i // 5 % 9
             calls.append(CodeCall(ret(f"len(response) == {n}") + f"# group {i // 5}\n", "p", "x" * (i % 7)))
             expect.append(i % 7 == n)
-    with Sandbox(workers=4, llm=llm, limits=SandboxLimits(wall_timeout_s=1.0), chunk_size=1) as s:
+    with Sandbox(workers=4, llm=llm, limits=SandboxLimits(wall_timeout_s=2.0), chunk_size=1) as s:
         vs = s.run(calls)
     assert [v.error for v in vs] == [None] * len(calls)
     assert [v.passed for v in vs] == expect

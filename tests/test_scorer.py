@@ -250,14 +250,14 @@ def test_verifier_with_the_wrong_number_of_rows_gives_undecided_verdicts() -> No
 
 
 def test_slow_verifier_does_not_time_out_llm_calling_checks() -> None:
-    """5 s per verifier answer, far beyond the calls' 1 s wall-clock backstop: every LLM-calling check is
+    """5 s per verifier answer, far beyond the calls' 2 s wall-clock backstop: every LLM-calling check is
     decided, through the batched relay (no wait at all) and through a plain one-at-a-time callback (the
     wait is credited back)."""
     row = next(r for r in ROWS if r["id"] == "vi-001")
     insts = [_as_code(from_verif(row))] * 2  # its llm_judge code runs in the sandbox
     assert insts[0].constraints[2].check_type == "code"
     resps = [row["response"], row["response"] + " BAD"]
-    limits = SandboxLimits(wall_timeout_s=1.0)
+    limits = SandboxLimits(wall_timeout_s=2.0)
     with Scorer(_verifier(latency=5.0), sandbox_workers=1, limits=limits) as scorer:
         out = scorer.score_batch(insts, resps)
     assert [[c.verdict.passed for c in s.constraints] for s in out] == [[True, True, True], [True, True, False]]
@@ -265,7 +265,7 @@ def test_slow_verifier_does_not_time_out_llm_calling_checks() -> None:
     calls = [CodeCall(row["functions"][2], row["prompt"], r) for r in resps]
 
     def slow(name: str, args: tuple) -> bool:
-        time.sleep(2.0)
+        time.sleep(3.0)
         return "BAD" not in args[1]
 
     with Sandbox(workers=1, llm=slow, limits=limits, llm_replays=0) as box:

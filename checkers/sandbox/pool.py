@@ -192,11 +192,13 @@ class _Gather:
     been answered (a call asking k questions in a row runs k+1 times). After ``replays`` re-runs a call
     waits for its answers instead (the worker blocks; the wait counts toward no limit)."""
 
-    def __init__(self, llm: LLMCallback | None, n_calls: int, replays: int, batch_size: int | None) -> None:
+    def __init__(self, llm: LLMCallback | None, n_calls: int, replays: int, batch_size: int | None,
+                 min_batch: int = 1) -> None:
         self.llm = llm
         self.n = n_calls
         self.replays = replays
         self.batch_size = batch_size
+        self.min_batch = min_batch
         self.relay: _Relay | None = None
         self.answers: dict[str, LLMAnswer] = {}
         self.names: dict[str, str] = {}
@@ -254,9 +256,13 @@ class _Gather:
             return None
         return a.prob if bool(a.value) == passed else None
 
-    def flush(self) -> bool:
-        """Send waiting requests as one batch when none is being answered; True when the relay was created."""
+    def flush(self, stalled: bool) -> bool:
+        """Send waiting requests as one batch when none is being answered and either ``min_batch`` have
+        gathered or nothing else can progress (``stalled``: no worker is running code, or one waits for an
+        answer); True when the relay was created."""
         if not self.pending or self.inflight or self.llm is None:
+            return False
+        if len(self.pending) < self.min_batch and not stalled and not self.blocked:
             return False
         created = self.relay is None
         if self.relay is None:
@@ -358,14 +364,17 @@ class Sandbox:
         persistent: bool = True,
         llm_replays: int = 16,
         llm_batch_size: int | None = None,
+        llm_min_batch: int = 64,
     ) -> None:
         """``persistent=False`` forks a fresh child per chunk (with ``chunk_size=1``, per call) instead of
         keeping one child per worker that serves chunk after chunk; slower, no state between chunks.
 
         LLM requests of all calls in a run are gathered into batches of at most ``llm_batch_size`` (None:
         no limit) for ``llm`` (see :func:`answer_batch`); a call is re-run up to ``llm_replays`` times to
-        collect its answers that way, then waits for them. ``llm_replays=0, llm_batch_size=1`` answers one
-        request at a time while its call waits (the behaviour before batching)."""
+        collect its answers that way, then waits for them. A batch goes out when the previous one is
+        answered and ``llm_min_batch`` requests have gathered, or sooner when no worker has code left to run.
+        ``llm_replays=0, llm_batch_size=1`` answers one request at a time while its call waits (the
+        behaviour before batching)."""
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ValueError(f"Sandbox(workers=...) must be a positive integer, got {workers!r}")
         if isinstance(llm_replays, bool) or not isinstance(llm_replays, int) or llm_replays < 0:
@@ -378,6 +387,7 @@ class Sandbox:
         self.llm = llm
         self.llm_replays = llm_replays
         self.llm_batch_size = llm_batch_size
+        self.llm_min_batch = max(1, int(llm_min_batch))
         self.chunk_size = max(1, int(chunk_size))
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -486,7 +496,7 @@ class Sandbox:
         todo: deque[list[int]] = deque(self._chunks(groups, n))
         idle = list(self._pool)
         busy: dict[int, _Worker] = {}
-        gather = _Gather(llm, n, self.llm_replays, self.llm_batch_size)
+        gather = _Gather(llm, n, self.llm_replays, self.llm_batch_size, self.llm_min_batch)
         sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
 
@@ -519,7 +529,7 @@ class Sandbox:
                         continue
                     busy[w.fd_out] = w
                     sel.register(w.fd_out, selectors.EVENT_READ, w)
-                if gather.flush():
+                if gather.flush(stalled=all(w.waiting for w in busy.values())):
                     sel.register(gather.relay.rfd, selectors.EVENT_READ, _RELAY)  # type: ignore[union-attr]
                 if not todo and not busy and gather.idle():
                     requeue(gather.ready(force=True))  # nothing left to wait for (a call's request went astray)
