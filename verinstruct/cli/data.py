@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from verinstruct.schema import CodeCheck, Instance, SchemaError
+from verinstruct.schema import CodeCheck, Instance, LLMCheck, SchemaError
 
 data_app = typer.Typer(help="Inspect, convert and lint VerInstruct-style datasets.", no_args_is_help=True)
 
@@ -47,7 +47,8 @@ def info_stats(instances: list[Instance]) -> dict[str, Any]:
         per_row[len(inst.constraints)] += 1
         for c in inst.constraints:
             kinds[c.kind] += 1
-            t = c.check_type + ("+llm" if isinstance(c.check, CodeCheck) and c.check.uses_llm else "")
+            t = c.check_type + ("+llm" if isinstance(c.check, CodeCheck) and c.check.uses_llm
+                                else "<-code" if isinstance(c.check, LLMCheck) and c.check.call else "")
             types[t] += 1
             tags[c.tag or "(untagged)"] += 1
             text_src[c.text_source] += 1
