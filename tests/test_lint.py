@@ -28,13 +28,13 @@ def test_lint_classifies_the_fixtures() -> None:
     insts = [from_verif(r) for r in ROWS]
     with Sandbox(workers=2) as box:
         findings = lint(insts, sandbox=box)
-    n_code = sum(1 for i in insts for c in i.constraints if c.check_type == "code")
+    n_code = sum(1 for i in insts for c in i.constraints if c.code)  # code checks and llm checks recognised in code
     assert len(findings) == n_code
     got = {(f.id, f.constraint): f.cls for f in findings}
     for key, cls in EXPECTED.items():
         assert got[key] == cls, key
     # every checker that needs the LLM is counted as such (not broken); everything else is ok
-    needs = {(str(r["id"]), c.name) for r in ROWS for c in from_verif(r).constraints if c.needs_llm and c.check_type == "code"}
+    needs = {(str(r["id"]), c.name) for r in ROWS for c in from_verif(r).constraints if c.needs_llm and c.code}
     assert {k for k, v in got.items() if v == "needs_llm"} == needs
     assert {k for k, v in got.items() if v not in ("ok", "needs_llm")} == set(EXPECTED)
     s = summarize(findings, worst=3)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from checkers.base import Verdict
-from verinstruct.schema import CodeCheck, Instance
+from verinstruct.schema import Instance
 
 if TYPE_CHECKING:
     from checkers.sandbox import Sandbox
@@ -119,19 +119,20 @@ def _literal_probe(source: str) -> str:
 
 def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
          responses: Sequence[str | None] | None = None) -> list[LintFinding]:
-    """One finding per code constraint (class ``ok`` included), in dataset order."""
+    """One finding per dataset function (class ``ok`` included), in dataset order: code checks, and llm
+    checks recognised in code (they lint as the code they came from)."""
     from checkers.sandbox import CodeCall, Sandbox
 
     calls, spans = [], []
     for n, inst in enumerate(instances):
         probes = probes_for(inst, responses[n] if responses is not None else None)
         for j, c in enumerate(inst.constraints):
-            if not isinstance(c.check, CodeCheck):
+            if not c.code:
                 continue
             start = len(calls)
-            own = _literal_probe(c.check.source)
+            own = _literal_probe(c.code)
             for _, text in probes + ([("code literals", own)] if own else []):
-                calls.append(CodeCall(c.check.source, inst.instruction, text))
+                calls.append(CodeCall(c.code, inst.instruction, text))
             spans.append((inst, j, start, len(calls)))
     if not calls:
         return []
