@@ -160,17 +160,24 @@ def test_real_embedded_model_scores_the_sample(tmp_path: Path) -> None:
     """The default verifier (transformers:default, embedded SmolLM2) on the README sample (~45 s on 2 CPUs).
 
     Score mode always yields P(yes), so every soft constraint is decided, including dataset code that calls
-    llm_judge through the sandbox's relay while other workers keep running.
+    llm_judge through the sandbox's batched relay (the sample's own llm functions only forward one call, so
+    they are llm checks: one extra row keeps its call in code) and keeps the answer's P(yes).
     """
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
+    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+    extra = dict(rows[0], id="vi-001-code")
+    extra["functions"] = [f.replace("    return llm_judge(", "    verdict = llm_judge(") + "    return bool(verdict)\n"
+                          if "llm_judge" in f else f for f in rows[0]["functions"]]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in [*rows, extra]))
     out = tmp_path / "o.jsonl"
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-c", "from verinstruct.cli import main; main()", "score", "--input",
-                           str(SAMPLE), "-o", str(out)], capture_output=True, text=True, env=env)
+                           str(inp), "-o", str(out)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = _read(out)
-    assert len(got) == len(SAMPLE.read_text().splitlines())
+    assert len(got) == len(rows) + 1
     soft = [c for g in got for c in g["constraints"] if c["kind"] == "soft"]
     assert soft and any(c["check"] == "llm" for c in soft) and any(c["check"] == "code" for c in soft)
     for c in soft:  # decided by the model (or visibly undecided with a reason), never the --no-llm error
@@ -178,6 +185,6 @@ def test_real_embedded_model_scores_the_sample(tmp_path: Path) -> None:
         assert c.get("error") != "needs LLM verifier (--no-llm)"
     undecided = [c for c in soft if c["passed"] is None]
     assert undecided == []
-    assert all(0.0 <= c["prob"] <= 1.0 for c in soft if c["check"] == "llm")
+    assert all(0.0 <= c["prob"] <= 1.0 for c in soft)  # relay verdicts that are one llm_judge answer keep it
     meta = json.loads((tmp_path / "o.jsonl.meta.json").read_text())
     assert meta["verifier"] == "transformers:default" and meta["mode"] == "score"
