@@ -109,9 +109,8 @@ def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool
             "digest": digest, "code": str(Path(sys.modules["verinstruct.scorer"].__file__).parents[1])}
 
 
-def old_tree(ref: str) -> Path:
-    """The code of ``ref`` extracted into a temporary directory (git archive; no worktree bookkeeping)."""
-    out = Path(tempfile.mkdtemp(prefix="bench-scorer-"))
+def old_tree(ref: str, out: Path) -> Path:
+    """The code of ``ref`` extracted under ``out`` (git archive; no worktree bookkeeping)."""
     data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
     tar_path = out / "src.tar"
     tar_path.write_bytes(data)
@@ -145,7 +144,8 @@ def main() -> None:
 
     if args.baseline.startswith("git:"):
         ref = args.baseline[4:]
-        old = child(old_tree(ref), "new")  # that commit's Scorer, measured the same way
+        with tempfile.TemporaryDirectory(prefix="bench-scorer-") as tmp:
+            old = child(old_tree(ref, Path(tmp)), "new")  # that commit's Scorer, measured the same way
         old_label = f"old (commit {ref})"
     elif args.baseline == "flags":
         old = child(ROOT, "flags")
