@@ -51,8 +51,9 @@ class Progress:
         if enabled and _isatty(self.stream):
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=f" {unit}", file=self.stream, dynamic_ncols=True,
-                             leave=False)
+            # a terminal that reports no size (some ptys) would get a zero-width, invisible bar
+            width: dict[str, Any] = {"dynamic_ncols": True} if _columns(self.stream) else {"ncols": 80, "nrows": 24}
+            self._bar = tqdm(total=total, desc=desc, unit=f" {unit}", file=self.stream, leave=False, **width)
 
     # ---- context manager -------------------------------------------------------------------
     def __enter__(self) -> Progress:
@@ -104,3 +105,10 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _columns(stream: IO[str]) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
