@@ -196,7 +196,7 @@ def score_cmd(
         verifier.close()
     _report(tally, len(rows), len(done), len(skipped), output if done else None)
     if verifier is not None:
-        _report_verifier(verifier.stats, verifier_spec, base_url, tally)
+        _report_verifier(verifier.stats, verifier_spec, base_url, tally, output)
 
 
 def _lines(n: int) -> str:
@@ -300,7 +300,7 @@ def _report(t: _Tally, n_rows: int, n_resumed: int, n_skipped: int, resumed_from
         typer.echo("  undecided by error class: " + ", ".join(f"{k} {v}" for k, v in t.undecided.most_common()))
 
 
-def _report_verifier(st: Any, spec: str, base_url: list[str] | None, t: _Tally) -> None:
+def _report_verifier(st: Any, spec: str, base_url: list[str] | None, t: _Tally, output: Path | None = None) -> None:
     """Verifier requests, cache hits/misses and failures; a verifier that never answered is an error (exit 1)."""
     cache = f"cache hits {st.cache_hits}, misses {st.cache_misses}" if (st.cache_hits or st.cache_misses) \
         else "no cache (--cache DB keeps results across runs)"
@@ -309,8 +309,9 @@ def _report_verifier(st: Any, spec: str, base_url: list[str] | None, t: _Tally) 
     if st.backend_items and st.errors == st.backend_items and not st.cache_hits:
         where = f" at {', '.join(base_url)}" if base_url else ""
         classes = ", ".join(f"{k} {v}" for k, v in t.undecided.most_common(3))
+        again = f" (kept in {output}: --overwrite to score again)" if output is not None else ""
         raise _fail(f"the verifier {spec}{where} never answered: all {st.errors} requests failed ({classes}); "
-                    "their verdicts are undecided", code=1)
+                    f"their verdicts are undecided{again}", code=1)
     if st.errors:
         typer.echo(f"warning: {st.errors} of {st.backend_items} verifier requests failed; "
                    "those verdicts are undecided", err=True)
