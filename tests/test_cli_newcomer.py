@@ -329,3 +329,8 @@ def test_convert_with_a_hub_source_and_parquet(tmp_path: Path) -> None:
 def test_convert_bad_output_is_one_line(tmp_path: Path) -> None:
     one_line_error(verif("data", "convert", str(RAW), str(tmp_path / "o.csv")), 2, "must be .jsonl or .parquet")
     one_line_error(verif("data", "convert", str(RAW), str(tmp_path / "x"), "--to", "csv"), 2, "--to must be")
+
+
+def test_data_commands_name_a_non_utf8_line(tmp_path: Path) -> None:
+    p = _latin1_file(tmp_path, RAW.read_text().splitlines()[0])
+    one_line_error(verif("data", "info", str(p)), 2, "latin1.jsonl line 2: not UTF-8 text (invalid continuation byte)")

@@ -156,7 +156,12 @@ def iter_raw_rows(path: Path, split: str | None = None) -> Iterator[tuple[str, A
             for k, r in enumerate(pq.read_table(f).to_pylist(), start=1):
                 yield f"{f.name} row {k}", r
             continue
-        text = f.read_text(encoding="utf-8")
+        data = f.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise ConversionError(f"{f.name} line {line}: not UTF-8 text ({e.reason})") from None
         if f.name.lower().endswith(".json") and text.lstrip().startswith("["):
             for k, r in enumerate(json.loads(text), start=1):
                 yield f"{f.name} row {k}", r
