@@ -34,6 +34,14 @@ def test_plain_lines_every_interval_with_rate_and_eta() -> None:
     assert lines[1].startswith("score: 4/4 rows (100%), ") and "ETA 0:00" in lines[1]
 
 
+def test_heartbeat_between_updates() -> None:
+    err = io.StringIO()
+    with Progress(4, "score", stream=err, interval=0.2, enabled=True):
+        time.sleep(0.7)  # one long batch: no update, yet the log hears from it
+    lines = err.getvalue().splitlines()
+    assert lines and all(ln.startswith("score: 0/4 rows (0%), 0.0 rows/s, elapsed 0:0") for ln in lines), lines
+
+
 def test_no_line_before_the_interval_and_none_when_disabled() -> None:
     err = io.StringIO()
     with Progress(4, "check", stream=err, interval=3600.0, enabled=True) as p:

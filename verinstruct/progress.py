@@ -3,13 +3,15 @@
 On a terminal (stderr is a TTY) a tqdm bar shows rows done, rows/s and the ETA. Anywhere else (CI logs, a
 redirect) a tqdm bar would be a mess of carriage returns, so a plain line is printed at most every
 ``interval`` seconds instead (``VERINSTRUCT_PROGRESS_INTERVAL``, default 15; ``VERINSTRUCT_PROGRESS=0`` turns
-both off). Output meant for stdout goes through :meth:`Progress.echo` so it does not tear the bar.
+both off). Both keep ticking between updates (elapsed time on the bar, a line per interval in a log), since
+a batch can take minutes. Output meant for stdout goes through :meth:`Progress.echo` so it does not tear the bar.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import IO, Any
 
@@ -54,6 +56,14 @@ class Progress:
             # a terminal that reports no size (some ptys) would get a zero-width, invisible bar
             width: dict[str, Any] = {"dynamic_ncols": True} if _columns(self.stream) else {"ncols": 80, "nrows": 24}
             self._bar = tqdm(total=total, desc=desc, unit=f" {unit}", file=self.stream, leave=False, **width)
+        # a heartbeat: work comes back in batches (a 64-row chunk may take minutes), so without it the bar's
+        # elapsed time would freeze and a log would stay silent until the first batch is done
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        if enabled and (self._bar is not None or self.interval > 0):
+            self._beat = threading.Thread(target=self._heartbeat, name=f"progress-{desc}", daemon=True)
+            self._beat.start()
 
     # ---- context manager -------------------------------------------------------------------
     def __enter__(self) -> Progress:
@@ -64,16 +74,28 @@ class Progress:
 
     # ---- updates ---------------------------------------------------------------------------
     def update(self, n: int = 1) -> None:
-        self.n += n
-        if self._bar is not None:
-            self._bar.update(n)
-            return
-        if not self.enabled:
-            return
-        now = time.monotonic()
+        with self._lock:
+            self.n += n
+            if self._bar is not None:
+                self._bar.update(n)
+                return
+            if not self.enabled:
+                return
+            self._maybe_print(time.monotonic())
+
+    def _maybe_print(self, now: float) -> None:
         if now - self._last >= self.interval:
             self._last = now
             print(self.line(now), file=self.stream, flush=True)
+
+    def _heartbeat(self) -> None:
+        tick = 1.0 if self._bar is not None else max(self.interval / 4, 0.25)
+        while not self._stop.wait(tick):
+            with self._lock:
+                if self._bar is not None:
+                    self._bar.refresh()
+                else:
+                    self._maybe_print(time.monotonic())
 
     def line(self, now: float | None = None) -> str:
         """``score: 64/135 rows (47%), 2.1 rows/s, elapsed 0:30, ETA 0:34``."""
@@ -89,15 +111,21 @@ class Progress:
     def echo(self, msg: str, *, err: bool = False) -> None:
         """Print a line (stdout unless ``err``) without tearing the bar."""
         out = sys.stderr if err else sys.stdout
-        if self._bar is not None:
-            self._bar.write(msg, file=out)
-        else:
-            print(msg, file=out)
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(msg, file=out)
+            else:
+                print(msg, file=out)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+            self._beat = None
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
 
 
 def _isatty(stream: IO[str]) -> bool:
