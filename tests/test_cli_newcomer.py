@@ -334,3 +334,10 @@ def test_convert_bad_output_is_one_line(tmp_path: Path) -> None:
 def test_data_commands_name_a_non_utf8_line(tmp_path: Path) -> None:
     p = _latin1_file(tmp_path, RAW.read_text().splitlines()[0])
     one_line_error(verif("data", "info", str(p)), 2, "latin1.jsonl line 2: not UTF-8 text (invalid continuation byte)")
+
+
+def test_check_still_streams_from_a_pipe() -> None:
+    proc = subprocess.run([*VERIF, "check", "--input", "/dev/stdin"], input=IFEVAL.read_text(), capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env={**os.environ, "VERINSTRUCT_PROGRESS": "0"})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert f"rows evaluated: {len(IFEVAL.read_text().splitlines())}" in proc.stdout

@@ -163,8 +163,10 @@ def check(
         raise typer.Exit(code=2)
     try:
         fh = input.open("rb")
-        total = sum(1 for line in fh if line.strip())
-        fh.seek(0)
+        total: int | None = None
+        if fh.seekable():  # a pipe streams with a count but no ETA
+            total = sum(1 for line in fh if line.strip())
+            fh.seek(0)
     except OSError as e:
         typer.echo(f"error: cannot read {input}: {e.strerror}", err=True)
         raise typer.Exit(code=2) from None
