@@ -63,8 +63,8 @@ def render_card(ds: datasets.Dataset, file_name: str, *, source_name: str | None
     else:
         export_of = f"`{origin}`" if origin else "local rows"
     if meta["license"] == "other":
-        license_text = ("The license is that of the source data; state it in the `license` field above "
-                        "before publishing.")
+        license_text = ("that of the source data (state it in the `license` field above "
+                        "before publishing).")
     else:
         license_text = f"{meta['license']}" + (", as the source dataset." if source_name else ".")
     return TEMPLATE.read_text(encoding="utf-8").format(
