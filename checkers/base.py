@@ -24,6 +24,11 @@ class Verdict:
     #: raw model output a verdict was parsed from (None for code checks)
     raw: str | None = None
 
+    def __post_init__(self) -> None:
+        # closed set: a truthy 1 or "no" would otherwise be counted as a pass (or silently as undecided)
+        if self.passed is not None and self.passed is not True and self.passed is not False:
+            raise TypeError(f"Verdict.passed must be True, False or None, got {self.passed!r}")
+
     @classmethod
     def ok(cls, reason: str = "") -> Verdict:
         return cls(True, reason)
@@ -72,6 +77,8 @@ class ParamError(CheckerError):
 
 
 _MISSING: Any = object()
+PARAM_TYPES: tuple[type, ...] = (int, float, str, bool, list)
+KINDS: tuple[str, ...] = ("hard", "soft")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,11 @@ class Param:
     choices: tuple[Any, ...] | None = None
     min: float | None = None
     max: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            names = ", ".join(t.__name__ for t in PARAM_TYPES)
+            raise TypeError(f"Param {self.name!r}: type must be one of {names}, got {self.type!r}")
 
     @property
     def required(self) -> bool:
@@ -158,6 +170,10 @@ class CheckerSpec:
     group: str = field(default="")
     #: optional rule across parameters (e.g. nth <= num); gets the validated params, raises ParamError
     check_params: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"CheckerSpec {self.id!r}: kind must be one of 'hard', 'soft', got {self.kind!r}")
 
     def validate(self, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         """Validate kwargs against the declared params; None values count as absent (IFEval convention)."""

@@ -77,9 +77,11 @@ def test_card_has_metadata_for_the_hub(tmp_path: Path) -> None:
     from datasets import DatasetInfo
 
     ds = verinstruct.load(str(RAW))
-    out = export(ds, tmp_path / "train.parquet")
+    out = export(ds, tmp_path / "train.parquet", source_name="THU-KEG/VerInstruct")  # rows taken from VerInstruct
     meta = read_card_metadata(tmp_path / "README.md")
     assert meta["license"] == "apache-2.0"
+    assert meta["dataset_info"]["splits"][0]["num_bytes"] > 0
+    assert meta["dataset_info"]["download_size"] == out.stat().st_size
     assert meta["source_datasets"] == ["THU-KEG/VerInstruct"]
     assert meta["configs"][0]["data_files"] == [{"split": "train", "path": out.name}]
     info = DatasetInfo._from_yaml_dict(dict(meta["dataset_info"]))

@@ -6,6 +6,8 @@ import pytest
 
 from verinstruct.schema import (
     CodeCheck,
+    Constraint,
+    Instance,
     LLMCheck,
     RegistryCheck,
     SchemaError,
@@ -93,3 +95,58 @@ def test_messages_give_the_prompt() -> None:
 )
 def test_code_uses_llm(code: str, uses: bool) -> None:
     assert code_uses_llm(code) is uses
+
+
+# ---- closed-set fields are validated when objects are built (issue 9): a typo is an error, not a wrong reward
+
+
+@pytest.mark.parametrize(("build", "field", "allowed"), [
+    (lambda: Constraint("n", "hardd", "t", LLMCheck()), "Constraint.kind", "'hard', 'soft'"),
+    (lambda: Constraint("n", "hard", "t", CodeCheck("x"), text_source="guess"), "Constraint.text_source", "'prompt'"),
+    (lambda: RegistryCheck("punctuation:no_comma", type="code"), "RegistryCheck.type", "'registry'"),
+    (lambda: CodeCheck("x", type="llm"), "CodeCheck.type", "'code'"),
+    (lambda: LLMCheck(type="rule"), "LLMCheck.type", "'llm'"),
+])
+def test_closed_set_fields_are_checked_on_construction(build, field, allowed) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SchemaError) as e:
+        build()
+    assert field in str(e.value) and allowed in str(e.value)
+
+
+def test_constraint_and_instance_shapes() -> None:
+    with pytest.raises(SchemaError, match=r"Constraint.check must be a RegistryCheck, CodeCheck or LLMCheck, got dict"):
+        Constraint("n", "hard", "t", {"type": "llm"})  # type: ignore[arg-type]
+    with pytest.raises(SchemaError, match=r"Constraint.kind must be 'soft' for an llm check"):
+        Constraint("n", "hard", "t", LLMCheck())
+    c = Constraint("n", "soft", "t", LLMCheck())
+    inst = Instance("i", "p", [c])  # type: ignore[arg-type]
+    assert inst.constraints == (c,)
+    with pytest.raises(SchemaError, match=r"Instance.constraints\[1\] must be a Constraint, got str"):
+        Instance("i", "p", (c, "hard"))  # type: ignore[arg-type]
+    with pytest.raises(SchemaError, match="Instance.id must be a string, got int"):
+        Instance(3, "p", ())  # type: ignore[arg-type]
+
+
+def test_base_and_verifier_types_check_their_closed_sets() -> None:
+    from checkers.base import CheckerSpec, Param, Verdict
+    from verifier import JudgeRequest
+    from verifier.backends.base import ScoreResult
+
+    with pytest.raises(TypeError, match="Verdict.passed must be True, False or None, got 1"):
+        Verdict(1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="type must be one of int, float, str, bool, list"):
+        Param("p", dict, "d")
+    with pytest.raises(ValueError, match="kind must be one of 'hard', 'soft', got 'hardd'"):
+        CheckerSpec("x:y", "d", (), lambda r, p, q: Verdict(True), kind="hardd")
+    with pytest.raises(TypeError, match=r"JudgeRequest.constraints\[0\] must be a string, got int"):
+        JudgeRequest("i", "r", (1,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ScoreResult.method must be one of 'sequence', 'first_token'"):
+        ScoreResult({"Yes": 0.0}, method="seq")
+
+
+def test_no_soft_constraints_means_soft_pass_rate_1() -> None:
+    from checkers.base import Verdict
+    from verinstruct.scoring import ConstraintResult, ScoredResponse
+
+    s = ScoredResponse("r", (ConstraintResult("n", "hard", "registry", Verdict(False)),))
+    assert (s.hard_pass_rate, s.soft_pass_rate, s.soft_total) == (0.0, 1.0, 0)

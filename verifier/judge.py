@@ -55,6 +55,12 @@ class JudgeRequest:
             raise TypeError("JudgeRequest.constraints must be a tuple of strings, got a single string")
         if not isinstance(self.constraints, tuple):
             object.__setattr__(self, "constraints", tuple(self.constraints))
+        for name in ("instruction", "response"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"JudgeRequest.{name} must be a string, got {type(getattr(self, name)).__name__}")
+        for k, c in enumerate(self.constraints):
+            if not isinstance(c, str):
+                raise TypeError(f"JudgeRequest.constraints[{k}] must be a string, got {type(c).__name__}")
 
 
 @dataclass(slots=True)

@@ -13,31 +13,43 @@ if TYPE_CHECKING:
 TEMPLATE = Path(__file__).with_name("dataset_card_template.md")
 
 
-def card_metadata(ds: datasets.Dataset, file_name: str, *, source_name: str, split: str) -> dict[str, Any]:
+#: the license recorded when the source is VerInstruct itself; for other data it is the source's to state
+VERINSTRUCT = ("THU-KEG/VerInstruct", "apache-2.0")
+
+
+def card_metadata(ds: datasets.Dataset, file_name: str, *, source_name: str | None, split: str,
+                  num_bytes: int | None = None, license: str | None = None) -> dict[str, Any]:
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
+    # Arrow size in memory, as the Hub's own dataset_info reports it; the file's size is download_size
+    nbytes = int(ds.data.nbytes)
     splits = SplitDict()
-    splits.add(SplitInfo(name=split, num_examples=len(ds)))
-    info = DatasetInfo(features=ds.features, splits=splits)._to_yaml_dict()
-    return {
-        "license": "apache-2.0",
+    splits.add(SplitInfo(name=split, num_bytes=nbytes, num_examples=len(ds)))
+    info = DatasetInfo(features=ds.features, splits=splits, dataset_size=nbytes,
+                       download_size=num_bytes)._to_yaml_dict()
+    meta: dict[str, Any] = {
+        "license": license or (VERINSTRUCT[1] if source_name == VERINSTRUCT[0] else "other"),
         "language": ["en", "zh"],
-        "pretty_name": "VerInstruct (typed)",
+        "pretty_name": f"{source_name.split('/')[-1]} (typed)" if source_name else "VerInstruct-format dataset (typed)",
         "task_categories": ["text-generation"],
         "tags": ["instruction-following", "verifiable-rewards", "rlvr", "verif"],
-        "source_datasets": [source_name],
-        "dataset_info": info,
-        "configs": [{"config_name": "default", "data_files": [{"split": split, "path": file_name}]}],
     }
+    if source_name:
+        meta["source_datasets"] = [source_name]
+    meta["dataset_info"] = info
+    meta["configs"] = [{"config_name": "default", "data_files": [{"split": split, "path": file_name}]}]
+    return meta
 
 
-def render_card(ds: datasets.Dataset, file_name: str, *, source_name: str = "THU-KEG/VerInstruct",
-                split: str = "train") -> str:
+def render_card(ds: datasets.Dataset, file_name: str, *, source_name: str | None = None, origin: str | None = None,
+                split: str = "train", num_bytes: int | None = None, license: str | None = None) -> str:
+    """``source_name``: the Hub dataset the rows came from (linked, recorded in ``source_datasets``); else
+    ``origin`` (e.g. the input file's name) is what the card says it was converted from."""
     import yaml
 
     from verinstruct import __version__
 
-    meta = card_metadata(ds, file_name, source_name=source_name, split=split)
+    meta = card_metadata(ds, file_name, source_name=source_name, split=split, num_bytes=num_bytes, license=license)
     kinds: Counter[str] = Counter()
     types: Counter[str] = Counter()
     sources: Counter[str] = Counter()
@@ -46,10 +58,20 @@ def render_card(ds: datasets.Dataset, file_name: str, *, source_name: str = "THU
             kinds[c["kind"]] += 1
             types[c["check_type"]] += 1
             sources[c["text_source"]] += 1
+    if source_name:
+        export_of = f"[{source_name}](https://huggingface.co/datasets/{source_name})"
+    else:
+        export_of = f"`{origin}`" if origin else "local rows"
+    if meta["license"] == "other":
+        license_text = ("that of the source data (state it in the `license` field above "
+                        "before publishing).")
+    else:
+        license_text = f"{meta['license']}" + (", as the source dataset." if source_name else ".")
     return TEMPLATE.read_text(encoding="utf-8").format(
         yaml=yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
         pretty_name=meta["pretty_name"],
-        source_name=source_name,
+        export_of=export_of,
+        license_text=license_text,
         version=__version__,
         num_rows=len(ds),
         split=split,
@@ -62,10 +84,12 @@ def render_card(ds: datasets.Dataset, file_name: str, *, source_name: str = "THU
     )
 
 
-def write_card(ds: datasets.Dataset, data_path: Path, *, source_name: str = "THU-KEG/VerInstruct",
-               split: str = "train") -> Path:
+def write_card(ds: datasets.Dataset, data_path: Path, *, source_name: str | None = None, origin: str | None = None,
+               split: str = "train", license: str | None = None) -> Path:
     out = data_path.parent / "README.md"
-    out.write_text(render_card(ds, data_path.name, source_name=source_name, split=split), encoding="utf-8")
+    size = data_path.stat().st_size if data_path.is_file() else None
+    out.write_text(render_card(ds, data_path.name, source_name=source_name, origin=origin, split=split,
+                               num_bytes=size, license=license), encoding="utf-8")
     return out
 
 

@@ -15,6 +15,7 @@ because they equal the constraints' ``code``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -155,7 +156,12 @@ def iter_raw_rows(path: Path, split: str | None = None) -> Iterator[tuple[str, A
             for k, r in enumerate(pq.read_table(f).to_pylist(), start=1):
                 yield f"{f.name} row {k}", r
             continue
-        text = f.read_text(encoding="utf-8")
+        data = f.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise ConversionError(f"{f.name} line {line}: not UTF-8 text ({e.reason})") from None
         if f.name.lower().endswith(".json") and text.lstrip().startswith("["):
             for k, r in enumerate(json.loads(text), start=1):
                 yield f"{f.name} row {k}", r
@@ -197,16 +203,62 @@ def load(path_or_name: str = HUB_NAME, split: str = "train", *, format: str | No
     return from_instances(_row_to_instance(dict(r), f"{path_or_name} row {k}", format) for k, r in enumerate(raw, 1))
 
 
+#: seconds for the one reachability probe before asking the Hub (datasets' own retries take ~25 s to give up)
+HUB_PROBE_TIMEOUT = 3.0
+
+
+def _hub_endpoint() -> str:
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT)
+    except Exception:  # pragma: no cover - huggingface_hub always comes with datasets
+        return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """One quick request to the Hub endpoint: any HTTP answer counts as reachable."""
+    import httpx
+
+    try:
+        httpx.head(_hub_endpoint(), timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _offline_mode() -> Iterator[None]:
+    """As HF_HUB_OFFLINE=1 for this call only: datasets answers from its local cache, no network, no retries."""
+    import datasets
+    from huggingface_hub import constants
+
+    saved = (datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE)
+    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
+
+
 def _load_hub(name: str, split: str) -> Any:
     import datasets
 
     offline = any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
                   for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    unreachable = not offline and not hub_reachable()
     try:
+        if unreachable:  # fail fast, but a copy already in the local cache still loads
+            with _offline_mode():
+                return datasets.load_dataset(name, split=split)
         return datasets.load_dataset(name, split=split)
     except Exception as e:  # any failure to reach or find it: one actionable line, no traceback
-        why = "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the cache" if offline \
-            else f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else 'no details'}"
+        if offline:
+            why = "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the cache"
+        elif unreachable:
+            why = f"{_hub_endpoint()} cannot be reached (no answer within {HUB_PROBE_TIMEOUT:g} s) and it is not in the cache"
+        else:
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else 'no details'}"
         raise DatasetUnavailableError(
             f"cannot load {name!r} (split {split!r}) from the Hugging Face Hub: {why}. "
             f"Pass a local copy instead, e.g. verinstruct.load('path/to/verinstruct.jsonl') or a folder of "
@@ -217,8 +269,12 @@ def _load_hub(name: str, split: str) -> Any:
 
 
 def export(data: datasets.Dataset | Sequence[Instance], path: str | os.PathLike[str], *,
-           card: bool = True, source_name: str = HUB_NAME, split: str = "train") -> Path:
-    """Write typed rows to ``path`` (.jsonl or .parquet, by extension) and a dataset card README.md beside it."""
+           card: bool = True, source_name: str | None = None, origin: str | None = None, split: str = "train",
+           license: str | None = None) -> Path:
+    """Write typed rows to ``path`` (.jsonl or .parquet, by extension) and a dataset card README.md beside it.
+
+    The card names ``source_name`` (a Hub id, e.g. ``THU-KEG/VerInstruct``) when given, else ``origin``.
+    """
     from datasets import Dataset
 
     out = Path(path)
@@ -236,5 +292,5 @@ def export(data: datasets.Dataset | Sequence[Instance], path: str | os.PathLike[
     if card:
         from verinstruct.card import write_card
 
-        write_card(ds, out, source_name=source_name, split=split)
+        write_card(ds, out, source_name=source_name, origin=origin, split=split, license=license)
     return out

@@ -38,17 +38,38 @@ class SchemaError(ValueError):
     """A row or field does not fit the schema; the message names where (row id / line) and what was expected."""
 
 
+def _one_of(owner: str, name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    """Closed-set fields are checked when an object is built: a typo must not become a silent wrong reward."""
+    if value not in allowed:
+        raise SchemaError(f"{owner}.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _str(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise SchemaError(f"{owner}.{name} must be a string, got {type(value).__name__}")
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryCheck:
     checker: str
     params: Mapping[str, Any] = field(default_factory=dict)
     type: Literal["registry"] = "registry"
 
+    def __post_init__(self) -> None:
+        _str("RegistryCheck", "checker", self.checker)
+        if not isinstance(self.params, Mapping):
+            raise SchemaError(f"RegistryCheck.params must be a mapping, got {type(self.params).__name__}")
+        _one_of("RegistryCheck", "type", self.type, ("registry",))
+
 
 @dataclass(frozen=True, slots=True)
 class CodeCheck:
     source: str
     type: Literal["code"] = "code"
+
+    def __post_init__(self) -> None:
+        _str("CodeCheck", "source", self.source)
+        _one_of("CodeCheck", "type", self.type, ("code",))
 
     @property
     def uses_llm(self) -> bool:
@@ -68,6 +89,11 @@ class LLMCheck:
     source: str = ""
     type: Literal["llm"] = "llm"
 
+    def __post_init__(self) -> None:
+        _one_of("LLMCheck", "type", self.type, ("llm",))
+        if self.call is not None:
+            _one_of("LLMCheck", "call", self.call, ("llm_judge", "llm_score"))
+
     @classmethod
     def from_code(cls, source: str) -> LLMCheck | None:
         fwd = forwarded_llm_call(source)
@@ -86,6 +112,19 @@ class Constraint:
     #: the dataset's tag ("rule" / "llm") or None when the checker name was untagged
     tag: str | None = None
     text_source: str = "given"
+
+    def __post_init__(self) -> None:
+        _str("Constraint", "name", self.name)
+        _one_of("Constraint", "kind", self.kind, KINDS)
+        _str("Constraint", "text", self.text)
+        if not isinstance(self.check, (RegistryCheck, CodeCheck, LLMCheck)):
+            raise SchemaError(f"Constraint.check must be a RegistryCheck, CodeCheck or LLMCheck, "
+                              f"got {type(self.check).__name__}")
+        if self.tag is not None and not isinstance(self.tag, str):
+            raise SchemaError(f"Constraint.tag must be a string or None, got {type(self.tag).__name__}")
+        _one_of("Constraint", "text_source", self.text_source, TEXT_SOURCES)
+        if self.kind != "soft" and isinstance(self.check, LLMCheck):
+            raise SchemaError(f"Constraint.kind must be 'soft' for an llm check, got {self.kind!r}")
 
     @property
     def check_type(self) -> str:
@@ -112,6 +151,18 @@ class Instance:
     #: raw fields preserved for round trips: {"format": "verif"|"ifeval"|"typed", "checkers": [...],
     #: "functions": [...], "extra": {other raw fields}}
     source: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _str("Instance", "id", self.id)
+        _str("Instance", "prompt", self.prompt)
+        if not isinstance(self.constraints, tuple):
+            if isinstance(self.constraints, (str, Mapping)) or not isinstance(self.constraints, Sequence):
+                raise SchemaError(f"Instance.constraints must be a sequence of Constraint, "
+                                  f"got {type(self.constraints).__name__}")
+            object.__setattr__(self, "constraints", tuple(self.constraints))
+        for k, c in enumerate(self.constraints):
+            if not isinstance(c, Constraint):
+                raise SchemaError(f"Instance.constraints[{k}] must be a Constraint, got {type(c).__name__}")
 
     @property
     def instruction(self) -> str:

@@ -16,6 +16,10 @@ and get an undecided verdict (``passed=None``) with ``no_llm_error``.
 Pass rates (explicit): ``hard_pass_rate = hard passed / hard total``: an undecided hard constraint is NOT
 credited (it counts against the rate) and is reported in ``hard_undecided``; 1.0 when there are no hard
 constraints. ``soft_pass_rate`` likewise. Callers wanting passed/decided have the counts.
+
+One convention everywhere (API, ``--output`` rows, CLI summaries): a row with no constraints of a kind has
+rate 1.0 for that kind (nothing failed), so the reward ``hard x soft`` does not zero a row for having no soft
+constraints; ``soft_total == 0`` tells such rows apart.
 """
 
 from __future__ import annotations
@@ -89,11 +93,13 @@ class ScoredResponse:
 
     @property
     def hard_pass_rate(self) -> float:
+        """Hard passed / hard total (undecided counts as not passed); 1.0 for a row with no hard constraints."""
         passed, total, _ = self._count("hard")
         return passed / total if total else 1.0
 
     @property
     def soft_pass_rate(self) -> float:
+        """Soft passed / soft total; 1.0 for a row with no soft constraints (see module docs)."""
         passed, total, _ = self._count("soft")
         return passed / total if total else 1.0
 

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 #: one chat conversation: [{"role": "user", "content": "..."}, ...]
 Messages = list[dict[str, str]]
+SCORE_METHODS: tuple[str, ...] = ("sequence", "first_token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,11 @@ class ScoreResult:
     error: str | None = None
     #: how the numbers were obtained: "sequence" (whole candidate) or "first_token" (API top-k only)
     method: str = "sequence"
+
+    def __post_init__(self) -> None:
+        if self.method not in SCORE_METHODS:
+            raise ValueError(f"ScoreResult.method must be one of {', '.join(map(repr, SCORE_METHODS))}, "
+                             f"got {self.method!r}")
 
 
 @dataclass(frozen=True, slots=True)

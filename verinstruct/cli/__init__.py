@@ -4,6 +4,30 @@ from __future__ import annotations
 
 import typer
 
+
+def _no_type_label_on_flags() -> None:
+    """typer's rich help labels every flag ``<bool>``, as if it took a value; show no type for flags.
+
+    Patched once here (every command, `--help` included, also those other packages register) rather than
+    with a metavar on each option.
+    """
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_verif_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        if self.is_flag and not self.count:
+            return None
+        return original(self, ctx)  # type: ignore[arg-type]
+
+    display_type_rich._verif_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_type_label_on_flags()
+
 app = typer.Typer(
     name="verif",
     help="Verifiable instruction following: check, score and serve verdicts.",

@@ -94,13 +94,17 @@ class Tally:
             per.update(i for i, v in zip(ids, verdicts, strict=True) if v is True)
 
 
-def _iter_rows(fh: IO[str], skip_invalid: bool, tally: Tally) -> Iterator[Row]:
-    for line_no, raw in enumerate(fh, start=1):
-        if not raw.strip():
-            continue
+def _iter_rows(fh: IO[bytes], skip_invalid: bool, tally: Tally) -> Iterator[Row]:
+    # bytes, decoded line by line, so a non-UTF-8 line is named (and skipped with --skip-invalid)
+    for line_no, data in enumerate(fh, start=1):
         try:
+            raw = data.decode("utf-8")
+            if not raw.strip():
+                continue
             yield parse_row(line_no, raw)
-        except RowError as e:
+        except (RowError, UnicodeDecodeError) as e:
+            if isinstance(e, UnicodeDecodeError):
+                e = RowError(f"not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)")
             if not skip_invalid:
                 raise RowError(f"line {line_no}: {e}") from None
             tally.skipped += 1
@@ -153,17 +157,32 @@ def check(
         raise typer.Exit(code=2)
     modes: tuple[Mode, ...] = ("strict", "loose") if mode == "both" else (mode,)  # type: ignore[assignment]
     tally = Tally(modes)
+    if output is not None and output.is_dir():
+        typer.echo(f"error: --output {str(output)!r} is a folder; give a file name, e.g. "
+                   f"{str(output / 'verdicts.jsonl')!r}", err=True)
+        raise typer.Exit(code=2)
     try:
-        fh = input.open(encoding="utf-8")
+        fh = input.open("rb")
+        total: int | None = None
+        if fh.seekable():  # a pipe streams with a count but no ETA
+            total = sum(1 for line in fh if line.strip())
+            fh.seek(0)
     except OSError as e:
         typer.echo(f"error: cannot read {input}: {e.strerror}", err=True)
         raise typer.Exit(code=2) from None
+    from verinstruct.progress import Progress
+
     out: IO[str] | None = None
     try:
         if output is not None:
-            out = output.open("w", encoding="utf-8")
-            _write_meta(output, input, modes)
-        with fh:
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                out = output.open("w", encoding="utf-8")
+                _write_meta(output, input, modes)
+            except OSError as e:
+                typer.echo(f"error: cannot write {str(output)!r}: {e.strerror or e}", err=True)
+                raise typer.Exit(code=2) from None
+        with fh, Progress(total, "check") as progress:
             for row in _iter_rows(fh, skip_invalid, tally):
                 results: dict[str, list[bool | None]] = {
                     m: [v.passed for v in evaluate(row.constraints, row.response, row.prompt, m)] for m in modes
@@ -177,17 +196,16 @@ def check(
                     rec.update(results)
                     out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                     out.flush()
+                progress.update(1)
     except RowError as e:
         typer.echo(f"error: {input}: {e}", err=True)
-        raise typer.Exit(code=2) from None
-    except UnicodeDecodeError as e:
-        typer.echo(f"error: {input} is not UTF-8 text: {e.reason}", err=True)
         raise typer.Exit(code=2) from None
     finally:
         if out is not None:
             out.close()
     if tally.rows == 0:
-        typer.echo(f"error: {input}: no valid rows", err=True)
+        skipped = f" ({tally.skipped} invalid line{'s' if tally.skipped != 1 else ''} skipped)" if tally.skipped else ""
+        typer.echo(f"error: {input}: no valid rows{skipped}", err=True)
         raise typer.Exit(code=2)
     _report(tally)
     sys.stdout.flush()

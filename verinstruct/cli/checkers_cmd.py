@@ -17,7 +17,7 @@ def _param_summary(spec) -> str:  # type: ignore[no-untyped-def]
     for p in spec.params:
         t = p.type.__name__ if p.type is not list else "list[str]"
         if p.choices is not None:
-            t = "|".join(repr(c) for c in p.choices)
+            t = " | ".join(repr(c) for c in p.choices)  # spaces: the table may wrap between choices
         parts.append(f"{p.name}: {t}" + ("" if p.required else f" = {p.default!r}"))
     return ", ".join(parts) or "-"
 
@@ -26,15 +26,17 @@ def _param_summary(spec) -> str:  # type: ignore[no-untyped-def]
 def list_checkers() -> None:
     """Print every checker id with its parameters and one-line description."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    # text is escaped ("[address]" is not markup) and folded, never cut, whatever the terminal width
     table = Table(title="checkers")
     table.add_column("id", no_wrap=True)
-    table.add_column("parameters")
-    table.add_column("description")
+    table.add_column("parameters", overflow="fold")
+    table.add_column("description", overflow="fold")
     all_specs = specs()
     for s in all_specs:
-        table.add_row(s.id, _param_summary(s), s.description)
+        table.add_row(s.id, escape(_param_summary(s)), escape(s.description))
     Console(highlight=False).print(table)
     typer.echo(f"{len(all_specs)} checkers")
 

@@ -90,20 +90,35 @@ def info(
 
 def convert(
     src: Annotated[Path, typer.Argument(help="input: raw VerIF / IFEval / typed JSONL, Parquet or a folder")],
-    out: Annotated[Path, typer.Argument(help="output file: .jsonl or .parquet (typed rows) + README.md card beside it")],
+    out: Annotated[Path, typer.Argument(help="output folder (gets SPLIT.jsonl + README.md), or a .jsonl / .parquet "
+                                        "file (README.md is written beside it)")],
     fmt: Annotated[str | None, typer.Option("--from", help="force the input format: verif, ifeval or typed")] = None,
-    split: Annotated[str, typer.Option(help="split name recorded in the card")] = "train",
+    split: Annotated[str, typer.Option(help="split name recorded in the card (and the file name in a folder)")] = "train",
+    to: Annotated[str, typer.Option("--to", help="file format when OUT is a folder: jsonl or parquet")] = "jsonl",
+    source: Annotated[str | None, typer.Option("--source", help="Hub dataset the input came from (e.g. "
+                                               "THU-KEG/VerInstruct): linked from the card")] = None,
+    license: Annotated[str | None, typer.Option("--license", help="license recorded in the card (default: "
+                                                "apache-2.0 for THU-KEG/VerInstruct, else 'other')")] = None,
     no_card: Annotated[bool, typer.Option("--no-card", help="do not write README.md")] = False,
 ) -> None:
     """Convert to typed rows (nothing dropped) and write a dataset card so the folder can be pushed to the Hub."""
     from verinstruct.dataset import export
 
-    if out.suffix.lower() not in (".jsonl", ".parquet"):
-        raise _fail(f"output {str(out)!r}: the extension must be .jsonl or .parquet")
+    if to not in ("jsonl", "parquet"):
+        raise _fail(f"--to must be jsonl or parquet, got {to!r}")
+    if out.is_dir() or not out.suffix:
+        out = out / f"{split}.{to}"
+    elif out.suffix.lower() not in (".jsonl", ".parquet"):
+        raise _fail(f"output {str(out)!r}: the extension must be .jsonl or .parquet (or give a folder)")
+    if out.exists() and out.is_dir():
+        raise _fail(f"output {str(out)!r} is a folder")
     if fmt not in (None, "verif", "ifeval", "typed"):
         raise _fail(f"--from must be verif, ifeval or typed, got {fmt!r}")
     instances = _read(src, fmt)
-    export(instances, out, card=not no_card, split=split)
+    try:
+        export(instances, out, card=not no_card, split=split, source_name=source, origin=src.name, license=license)
+    except OSError as e:
+        raise _fail(f"cannot write {str(out)!r}: {e.strerror or e}") from None
     n = sum(len(i.constraints) for i in instances)
     card = "" if no_card else f" and {out.parent / 'README.md'}"
     typer.echo(f"wrote {len(instances)} rows ({n} constraints) to {out}{card}")
@@ -118,11 +133,17 @@ def lint_cmd(
 ) -> None:
     """Run every code checker against probe responses in the sandbox and report the broken ones."""
     from verinstruct.lint import CLASSES, lint, summarize
+    from verinstruct.progress import Progress
 
     instances = _read(path)
     box = _sandbox(workers, timeout)
-    with box:
-        summary = summarize(lint(instances, sandbox=box), worst=worst)
+    findings = []
+    with box, Progress(len(instances), "lint") as progress:
+        for start in range(0, len(instances), 64):  # in slices, so the bar moves; findings stay in order
+            part = instances[start:start + 64]
+            findings += lint(part, sandbox=box)
+            progress.update(len(part))
+    summary = summarize(findings, worst=worst)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
         return

@@ -26,15 +26,20 @@ def _fail(msg: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
-def read_rows(path: Path, skip_invalid: bool) -> Iterator[tuple[int, Instance, str]]:
-    """(line number, instance, response) per valid row; malformed rows raise unless ``skip_invalid``."""
+def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) -> Iterator[tuple[int, Instance, str]]:
+    """(line number, instance, response) per valid row; malformed rows raise unless ``skip_invalid``, then
+    their line numbers are appended to ``skipped``. Lines are decoded one by one so a non-UTF-8 line is named."""
     from verinstruct.convert import row_to_instance
 
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
             try:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise SchemaError(f"line {n}: not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)") from None
+                if not line.strip():
+                    continue
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as e:
@@ -55,29 +60,33 @@ def read_rows(path: Path, skip_invalid: bool) -> Iterator[tuple[int, Instance, s
             except SchemaError as e:
                 if not skip_invalid:
                     raise
+                if skipped is not None:
+                    skipped.append(n)
                 typer.echo(f"skipped: {e}", err=True)
                 continue
             yield n, inst, response
 
 
-def _existing(out: Path) -> list[str]:
-    """Ids of the complete rows already in ``out``; a torn last line (interrupted write) is cut off."""
+def _existing(out: Path) -> list[dict[str, Any]]:
+    """The complete rows already in ``out`` (parsed); a torn last line (interrupted write) is cut off."""
     if not out.exists():
         return []
-    ids, keep = [], 0
+    rows, keep = [], 0
     data = out.read_bytes()
     for raw in data.splitlines(keepends=True):
         if not raw.endswith(b"\n"):
             break
         try:
-            ids.append(str(json.loads(raw)["id"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
+            row = json.loads(raw)
+            row["id"] = str(row["id"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
             break
+        rows.append(row)
         keep += len(raw)
     if keep != len(data):
         with out.open("r+b") as f:
             f.truncate(keep)
-    return ids
+    return rows
 
 
 def score_cmd(
@@ -86,18 +95,18 @@ def score_cmd(
     no_llm: Annotated[bool, typer.Option("--no-llm", help="no LLM verifier: soft constraints are undecided")] = False,
     verifier_spec: Annotated[str, typer.Option("--verifier", help="BACKEND:MODEL, e.g. transformers:default, openai:NAME")] = "transformers:default",
     mode: Annotated[str, typer.Option("--mode", help="verifier decision: score (one forward pass) or generate")] = "score",
-    template: Annotated[str | None, typer.Option("--template", help="verifier prompt template name or path")] = None,
+    template: Annotated[str | None, typer.Option("--template", help="verifier prompt template name or path", show_default="en for --mode score, en-reason for --mode generate")] = None,
     base_url: Annotated[list[str] | None, typer.Option("--base-url", help="OpenAI-compatible endpoint (repeatable)")] = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="verifier result cache (SQLite path)")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="skip malformed rows instead of stopping")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="start OUT again instead of resuming")] = False,
+    force_resume: Annotated[bool, typer.Option("--force-resume", help="resume OUT even when OUT.meta.json is missing or records other settings")] = False,
     loose: Annotated[bool, typer.Option("--loose", help="IFEval loose mode for registry checkers")] = False,
     chunk_size: Annotated[int, typer.Option(help="rows per scoring batch")] = 64,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="totals only, no per-row lines")] = False,
     details: Annotated[bool, typer.Option("--details", "-d", help="one line per constraint: verdict, reason")] = False,
 ) -> None:
     """Score responses: hard constraints by code (sandboxed), soft ones by the LLM verifier."""
-    from checkers.sandbox import error_class
     from verinstruct import __version__
     from verinstruct.scorer import Scorer
 
@@ -107,35 +116,32 @@ def score_cmd(
         raise _fail(f"--mode must be score or generate, got {mode!r}")
     if chunk_size < 1:
         raise _fail(f"--chunk-size must be >= 1, got {chunk_size}")
+    if output is not None and output.is_dir():
+        raise _fail(f"--output {str(output)!r} is a folder; give a file name, e.g. {str(output / 'scored.jsonl')!r}")
     meta = {"verinstruct_version": __version__, "input": str(input), "verifier": None if no_llm else verifier_spec,
             "mode": None if no_llm else mode, "template": None if no_llm else template,
             "ifeval_mode": "loose" if loose else "strict"}
 
     # validate every row first, so a malformed line fails before any work (and names its line)
+    skipped: list[int] = []
     try:
-        rows = list(read_rows(input, skip_invalid))
+        rows = list(read_rows(input, skip_invalid, skipped))
     except SchemaError as e:
         raise _fail(str(e)) from None
+    except OSError as e:
+        raise _fail(f"cannot read {str(input)!r}: {e.strerror or e}") from None
+    if not rows:
+        raise _fail(f"{input}: no valid rows" + (f" ({_lines(len(skipped))} skipped)" if skipped else ""))
 
-    done: list[str] = []
+    tally = _Tally()
+    done: list[dict[str, Any]] = []
     if output is not None:
-        meta_path = output.with_name(output.name + ".meta.json")
-        if overwrite or not output.exists():
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text("", encoding="utf-8")
-        else:
-            done = _existing(output)
-            if meta_path.exists():
-                old = json.loads(meta_path.read_text(encoding="utf-8"))
-                diff = [k for k in ("verifier", "mode", "template", "ifeval_mode") if old.get(k) != meta[k]]
-                if diff and done:
-                    raise _fail(f"{output} was written with different settings ({', '.join(diff)}); "
-                                "use --overwrite to start again")
-            expected = [inst.id for _, inst, _ in rows[: len(done)]]
-            if done != expected:
-                raise _fail(f"{output} holds rows that do not match the input's first {len(done)} rows; "
-                            "use --overwrite to start again")
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        try:
+            done = _prepare_output(output, rows, meta, overwrite, force_resume)
+        except OSError as e:
+            raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}") from None
+        for d in done:
+            tally.add(d)
         if done:
             typer.echo(f"resuming after {len(done)} rows already in {output}", err=True)
 
@@ -143,38 +149,103 @@ def score_cmd(
     verifier = None
     if not no_llm and todo:
         verifier = _build_verifier(verifier_spec, mode, template, base_url, cache)
-    totals: Counter[str] = Counter()
-    undecided: Counter[str] = Counter()
-    row_rates: list[float] = []
-    with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer:
+    from verinstruct.progress import Progress
+
+    with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer, \
+            Progress(len(todo), "score") as progress:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
             scored = scorer.score_batch([c[1] for c in chunk], [c[2] for c in chunk])
             lines = []
             for s in scored:
-                for k in ("hard", "soft"):
-                    totals[f"{k}_passed"] += getattr(s, f"{k}_passed")
-                    totals[f"{k}_total"] += getattr(s, f"{k}_total")
-                    totals[f"{k}_undecided"] += getattr(s, f"{k}_undecided")
-                for r in s.constraints:
-                    if r.verdict.passed is None:
-                        undecided[error_class(r.verdict.error or "") or "error"] += 1
-                row_rates.append(s.hard_pass_rate)
-                lines.append(json.dumps(s.to_dict(), ensure_ascii=False) + "\n")
+                d = s.to_dict()
+                tally.add(d)
+                tally.new += 1
+                lines.append(json.dumps(d, ensure_ascii=False) + "\n")
                 if not quiet:
-                    typer.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
-                               f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
-                               f"   soft {s.soft_passed}/{s.soft_total}"
-                               f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
+                    progress.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
+                                  f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
+                                  f"   soft {s.soft_passed}/{s.soft_total}"
+                                  f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
                     if details:
                         for r in s.constraints:
-                            typer.echo("    " + _detail_line(r))
+                            progress.echo("    " + _detail_line(r))
             if output is not None:
                 with output.open("a", encoding="utf-8") as f:
                     f.writelines(lines)
+            progress.update(len(chunk))
     if verifier is not None:
         verifier.close()
-    _report(len(rows), len(done), totals, undecided, row_rates)
+    _report(tally, len(rows), len(done), len(skipped), output if done else None)
+    if verifier is not None:
+        _report_verifier(verifier.stats, verifier_spec, base_url, tally, output)
+
+
+def _lines(n: int) -> str:
+    return f"{n} invalid line{'s' if n != 1 else ''}"
+
+
+def _prepare_output(output: Path, rows: list[tuple[int, Instance, str]], meta: dict[str, Any], overwrite: bool,
+                    force_resume: bool) -> list[dict[str, Any]]:
+    """Start ``output`` or resume it: the rows already there, after checking they came from this input with
+    these settings (``OUT.meta.json``); refuses to mix settings unless ``force_resume``."""
+    meta_path = output.with_name(output.name + ".meta.json")
+    done: list[dict[str, Any]] = []
+    if overwrite or not output.exists():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("", encoding="utf-8")
+    else:
+        done = _existing(output)
+        expected = [inst.id for _, inst, _ in rows[: len(done)]]
+        if [d["id"] for d in done] != expected:
+            raise _fail(f"{output} holds rows that do not match the input's first {len(done)} rows; "
+                        "use --overwrite to start again")
+        if done and not force_resume:
+            hint = "use --overwrite to start again or --force-resume to continue anyway"
+            try:
+                old = json.loads(meta_path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise _fail(f"{output} holds {len(done)} rows but no {meta_path.name} records the settings that "
+                            f"produced them; {hint}") from None
+            except (ValueError, UnicodeDecodeError):
+                raise _fail(f"{meta_path} is not valid JSON; {hint}") from None
+            diff = [k for k in ("verifier", "mode", "template", "ifeval_mode") if old.get(k) != meta[k]]
+            if diff:
+                raise _fail(f"{output} was written with different settings ({', '.join(diff)}); {hint}")
+        if done and force_resume:
+            meta["force_resumed"] = True
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return done
+
+
+class _Tally:
+    """Totals over output rows (``ScoredResponse.to_dict()`` form), so resumed rows count like new ones."""
+
+    def __init__(self) -> None:
+        self.totals: Counter[str] = Counter()
+        self.undecided: Counter[str] = Counter()
+        self.rates: dict[str, list[float]] = {"hard": [], "soft": []}
+        self.rows = 0
+        self.new = 0
+
+    def add(self, d: dict[str, Any]) -> None:
+        from checkers.sandbox import error_class
+
+        self.rows += 1
+        for c in d.get("constraints", []):
+            k = c.get("kind")
+            if k not in ("hard", "soft"):
+                continue
+            self.totals[f"{k}_total"] += 1
+            if c.get("passed") is True:
+                self.totals[f"{k}_passed"] += 1
+            elif c.get("passed") is None:
+                self.totals[f"{k}_undecided"] += 1
+                self.undecided[error_class(c.get("error") or "")] += 1
+        for k in ("hard", "soft"):
+            rate = d.get(f"{k}_pass_rate")
+            if isinstance(rate, (int, float)):
+                self.rates[k].append(float(rate))
 
 
 _MARK = {True: "pass", False: "FAIL", None: "  ? "}
@@ -191,20 +262,43 @@ def _detail_line(r: Any) -> str:
     why = " ".join((why or "").split())
     if len(why) > 90:
         why = why[:87] + "..."
-    return f"{_MARK[v.passed]}  {r.kind:<4} {r.check_type:<8} {r.name[:40]:<40} {why}"
+    from rich.cells import set_cell_size  # display width: a CJK character takes two columns
+
+    return f"{_MARK[v.passed]}  {r.kind:<4} {r.check_type:<8} {set_cell_size(r.name, 40)} {why}"
 
 
-def _report(n_rows: int, n_resumed: int, totals: Counter[str], undecided: Counter[str], rates: list[float]) -> None:
-    typer.echo(f"scored {len(rates)} rows" + (f" ({n_resumed} already done)" if n_resumed else "")
-               + f" of {n_rows}")
+def _report(t: _Tally, n_rows: int, n_resumed: int, n_skipped: int, resumed_from: Path | None) -> None:
+    typer.echo(f"scored {t.new} rows" + (f" ({n_resumed} already done)" if n_resumed else "") + f" of {n_rows}"
+               + (f"; {_lines(n_skipped)} skipped" if n_skipped else ""))
+    if resumed_from is not None:
+        typer.echo(f"  totals over all {t.rows} rows in {resumed_from}:")
     for k in ("hard", "soft"):
-        p, t, u = totals[f"{k}_passed"], totals[f"{k}_total"], totals[f"{k}_undecided"]
-        pct = f"{100 * p / t:.1f}%" if t else "n/a"
-        typer.echo(f"  {k}: {p}/{t} passed ({pct}), {u} undecided")
-    if rates:
-        typer.echo(f"  mean hard_pass_rate per row: {sum(rates) / len(rates):.3f}")
-    if undecided:
-        typer.echo("  undecided by error class: " + ", ".join(f"{k} {v}" for k, v in undecided.most_common()))
+        p, n, u = t.totals[f"{k}_passed"], t.totals[f"{k}_total"], t.totals[f"{k}_undecided"]
+        pct = f"{100 * p / n:.1f}%" if n else f"no {k} constraints"
+        typer.echo(f"  {k}: {p}/{n} passed ({pct}), {u} undecided")
+    for k in ("hard", "soft"):
+        if t.rates[k]:
+            typer.echo(f"  mean {k}_pass_rate per row: {sum(t.rates[k]) / len(t.rates[k]):.3f}"
+                       + (f" (rows with no {k} constraints count as 1.0)" if k == "soft" else ""))
+    if t.undecided:
+        typer.echo("  undecided by error class: " + ", ".join(f"{k} {v}" for k, v in t.undecided.most_common()))
+
+
+def _report_verifier(st: Any, spec: str, base_url: list[str] | None, t: _Tally, output: Path | None = None) -> None:
+    """Verifier requests, cache hits/misses and failures; a verifier that never answered is an error (exit 1)."""
+    cache = f"cache hits {st.cache_hits}, misses {st.cache_misses}" if (st.cache_hits or st.cache_misses) \
+        else "no cache (--cache DB keeps results across runs)"
+    typer.echo(f"  verifier: {st.calls} requests ({st.unique} distinct), {cache}, {st.backend_items} sent, "
+               f"{st.errors} failed")
+    if st.backend_items and st.errors == st.backend_items and not st.cache_hits:
+        where = f" at {', '.join(base_url)}" if base_url else ""
+        classes = ", ".join(f"{k} {v}" for k, v in t.undecided.most_common(3))
+        again = f" (kept in {output}: --overwrite to score again)" if output is not None else ""
+        raise _fail(f"the verifier {spec}{where} never answered: all {st.errors} requests failed ({classes}); "
+                    f"their verdicts are undecided{again}", code=1)
+    if st.errors:
+        typer.echo(f"warning: {st.errors} of {st.backend_items} verifier requests failed; "
+                   "those verdicts are undecided", err=True)
 
 
 def _build_verifier(spec: str, mode: str, template: str | None, base_url: list[str] | None,
