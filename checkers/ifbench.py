@@ -169,7 +169,8 @@ PERSON_NAMES = (
     "Layla", "Nicholas", "Audrey", "David", "Hannah", "Christopher", "Penelope", "Thomas", "Nora", "Andrew",
     "Aria", "Joseph", "Claire", "Ryan", "Stella", "Jonathan",
 )  # fmt: skip
-_NAME_RES = tuple((name, re.compile(r"\b" + name + r"\b")) for name in PERSON_NAMES)
+_NAMES = frozenset(PERSON_NAMES)
+_WORD_RUN_RE = re.compile(r"\w+")
 
 
 @register(
@@ -179,16 +180,19 @@ _NAME_RES = tuple((name, re.compile(r"\b" + name + r"\b")) for name in PERSON_NA
     group="count",
 )
 def person_names(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    n = sum(1 for name, pat in _NAME_RES if name in response and pat.search(response))
+    # The reference searches \bName\b for each name; as names are all word characters, such a match is a
+    # whole maximal run of \w, so the names found are the runs of \w that are names.
+    n = len(_NAMES.intersection(_WORD_RUN_RE.findall(response)))
     return _ok(n >= params["N"], f"{n} different names, need {params['N']}")
 
 
-def _trigrams(s: str) -> set[str]:
-    return {s[i : i + 3] for i in range(len(s) - 2)}
+def _trigrams(s: str) -> set[tuple[str, str, str]]:
+    """Distinct character trigrams (``nltk.ngrams(s, 3)`` on a string)."""
+    return set(zip(s, s[1:], s[2:]))  # noqa: B905 - the shorter tails end it, as intended
 
 
 @functools.lru_cache(maxsize=256)
-def _reference_trigrams(reference: str) -> frozenset[str]:
+def _reference_trigrams(reference: str) -> frozenset[tuple[str, str, str]]:
     return frozenset(_trigrams(reference))
 
 
@@ -361,10 +365,11 @@ def repeats(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
 
 
 @functools.cache
-def _syllapy() -> Any:
+def _syllables() -> Any:
+    """syllapy's count, memoised per word (words repeat a lot across responses and loose variants)."""
     import syllapy
 
-    return syllapy
+    return functools.lru_cache(maxsize=1 << 16)(syllapy.count)
 
 
 @register(
@@ -374,14 +379,14 @@ def _syllapy() -> Any:
     group="words",
 )
 def odd_even_syllables(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    count = _syllapy().count
-    words = [w for w in response.translate(_NO_PUNCT).lower().split() if w.strip()]
-    parity = [count(w) % 2 for w in words]
-    for i in range(len(parity) - 1):
-        if parity[i] == parity[i + 1]:
-            return Verdict(
-                False, f"{words[i]!r} and {words[i + 1]!r} have syllable counts of the same parity"
-            )
+    # The reference counts every word first; stopping at the first repeat gives the same verdict (pure counts).
+    count = _syllables()
+    prev_word, prev = "", -1
+    for w in response.translate(_NO_PUNCT).lower().split():
+        parity = count(w) % 2
+        if parity == prev:
+            return Verdict(False, f"{prev_word!r} and {w!r} have syllable counts of the same parity")
+        prev_word, prev = w, parity
     return Verdict(True, "syllable parity alternates")
 
 
@@ -617,6 +622,10 @@ def keywords_multiple(response: str, params: Mapping[str, Any], prompt: str) -> 
 # ---------------------------------------------------------------- format
 
 
+_BRACKETS_RE = re.compile(r"[()\[\]{}]")
+_QUOTES_RE = re.compile("[\"']")
+
+
 @register(
     "format:parentheses",
     "Brackets ( [ { nest at least 5 deep (the scan resets on a mismatched closer).",
@@ -627,7 +636,7 @@ def parentheses(response: str, params: Mapping[str, Any], prompt: str) -> Verdic
     pairs = {")": "(", "]": "[", "}": "{"}
     stack: list[str] = []
     deepest = 0
-    for ch in response:
+    for ch in _BRACKETS_RE.findall(response):  # other characters do nothing
         if ch in "([{":
             stack.append(ch)
             deepest = max(deepest, len(stack))
@@ -651,7 +660,7 @@ def parentheses(response: str, params: Mapping[str, Any], prompt: str) -> Verdic
 def quotes(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     stack: list[str] = []
     reached = 0
-    for ch in response:
+    for ch in _QUOTES_RE.findall(response):  # the stack only ever holds quotes: nothing else matters
         if stack and ch == stack[-1]:
             stack.pop()
             if reached - len(stack) >= 3:
