@@ -138,6 +138,46 @@ SPECIFIC: dict[str, list[str]] = {
 }
 
 
+# The one-line examples of docs/ifbench.md (kept reference quirks): (id, kwargs, response)
+DOC_EXAMPLES: list[tuple[str, dict, str]] = [
+    ("ratio:sentence_type", {}, "Wow!"),
+    ("ratio:sentence_balance", {}, "no punctuation at all"),
+    ("count:conjunctions", {"small_n": 3}, "and, And and"),
+    ("count:unique_word_count", {"N": 2}, "cat -"),
+    ("words:prime_lengths", {}, "?!"),
+    ("words:vowel", {}, "Hmm"),
+    ("format:sub-bullets", {}, "Plain text, no bullets."),
+    ("format:quote_unquote", {}, "“a” “b”"),
+    ("format:list", {"sep": "..."}, "a...b...c"),
+    ("format:thesis", {}, "<em>Thesis</em>"),
+    ("format:options", {"options": "correct, incorrect"}, "correct"),
+    ("format:options", {"options": "a), b), c), d)"}, "b)\n"),
+    ("count:numbers", {"N": 2}, "It costs 3.14, or -1,000."),
+    ("repeat:repeat_change", {"prompt_to_repeat": "Write a poem."}, "Write a poem.\n"),
+    ("ratio:sentence_words", {}, "Abc def. Abc def. Abc def."),
+    ("format:line_indent", {}, "a\n b\n\n\n  c"),
+    ("format:line_indent", {}, "one line"),
+    ("format:no_bullets_bullets", {}, "A.\n\nB.\n* a\n* b"),
+    ("count:punctuation", {}, "What‽ Yes, it is! Is it? Fine; ok: done."),
+    ("custom:date_format_list", {}, "1800-00-00"),
+    ("words:alphabet", {}, "1 apple"),
+    ("words:consonants", {}, "my gym"),
+    (
+        "custom:csv_special_character",
+        {},
+        'ProductID,Category,Brand,Price,Stock\n0,"T&V",B,1,2\n' + "\n".join(f"{i},x" for i in range(1, 14)),
+    ),
+    ("words:words_position", {"keyword": "is"}, "This is it, is it ..."),
+    ("format:emoji", {}, "Salut 🇫🇷. Bye 👍."),
+    (
+        "custom:csv_quotes",
+        {},
+        '"StudentID"\t"Subject"\t"Grade"\t"Semester"\t"Score"\n'
+        + "\n".join('"1"\t\t"A"\t"F"\t"9"' for _ in range(3)),
+    ),
+]
+
+
 def cases() -> list[dict]:
     first: dict[str, dict] = {}
     for line in TEST.read_text(encoding="utf-8").splitlines():
@@ -178,6 +218,8 @@ def cases() -> list[dict]:
             ]
         for r in responses:
             out.append({"instruction_id": iid, "kwargs": kw, "response": r})
+    for iid, kw, r in DOC_EXAMPLES:
+        out.append({"instruction_id": iid, "kwargs": kw, "response": r, "doc": True})
     return out
 
 
