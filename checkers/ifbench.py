@@ -196,6 +196,41 @@ def _reference_trigrams(reference: str) -> frozenset[tuple[str, str, str]]:
     return frozenset(_trigrams(reference))
 
 
+# Loose mode judges the response and its variants without the first and/or last line: substrings of it. For
+# those, the trigram counts of the whole response minus those of the cut-off ends give the same numbers
+# without recounting the middle. A few recent (response, reference) counts are kept for that.
+_BASES: dict[tuple[str, str], tuple[Counter[tuple[str, str, str]], int]] = {}
+_MAX_BASES = 4
+
+
+def _overlap_counts(s: str, reference: str) -> tuple[int, int]:
+    """(distinct trigrams of ``s``, how many of them occur in ``reference``)."""
+    ref = _reference_trigrams(reference)
+    n = len(s)
+    for (base, r), (counts, common) in list(_BASES.items()):
+        if r != reference or len(base) < n or n < 3:
+            continue
+        a = base.find(s)
+        if a < 0:
+            continue
+        distinct = len(counts)
+        for g, c in Counter(_tri_iter(base[: a + 2]) + _tri_iter(base[a + n - 2 :])).items():
+            if counts[g] == c:  # every occurrence of g was cut off
+                distinct -= 1
+                common -= g in ref
+        return distinct, common
+    counts = Counter(zip(s, s[1:], s[2:]))  # noqa: B905
+    common = sum(1 for g in counts if g in ref)
+    if len(_BASES) >= _MAX_BASES:
+        _BASES.pop(next(iter(_BASES)), None)
+    _BASES[(s, reference)] = (counts, common)
+    return len(counts), common
+
+
+def _tri_iter(s: str) -> list[tuple[str, str, str]]:
+    return list(zip(s, s[1:], s[2:]))  # noqa: B905
+
+
 @register(
     "ratio:overlap",
     "The share of the response's distinct character trigrams found in reference_text is percentage ± 2 (%).",
@@ -206,10 +241,10 @@ def _reference_trigrams(reference: str) -> frozenset[tuple[str, str, str]]:
     group="ratio",
 )
 def overlap(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    grams = _trigrams(response)
-    if not grams:
+    distinct, common = _overlap_counts(response, params["reference_text"])
+    if not distinct:
         return Verdict(False, "fewer than 3 characters")
-    share = len(grams & _reference_trigrams(params["reference_text"])) / len(grams)
+    share = common / distinct
     pct = params["percentage"]
     return _ok(pct - 2 <= share * 100 <= pct + 2, f"trigram overlap {share * 100:.1f}%, need {pct:g} ± 2")
 

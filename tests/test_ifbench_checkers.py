@@ -210,3 +210,17 @@ def test_cli_lists_and_checks_ifbench(tmp_path: Path) -> None:
     for g, s in zip(got, src, strict=True):
         assert g["strict"] == s["strict"] and g["loose"] == s["loose"], s["key"]
     assert "84/334" in r.output and "98/334" in r.output and "18" in r.output  # undecided count shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab c\n*", max_size=40), st.data())
+def test_overlap_counts_of_substrings_equal_a_fresh_count(s: str, data) -> None:
+    from checkers import ifbench
+
+    ref = "ab ba cab\n*a"
+    a = data.draw(st.integers(0, len(s)))
+    b = data.draw(st.integers(a, len(s)))
+    ifbench._BASES.clear()
+    for t in (s, s[a:b], s[a:], s[:b]):
+        grams = ifbench._trigrams(t)
+        assert ifbench._overlap_counts(t, ref) == (len(grams), len(grams & ifbench._reference_trigrams(ref)))
