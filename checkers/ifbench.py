@@ -95,7 +95,7 @@ def word_count_range(response: str, params: Mapping[str, Any], prompt: str) -> V
     group="count",
 )
 def unique_word_count(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    n = len({w.strip(_STRIP) for w in response.lower().split()})
+    n = len({w.strip(_STRIP) for w in set(response.lower().split())})  # strip each distinct word once
     return _ok(n >= params["N"], f"{n} unique words, need at least {params['N']}")
 
 
@@ -156,7 +156,7 @@ _CONJUNCTIONS = frozenset(("and", "but", "for", "nor", "or", "so", "yet"))
     group="count",
 )
 def conjunctions(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
-    found = {w for w in response.split() if w.strip(_STRIP).lower() in _CONJUNCTIONS}
+    found = {w for w in set(response.split()) if w.strip(_STRIP).lower() in _CONJUNCTIONS}
     return _ok(
         len(found) >= params["small_n"], f"{len(found)} different conjunctions, need {params['small_n']}"
     )
