@@ -23,7 +23,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise
 from typing import Any
 
@@ -50,7 +50,9 @@ def _n(name: str, description: str, lo: int = 0) -> Param:
     return P(name, int, description, min=lo)
 
 
-def _nonblank(checker_id: str, *names: str):  # noqa: ANN202 - a check_params closure
+def _nonblank(checker_id: str, *names: str) -> Callable[[Mapping[str, Any]], None]:
+    """A ``check_params`` rule: the named string parameters must not be blank."""
+
     def check(p: Mapping[str, Any]) -> None:
         for name in names:
             if not p[name].strip():
@@ -475,10 +477,6 @@ def _alnum_tokens(sentence: str) -> list[str]:
     return [t for t in text.word_tokens(sentence) if any(ch.isalnum() for ch in t)]
 
 
-def _v_specific(p: Mapping[str, Any]) -> None:
-    _nonblank("words:keywords_specific_position", "keyword")(p)
-
-
 @register(
     "words:keywords_specific_position",
     "The n-th sentence's m-th word (NLTK tokens with a letter or digit) is the keyword (case-insensitive).",
@@ -488,7 +486,7 @@ def _v_specific(p: Mapping[str, Any]) -> None:
         _n("m", "which word of that sentence (1-based)", 1),
     ],
     group="words",
-    check_params=_v_specific,
+    check_params=_nonblank("words:keywords_specific_position", "keyword"),
 )
 def keywords_specific_position(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     n, m, kw = params["n"], params["m"], params["keyword"].strip()
@@ -526,16 +524,12 @@ def words_position(response: str, params: Mapping[str, Any], prompt: str) -> Ver
 # ---------------------------------------------------------------- sentence
 
 
-def _v_keyword(p: Mapping[str, Any]) -> None:
-    _nonblank("sentence:keyword", "word")(p)
-
-
 @register(
     "sentence:keyword",
     "The N-th sentence (NLTK sentences) contains the word as a whole word (case-insensitive).",
     [P("word", str, "the keyword"), _n("N", "which sentence (1-based)", 1)],
     group="sentence",
-    check_params=_v_keyword,
+    check_params=_nonblank("sentence:keyword", "word"),
 )
 def sentence_keyword(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     sents = text.split_sentences(response)
