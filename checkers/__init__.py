@@ -1,4 +1,4 @@
-"""Deterministic constraint checkers: a typed registry, IFEval's instructions and sandboxed dataset code.
+"""Deterministic constraint checkers: a typed registry, IFEval's and IFBench's instructions and sandboxed dataset code.
 
 ``checkers`` imports nothing else of this project, so the RL reward and the benchmarks share it freely.
 """

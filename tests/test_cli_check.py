@@ -56,7 +56,7 @@ def test_sample_output_rows_aligned_in_order(tmp_path: Path) -> None:
     assert by_key["ex-09"]["strict"] == [True, False]
     assert "6/10" in r.output and "7/10" in r.output
     meta = json.loads((tmp_path / "out.jsonl.meta.json").read_text(encoding="utf-8"))
-    assert meta["modes"] == ["strict", "loose"] and len(meta["checkers"]) == 25
+    assert meta["modes"] == ["strict", "loose"] and len(meta["checkers"]) == 25 + 58  # IFEval + IFBench
 
 
 def test_mode_strict_writes_only_strict(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def _report(t: Tally) -> None:
 
     console = Console(highlight=False)
     console.print(f"rows evaluated: {t.rows}   instructions: {t.inst_total}   skipped invalid rows: {t.skipped}")
-    summary = Table(title="IFEval accuracy")
+    summary = Table(title="accuracy (IFEval-style strict/loose)")
     summary.add_column("level")
     for m in t.modes:
         summary.add_column(m, justify="right")
