@@ -144,8 +144,7 @@ class Benchmark:
         mode = self.modes[0]
         for r in records:
             for t in range(len(r["turns"])):
-                for name, passed in constraint_verdicts(r, t, mode):
-                    yield name, passed
+                yield from constraint_verdicts(r, t, mode)
 
     def metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
         """All metrics, headline ones first in their declared order, then the rest by name."""
