@@ -192,6 +192,11 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
                                                    mode=mode) if todo else []
         for (i, t), sr in zip(todo, scored, strict=True):
             turns_out[i][t].setdefault("scores", {})[mode] = sr.to_dict()
+    extra = bench.extra_scores(get_scorer, insts, [turns_out[i][t]["scored_text"] for i, t in todo]) \
+        if todo else None
+    if extra is not None:
+        for (i, t), e in zip(todo, extra, strict=True):
+            turns_out[i][t]["extra"] = e
     for i, s in enumerate(chunk):
         for t, turn in enumerate(s.turns):
             entry = turns_out[i][t]

@@ -15,15 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Value, turn_scores
+from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Turn, Value, turn_scores
 from verinstruct.schema import SchemaError
 
 
 def verif_reward(scored: Mapping[str, Any]) -> float:
     """VerIF's reward from one ScoredResponse dict (undecided = failed).
 
-    TODO(merge): the formula's home is ``verinstruct/reward.py`` (rl helper, in parallel); swap this call to it
-    at merge so the benchmark and the reward share one implementation.
+    TODO(merge): the formula's home is ``verinstruct/reward.py`` (rl branch). At merge, implement
+    ``VerInstructHeldout.extra_scores`` as ``[r.to_dict() for r in reward_batch(get_scorer(True), instances,
+    texts)]`` and read ``turn["extra"]["score"]`` here, so the benchmark and the reward share one formula
+    (including its item-level joint judgement of soft constraints, which this stand-in approximates by
+    requiring every per-constraint soft verdict to pass).
     """
     hard, soft = scored["hard"], scored["soft"]
     hard_rate = hard["passed"] / hard["total"] if hard["total"] else 1.0
@@ -50,8 +53,6 @@ class VerInstructHeldout(Benchmark):
             msgs = tuple(dict(m) for m in inst.messages)
             system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system") or None
             turn_msgs = tuple(m for m in msgs if m["role"] != "system")
-            from benchmarks.base import Turn
-
             return Sample(inst.id, (Turn(turn_msgs, inst),), system, {})
         return Sample.single(inst.id, inst.prompt, inst)
 

@@ -102,3 +102,18 @@ def test_remove_thinking() -> None:
     assert remove_thinking("<think>never done", "strip") == ("", "unfinished")
     assert remove_thinking("plain", "strip") == ("plain", "none")
     assert remove_thinking("<think>x</think>a", "keep") == ("<think>x</think>a", "kept")
+
+
+def test_extra_scores_are_stored_per_scored_turn(tmp_path: Path) -> None:
+    from verinstruct.scorer import Scorer
+
+    class WithExtra(TwoTurns):
+        def extra_scores(self, get_scorer, instances, texts):  # type: ignore[no-untyped-def]
+            return [{"chars": len(t)} for t in texts]
+
+    b = WithExtra()
+    with Scorer(None) as sc:
+        res = run_benchmark(b, b.to_samples([{"id": "x", "questions": ["ab", "FAIL"]}]), Echo(), lambda _: sc,
+                            tmp_path, RunOptions(progress=False))
+    turns = res.records[0]["turns"]
+    assert turns[0]["extra"] == {"chars": 4} and "extra" not in turns[1]
