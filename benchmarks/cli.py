@@ -104,6 +104,7 @@ def eval_cmd(
     top_p: Annotated[float, typer.Option("--top-p", help="nucleus sampling (with temperature > 0)")] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="sampling seed")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="prompts per forward batch (transformers)")] = 8,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="requests in flight at once (openai)")] = 32,
     chat_template: Annotated[Path | None, typer.Option("--chat-template", help="Jinja chat template file replacing the model's (transformers)")] = None,
     thinking: Annotated[str, typer.Option("--thinking", help="strip: score the answer after </think>; keep: score everything")] = "strip",
     responses: Annotated[Path | None, typer.Option("--responses", help="score these generations instead of running a model")] = None,
@@ -128,7 +129,7 @@ def eval_cmd(
     if thinking not in THINKING:
         raise _fail(f"--thinking must be one of {', '.join(THINKING)}, got {thinking!r}")
     for opt, v, ok in (("--max-tokens", max_tokens, max_tokens >= 1), ("--batch-size", batch_size, batch_size >= 1),
-                       ("--chunk-size", chunk_size, chunk_size >= 1), ("--temperature", temperature, temperature >= 0),
+                       ("--chunk-size", chunk_size, chunk_size >= 1), ("--concurrency", concurrency, concurrency >= 1), ("--temperature", temperature, temperature >= 0),
                        ("--top-p", top_p, 0 < top_p <= 1), ("--limit", limit, limit is None or limit >= 1)):
         if not ok:
             raise _fail(f"{opt} got {v!r}")
@@ -148,6 +149,9 @@ def eval_cmd(
                                           "system_prompt": system_prompt}
         else:
             spec = model_spec(model, base_url)
+            if chat_template is not None and not spec.startswith("transformers:"):
+                raise BenchmarkError("--chat-template applies to transformers models only (vLLM and servers use "
+                                     "the model's own template)")
             generation = {"backend": spec.split(":", 1)[0], "max_tokens": max_tokens, "temperature": temperature,
                           "top_p": top_p, "seed": seed, "system_prompt": system_prompt, "thinking": thinking,
                           "chat_template": str(chat_template) if chat_template else "model",
@@ -167,6 +171,8 @@ def eval_cmd(
                     kw: dict[str, Any] = {"seed": seed}
                     if spec.startswith("transformers:"):
                         kw.update(batch_size=batch_size, chat_template=template_text)
+                    elif spec.startswith("openai:"):
+                        kw.update(concurrency=concurrency)
                     backend = build_backend(spec, base_url=base_url, **kw)
                 gen = BackendGenerator(backend, GenerationConfig(max_tokens=max_tokens, temperature=temperature,
                                                                  top_p=top_p))
