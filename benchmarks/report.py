@@ -87,7 +87,8 @@ def plot_per_type(summary: Mapping[str, Any], path: Path) -> bool:
         ax.set_yticks(range(len(types)), [f"{t} (n={pt[t]['total']})" for t in types], fontsize=7)
         ax.set_xlim(0, 100)
         ax.set_xlabel("pass rate %")
-        ax.set_title(f"{name}: pass rate per constraint type ({summary['model']})", fontsize=9)
+        mode = (summary["benchmarks"][name].get("modes") or ["strict"])[0]
+        ax.set_title(f"{name}: pass rate per constraint type, {mode} ({summary['model']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
