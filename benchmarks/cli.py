@@ -45,8 +45,8 @@ def _data_paths(data: list[str] | None, names: list[str]) -> dict[str, str]:
 class _Scorers:
     """One Scorer without an LLM, and one with the verifier, built the first time a soft constraint needs it."""
 
-    def __init__(self, spec: str | None, base_url: list[str] | None, workers: int | None) -> None:
-        self.spec, self.base_url, self.workers = spec, base_url, workers
+    def __init__(self, spec: str | None, workers: int | None, **verifier_kwargs: Any) -> None:
+        self.spec, self.workers, self.verifier_kwargs = spec, workers, verifier_kwargs
         self.plain: Any = None
         self.judged: Any = None
 
@@ -55,8 +55,9 @@ class _Scorers:
 
         if needs_llm and self.spec is not None:
             if self.judged is None:
-                kw: dict[str, Any] = {"base_url": self.base_url} if self.base_url else {}
-                self.judged = Scorer(self.spec, sandbox_workers=self.workers, **kw)
+                from verifier import build_verifier
+
+                self.judged = Scorer(build_verifier(self.spec, **self.verifier_kwargs), sandbox_workers=self.workers)
             return self.judged
         if self.plain is None:
             self.plain = Scorer(None, sandbox_workers=self.workers)
@@ -111,6 +112,9 @@ def eval_cmd(
     data: Annotated[list[str] | None, typer.Option("--data", help="local benchmark data: PATH, or NAME=PATH with several benchmarks")] = None,
     verifier_spec: Annotated[str, typer.Option("--verifier", help="LLM judge for soft constraints (BACKEND:MODEL)")] = "transformers:default",
     verifier_url: Annotated[list[str] | None, typer.Option("--verifier-base-url", help="OpenAI-compatible endpoint for the judge (repeatable)")] = None,
+    judge_mode: Annotated[str, typer.Option("--judge-mode", help="judge decision: score (one forward pass) or generate")] = "score",
+    judge_template: Annotated[str | None, typer.Option("--judge-template", help="judge prompt template name or path")] = None,
+    judge_cache: Annotated[Path | None, typer.Option("--judge-cache", help="judge result cache (SQLite path)")] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="no judge: soft constraints stay undecided")] = False,
     sandbox_workers: Annotated[int | None, typer.Option("--sandbox-workers", help="processes running dataset code")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="samples generated, scored and appended together")] = 16,
@@ -133,7 +137,12 @@ def eval_cmd(
                        ("--top-p", top_p, 0 < top_p <= 1), ("--limit", limit, limit is None or limit >= 1)):
         if not ok:
             raise _fail(f"{opt} got {v!r}")
-    scorers = _Scorers(None if no_llm else verifier_spec, verifier_url, sandbox_workers)
+    if judge_mode not in ("score", "generate"):
+        raise _fail(f"--judge-mode must be score or generate, got {judge_mode!r}")
+    vkw: dict[str, Any] = {"mode": judge_mode, "template": judge_template, "cache_path": judge_cache}
+    if verifier_url:
+        vkw["base_url"] = list(verifier_url)
+    scorers = _Scorers(None if no_llm else verifier_spec, sandbox_workers, **vkw)
     backend = None
     try:
         benches = [registry.get(n) for n in names]
@@ -177,8 +186,10 @@ def eval_cmd(
                 gen = BackendGenerator(backend, GenerationConfig(max_tokens=max_tokens, temperature=temperature,
                                                                  top_p=top_p))
             results.append(run_benchmark(bench, samples, gen, scorers, out, opts))
-        judge = {"verifier": None if no_llm else verifier_spec, "base_url": list(verifier_url or []),
-                 "used": scorers.used, "mode": "score"} if not no_llm else None
+        judge = None if no_llm else {
+            "verifier": verifier_spec, "base_url": list(verifier_url or []), "mode": judge_mode,
+            "template": scorers.judged.verifier.template.name if scorers.used else judge_template,
+            "used": scorers.used}
         summary = build_summary(results, model=spec, generation=generation, judge=judge)
         table = write_outputs(out, summary)
     except (BenchmarkError, OSError, ValueError) as e:

@@ -27,6 +27,8 @@ N_IFEVAL = 12
 def answer(messages: list[dict]) -> str:
     """Deterministic 'model': lowercases the prompt and repeats it (some IFEval checks pass, some fail)."""
     user = messages[-1]["content"]
+    if user.startswith("JUDGE"):  # the judge template of test_judge_is_built_once_and_recorded
+        return "Yes"
     return f"{user.lower()}\n\n{user[: len(user) // 2]}"
 
 
@@ -126,3 +128,17 @@ def test_resume_refuses_other_settings(fake_model: str, tmp_path: Path) -> None:
     assert res.returncode == 2 and "different settings (generation)" in res.stderr
     assert subprocess.run(other + ["--overwrite"], capture_output=True, timeout=300).returncode == 0
     shutil.rmtree(out)
+
+
+def test_judge_is_built_when_needed_and_recorded(fake_model: str, tmp_path: Path) -> None:
+    out = tmp_path / "judged"
+    cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model", "openai:fake",
+           "--base-url", fake_model, "-b", "verinstruct", "--data", str(FIXTURE), "--limit", "3", "--no-progress",
+           "--verifier", "openai:fake", "--verifier-base-url", fake_model, "--judge-mode", "generate",
+           "--judge-template", "JUDGE {instruction} {response} {constraint}", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["judge"]["used"] is True and s["judge"]["mode"] == "generate" and s["judge"]["verifier"] == "openai:fake"
+    soft = s["benchmarks"]["verinstruct"]["metrics"]["soft_pass_rate"]
+    assert soft["total"] > 0 and soft["undecided"] < soft["total"] and soft["passed"] > 0
