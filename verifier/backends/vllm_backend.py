@@ -130,6 +130,7 @@ class VLLMBackend:
             # vLLM returns the sampled token plus the top-k; 0 means the sampled token alone
             logprobs=k if want else None,
             stop=list(config.stop) or None,
+            **({"top_p": config.top_p} if config.top_p < 1.0 else {}),
         )
         out: list[GenResult] = []
         for res in self._chat(list(batch), params):
