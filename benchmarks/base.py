@@ -28,7 +28,8 @@ The contract (stable; extend it only in backwards-compatible ways):
                    "scored_text": what was scored (thinking removed), "thinking": "none"|"removed"|"unfinished",
                    "error": generation error or null, "finish_reason": ..., "prompt_tokens": n,
                    "completion_tokens": n,
-                   "scores": {"strict": ScoredResponse.to_dict(), "loose": {...}} | null}]}
+                   "scores": {"strict": ScoredResponse.to_dict(), "loose": {...}} | null,
+                   "extra": {...} (only when the benchmark's extra_scores gives something)}]}
 
    A turn whose generation failed carries ``error`` and every constraint undecided (``passed: null``),
    so it is counted, never silently dropped. Records are plain JSON because a resumed run reads them
@@ -46,7 +47,7 @@ The contract (stable; extend it only in backwards-compatible ways):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -132,6 +133,15 @@ class Benchmark:
         samples = self.to_samples(self.load_rows(path))
         return samples[:limit] if limit is not None else samples
 
+    # ---- extra scoring -------------------------------------------------------------------------
+    def extra_scores(self, get_scorer: Callable[[bool], Any], instances: Sequence[Instance],
+                     texts: Sequence[str]) -> list[dict[str, Any]] | None:
+        """Optional numbers per scored turn beyond the verdicts, stored as ``turn["extra"]`` (None: nothing).
+
+        ``get_scorer(needs_llm)`` gives the run's shared Scorer; e.g. the RL reward's parts for held-out data.
+        """
+        return None
+
     # ---- measure -------------------------------------------------------------------------------
     def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:
         raise NotImplementedError
@@ -144,8 +154,7 @@ class Benchmark:
         mode = self.modes[0]
         for r in records:
             for t in range(len(r["turns"])):
-                for name, passed in constraint_verdicts(r, t, mode):
-                    yield name, passed
+                yield from constraint_verdicts(r, t, mode)
 
     def metrics(self, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
         """All metrics, headline ones first in their declared order, then the rest by name."""

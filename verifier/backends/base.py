@@ -48,6 +48,8 @@ class ScoreResult:
 class GenerationConfig:
     max_tokens: int = 512
     temperature: float = 0.0
+    #: nucleus sampling; 1.0 = off (only used when temperature > 0)
+    top_p: float = 1.0
     top_logprobs: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
     #: return per-token logprobs (implied by ``top_logprobs > 0``), like OpenAI's ``logprobs=true``

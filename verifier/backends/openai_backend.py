@@ -385,6 +385,8 @@ class OpenAIBackend:
                 "max_tokens": config.max_tokens,
                 "temperature": config.temperature,
             }
+            if config.top_p < 1.0:
+                body["top_p"] = config.top_p
             if config.stop:
                 body["stop"] = list(config.stop)
             if want:

@@ -88,6 +88,7 @@ class TransformersBackend:
         trust_remote_code: bool = False,
         seed: int = 0,
         max_context: int | None = None,
+        chat_template: str | None = None,
     ) -> None:
         import torch
 
@@ -99,6 +100,8 @@ class TransformersBackend:
         self.seed = seed
         with quiet_transformers():
             self._load(model, local_files_only, trust_remote_code, max_context)
+        if chat_template is not None:  # a Jinja template replacing the tokenizer's own (e.g. for a base model)
+            self.tok.chat_template = chat_template
         self._torch = torch
 
     def _load(
@@ -230,7 +233,7 @@ class TransformersBackend:
             max_new_tokens=config.max_tokens,
             do_sample=sample,
             temperature=config.temperature if sample else None,
-            top_p=None,
+            top_p=config.top_p if sample and config.top_p < 1.0 else None,
             top_k=None,
             pad_token_id=self.tok.pad_token_id,
             eos_token_id=sorted(self.eos_ids) or None,

@@ -127,6 +127,7 @@ class VLLMBackend:
         params = self._params(
             max_tokens=config.max_tokens,
             temperature=config.temperature,
+            top_p=config.top_p,
             # vLLM returns the sampled token plus the top-k; 0 means the sampled token alone
             logprobs=k if want else None,
             stop=list(config.stop) or None,

@@ -33,6 +33,16 @@ def _register() -> None:
 
     for mod in (check, checkers_cmd, data, score, serve):
         mod.register(app)
+    _register_plugins()
+
+
+def _register_plugins() -> None:
+    """Commands of other packages (``benchmarks``: eval/compare, ``rl``) through the ``verinstruct.cli``
+    entry-point group, whose values are ``register(app)`` callables: verinstruct never imports them itself."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="verinstruct.cli"), key=lambda e: e.name):
+        ep.load()(app)
 
 
 def main() -> None:

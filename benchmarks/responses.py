@@ -1,0 +1,132 @@
+"""``verif eval --responses FILE``: score existing generations instead of generating.
+
+Two row shapes are read (JSONL):
+
+* IFEval's ``{"prompt", "response"}`` (optionally ``key``/``id``): single-turn only;
+* this project's sample records (``{"id", "turns": [{"response": ...}, ...]}``, e.g. a previous run's
+  ``samples/<benchmark>.jsonl``): any number of turns; a ``benchmark`` field, when present, must match.
+
+A sample takes the row with its id (``key``/``id``), else the row with its exact first user prompt, else
+the row on the same line as the sample's row in the benchmark data when its prompt is nearly the same
+(difflib ratio >= 0.9: Google's response files are line-aligned with ``input_data.jsonl``, and in the GPT-4
+file one prompt was reworded after the responses were made). Each such match is reported on stderr; a
+sample with no response at all is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.base import BenchmarkError, Sample
+from benchmarks.runner import GenRequest
+from verifier.backends.base import GenResult
+
+#: a line-matched response's prompt must be at least this similar to the sample's (a rewording, not another prompt)
+MIN_SIMILARITY = 0.9
+
+
+class ResponseFile:
+    """Responses looked up by (sample id, turn); built per benchmark with :meth:`for_samples`."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise BenchmarkError(f"--responses: no such file {str(path)!r}")
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise BenchmarkError(f"--responses {path} line {n}: invalid JSON: {e.msg}") from None
+                if not isinstance(row, dict):
+                    raise BenchmarkError(f"--responses {path} line {n}: expected a JSON object")
+                if "turns" in row:
+                    turns = row["turns"]
+                    if not isinstance(turns, list) or not all(
+                            isinstance(t, Mapping) and isinstance(t.get("response"), (str, type(None))) for t in turns):
+                        raise BenchmarkError(f"--responses {path} line {n}: field 'turns' must be a list of "
+                                             "objects with a 'response' string")
+                    texts = [t.get("response") for t in turns]
+                elif isinstance(row.get("response"), str):
+                    texts = [row["response"]]
+                else:
+                    raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string or a 'turns' "
+                                         "list (this project's sample records)")
+                rid = row.get("id", row.get("key"))
+                self.rows.append({"line": n, "id": None if rid is None else str(rid), "prompt": row.get("prompt"),
+                                  "benchmark": row.get("benchmark"), "texts": texts})
+
+    def for_samples(self, benchmark: str, samples: Sequence[Sample], positions: Sequence[int] | None = None
+                    ) -> ResponseGenerator:
+        """Match every sample to a row (see module docstring); ``positions[i]`` is sample i's data row index."""
+        rows = [r for r in self.rows if r["benchmark"] in (None, benchmark)]
+        by_id = {r["id"]: r for r in rows if r["id"] is not None}
+        by_prompt: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if isinstance(r["prompt"], str):
+                by_prompt.setdefault(r["prompt"], r)
+        by_stripped = {p.strip(): r for p, r in reversed(list(by_prompt.items()))}
+        used: set[int] = set()
+        table: dict[str, list[str | None]] = {}
+        unmatched: list[int] = []
+        for i, s in enumerate(samples):
+            prompt = _first_prompt(s)
+            r = by_id.get(s.id) or by_prompt.get(prompt) or by_stripped.get((prompt or "").strip())
+            if r is None or id(r) in used:
+                unmatched.append(i)
+                continue
+            if r is by_id.get(s.id) and isinstance(r["prompt"], str) and prompt is not None and r["prompt"] != prompt \
+                    and _similarity(r["prompt"], prompt) < MIN_SIMILARITY:
+                raise BenchmarkError(f"--responses {self.path} line {r['line']}: id {s.id!r} is {benchmark} sample "
+                                     f"{s.id!r} but its prompt is a different one")
+            used.add(id(r))
+            table[s.id] = r["texts"]
+        for i in unmatched:
+            s = samples[i]
+            pos = positions[i] if positions is not None else i
+            r = self.rows[pos] if pos < len(self.rows) else None
+            if r is None or id(r) in used or r["benchmark"] not in (None, benchmark) or (
+                    r["id"] is not None and r["id"] != s.id) or _similarity(r["prompt"], _first_prompt(s)) < MIN_SIMILARITY:
+                raise BenchmarkError(
+                    f"--responses {self.path}: no response for {benchmark} sample {s.id!r} (no row with that id, "
+                    "its prompt, or on its line)")
+            used.add(id(r))
+            table[s.id] = r["texts"]
+            print(f"verif eval: {benchmark} sample {s.id!r} matched by line ({self.path.name} line {r['line']}); "
+                  "its prompt differs", file=sys.stderr)
+        return ResponseGenerator(table, str(self.path))
+
+
+def _similarity(a: str | None, b: str | None) -> float:
+    if not isinstance(a, str) or not isinstance(b, str):
+        return 0.0
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _first_prompt(s: Sample) -> str | None:
+    for m in s.turns[0].messages if s.turns else ():
+        if m.get("role") == "user":
+            return m.get("content")
+    return None
+
+
+class ResponseGenerator:
+    def __init__(self, table: Mapping[str, Sequence[str | None]], source: str) -> None:
+        self.table, self.source = table, source
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        out = []
+        for r in requests:
+            texts = self.table[r.sample_id]
+            text = texts[r.turn] if r.turn < len(texts) else None
+            out.append(GenResult(text, None if text is not None else
+                                 f"{self.source}: no response for turn {r.turn + 1}", "stop"))
+        return out
