@@ -13,6 +13,8 @@ import pytest
 
 from benchmarks.base import BenchmarkError, Sample
 from benchmarks.followbench import BENCHMARK, consecutive_levels
+from benchmarks.responses import ResponseGenerator
+from benchmarks.runner import RunOptions, run_benchmark
 from checkers.followbench import EXAMPLE_ID, RULE_SOURCES
 from verinstruct import Scorer
 from verinstruct.schema import LLMCheck, RegistryCheck
@@ -30,12 +32,10 @@ def samples() -> dict[str, Sample]:
     return {s.id: s for s in BENCHMARK.load_samples(DATA)}
 
 
-def _records(samples: list[Sample], responses: list[str], scorer: Scorer) -> list[dict[str, Any]]:
-    """Per-sample records in the runner's shape (benchmarks/base.py), scored through the Scorer."""
-    scored = scorer.score_batch([s.turns[0].instance for s in samples], responses, mode="strict")
-    return [{"id": s.id, "benchmark": "followbench", "meta": dict(s.meta),
-             "turns": [{"response": resp, "scores": {"strict": sc.to_dict()}}]}
-            for s, resp, sc in zip(samples, responses, scored, strict=True)]
+def _records(samples: list[Sample], responses: list[str], scorer: Scorer, out: Path) -> list[dict[str, Any]]:
+    """Records from the shared runner, each sample answered with its response."""
+    gen = ResponseGenerator({s.id: [r] for s, r in zip(samples, responses, strict=True)}, "test")
+    return run_benchmark(BENCHMARK, samples, gen, lambda _: scorer, out, RunOptions(progress=False)).records
 
 
 def test_loader_reads_the_authors_files(samples: dict[str, Sample]) -> None:
@@ -116,7 +116,7 @@ def test_reference_verdicts_through_the_scorer(samples: dict[str, Sample]) -> No
     assert len(differ) == 12
 
 
-def test_metrics_by_hand(samples: dict[str, Sample], scripted_verifier) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_by_hand(samples: dict[str, Sample], scripted_verifier, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # content example 1 is LLM-judged: the fake judge says No to constraint i when the response has "[fail i]"
     # content example 14 (E2E) is rule-judged: the response equals the target at levels 1-3 only
     def decide(prompt: str) -> str:
@@ -128,7 +128,7 @@ def test_metrics_by_hand(samples: dict[str, Sample], scripted_verifier) -> None:
     rule = [samples[f"content:14:{k}"] for k in range(1, 6)]
     rule_resp = [s.turns[0].instance.constraints[0].check.params["target"] for s in rule[:3]] + ["no", "no"]  # type: ignore[union-attr]
     with Scorer(scripted_verifier(decide)) as scorer:
-        records = _records(llm + rule, llm_resp + rule_resp, scorer)
+        records = _records(llm + rule, llm_resp + rule_resp, scorer, tmp_path)
     m = BENCHMARK.metrics(records)
     # hard per level: llm T F T F T, rule T T T F F
     assert [m[f"hsr_level_{k}"]["rate"] for k in range(1, 6)] == [1.0, 0.5, 1.0, 0.0, 0.5]
@@ -141,10 +141,10 @@ def test_metrics_by_hand(samples: dict[str, Sample], scripted_verifier) -> None:
     assert list(m)[:11] == [*(f"hsr_level_{k}" for k in range(1, 6)), *(f"ssr_level_{k}" for k in range(1, 6)), "csl"]
 
 
-def test_undecided_is_counted_not_credited(samples: dict[str, Sample], scripted_verifier) -> None:  # type: ignore[no-untyped-def]
+def test_undecided_is_counted_not_credited(samples: dict[str, Sample], scripted_verifier, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     levels = [samples[f"content:1:{k}"] for k in range(1, 6)]
     with Scorer(scripted_verifier(lambda p: "Yes" if "[maybe]" not in p else "perhaps")) as scorer:
-        records = _records(levels, ["ok", "ok", "[maybe]", "ok", "ok"], scorer)
+        records = _records(levels, ["ok", "ok", "[maybe]", "ok", "ok"], scorer, tmp_path)
     m = BENCHMARK.metrics(records)
     assert m["hsr_level_3"] == {"passed": 0, "total": 1, "rate": 0.0, "undecided": 1}
     assert m["ssr_level_3"]["undecided"] == 1 and m["hsr_level_4"]["rate"] == 1.0
@@ -153,8 +153,8 @@ def test_undecided_is_counted_not_credited(samples: dict[str, Sample], scripted_
     assert consecutive_levels([True] * 5) == 5
 
 
-def test_csl_needs_all_five_levels(samples: dict[str, Sample]) -> None:
+def test_csl_needs_all_five_levels(samples: dict[str, Sample], tmp_path: Path) -> None:
     part = [samples[f"example:1:{k}"] for k in (1, 2)]
     with Scorer(None) as scorer:
-        m = BENCHMARK.metrics(_records(part, ["{'AI assistant': 'x'}"] * 2, scorer))
+        m = BENCHMARK.metrics(_records(part, ["{'AI assistant': 'x'}"] * 2, scorer, tmp_path))
     assert "csl" not in m and m["example/hsr_level_1"]["passed"] == 1

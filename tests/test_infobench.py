@@ -12,6 +12,8 @@ import pytest
 
 from benchmarks.base import BenchmarkError
 from benchmarks.infobench import BENCHMARK
+from benchmarks.responses import ResponseGenerator
+from benchmarks.runner import RunOptions, run_benchmark
 from verinstruct import Scorer
 from verinstruct.schema import LLMCheck
 
@@ -61,15 +63,14 @@ def _judge(prompt: str) -> str:
     return "Yes" if word in text else "No"
 
 
-def test_drfr_by_hand(scripted_verifier) -> None:  # type: ignore[no-untyped-def]
+def test_drfr_by_hand(scripted_verifier, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     samples = BENCHMARK.load_samples(FIXTURE)
     responses = ["apples and pears", "rivers, seas", "a cats poem"]
     verifier = scripted_verifier(_judge)
+    gen = ResponseGenerator({s.id: [r] for s, r in zip(samples, responses, strict=True)}, "test")
     with Scorer(verifier) as scorer:
-        scored = scorer.score_batch([s.turns[0].instance for s in samples], responses)  # type: ignore[misc]
-    records = [{"id": s.id, "meta": dict(s.meta), "turns": [{"scores": {"strict": sc.to_dict()}}]}
-               for s, sc in zip(samples, scored, strict=True)]
-    m = BENCHMARK.metrics(records)
+        res = run_benchmark(BENCHMARK, samples, gen, lambda _: scorer, tmp_path, RunOptions(progress=False))
+    m = BENCHMARK.metrics(res.records)
     # yes: apples, pears | rivers, seas | cats; the tone question is undecided
     assert m["drfr"] == {"passed": 5, "total": 9, "rate": 5 / 9, "undecided": 1}
     assert m["drfr_easy"] == {"passed": 2, "total": 3, "rate": 2 / 3, "undecided": 0}

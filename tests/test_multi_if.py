@@ -13,6 +13,8 @@ import pytest
 
 from benchmarks.base import BenchmarkError, Sample
 from benchmarks.multi_if import BENCHMARK
+from benchmarks.responses import ResponseGenerator
+from benchmarks.runner import RunOptions, run_benchmark
 from verinstruct import Scorer
 from verinstruct.schema import RegistryCheck
 
@@ -81,23 +83,18 @@ RESPONSES = {
 }
 
 
-def _records(samples: list[Sample], scorer: Scorer) -> list[dict[str, Any]]:
-    """Records in the runner's shape: every turn scored in both modes (benchmarks/base.py)."""
-    out = []
-    for s in samples:
-        turns = []
-        for t, resp in zip(s.turns, RESPONSES[s.id], strict=True):
-            scores = {m: scorer.score_batch([t.instance], [resp], mode=m)[0].to_dict() for m in BENCHMARK.modes}
-            turns.append({"response": resp, "scores": scores})
-        out.append({"id": s.id, "benchmark": "multi_if", "meta": dict(s.meta), "turns": turns})
-    return out
+def _run(samples: list[Sample], scorer: Scorer, tmp_path: Path) -> list[dict[str, Any]]:
+    """The shared runner, answering each turn from RESPONSES (the model's own answers go back into the chat)."""
+    gen = ResponseGenerator({s.id: RESPONSES[s.id] for s in samples}, "test")
+    res = run_benchmark(BENCHMARK, samples, gen, lambda _: scorer, tmp_path, RunOptions(progress=False))
+    return res.records
 
 
 def _rate(p: int, t: int) -> dict[str, Any]:
     return {"passed": p, "total": t, "rate": p / t, "undecided": 0}
 
 
-def test_metrics_by_hand() -> None:
+def test_metrics_by_hand(tmp_path: Path) -> None:
     for module in ("pythainlp", "pycrfsuite", "emoji"):
         try:
             __import__(module)
@@ -106,7 +103,11 @@ def test_metrics_by_hand() -> None:
                 pytest.fail(f"{module} is not installed (pip install 'verinstruct[multilingual]')")
             pytest.skip(f"{module} is not installed")
     with Scorer(None) as scorer:
-        m = BENCHMARK.metrics(_records(BENCHMARK.load_samples(FIXTURE), scorer))
+        records = _run(BENCHMARK.load_samples(FIXTURE), scorer, tmp_path)
+    m = BENCHMARK.metrics(records)
+    # turn 3 was sent with the model's own answers to turns 1 and 2
+    assert [x["role"] for x in records[0]["turns"][2]["messages"]] == ["user", "assistant"] * 2 + ["user"]
+    assert records[0]["turns"][2]["messages"][3]["content"] == RESPONSES["1001"][1]
     a = "all_languages"
     # turn 1: every one of the four prompts and instructions passes, strict and loose
     for name in ("prompt_strict", "inst_strict", "prompt_loose", "inst_loose"):
@@ -127,7 +128,7 @@ def test_metrics_by_hand() -> None:
                                                        "inst_loose")]
 
 
-def test_undecided_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_undecided_is_counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from checkers import multilingual
 
     def missing() -> None:
@@ -136,7 +137,7 @@ def test_undecided_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(multilingual, "_thai", missing)
     thai = [s for s in BENCHMARK.load_samples(FIXTURE) if s.id == "1003"]
     with Scorer(None) as scorer:
-        m = BENCHMARK.metrics(_records(thai, scorer))
+        m = BENCHMARK.metrics(_run(thai, scorer, tmp_path))
     assert m["turn_1_Thai_prompt_strict"] == {"passed": 0, "total": 1, "rate": 0.0, "undecided": 1}
     assert m["turn_1_Thai_overall"]["undecided"] == 4
 
