@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Value, verdicts
 from verinstruct.schema import Constraint, Instance, LLMCheck
 
-SUBSETS = {"Easy_set": "easy", "Hard_set": "hard"}
+#: the card spells them Easy_Set / Hard_Set, the data Easy_set / Hard_set: compared case-insensitively
+SUBSETS = {"easy_set": "easy", "hard_set": "hard"}
 
 
 def prompt_of(instruction: str, input_text: str) -> str:
@@ -54,8 +55,8 @@ class InFoBench(Benchmark):
             raise BenchmarkError(f"{where}: field 'question_label' must have one entry per decomposed question "
                                  f"({len(questions)}), got {labels!r}"[:300])
         subset = row.get("subset")
-        if subset is not None and subset not in SUBSETS:
-            raise BenchmarkError(f"{where}: field 'subset' must be one of {', '.join(SUBSETS)}, got {subset!r}")
+        if subset is not None and (not isinstance(subset, str) or subset.lower() not in SUBSETS):
+            raise BenchmarkError(f"{where}: field 'subset' must be Easy_set or Hard_set, got {subset!r}")
         constraints = []
         for k, q in enumerate(questions):
             if not isinstance(q, str) or not q.strip():
@@ -68,7 +69,7 @@ class InFoBench(Benchmark):
         return Sample.single(str(rid), prompt, inst, meta=meta)
 
     def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:
-        subset = SUBSETS.get(record["meta"].get("subset") or "")
+        subset = SUBSETS.get((record["meta"].get("subset") or "").lower())
         for v in verdicts(record, 0, "strict"):
             yield "drfr", v
             if subset:

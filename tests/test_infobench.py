@@ -43,7 +43,7 @@ def test_loader_turns_questions_into_soft_constraints() -> None:
         ({"decomposed_questions": []}, r"id 'domain_oriented_task_1'\): field 'decomposed_questions' must be a non-empty list"),
         ({"decomposed_questions": ["ok?", "", "ok?"]}, r"field 'decomposed_questions\[1\]' must be a non-empty string"),
         ({"question_label": [["Content"]]}, r"field 'question_label' must have one entry per decomposed question \(3\)"),
-        ({"subset": "Medium_set"}, r"field 'subset' must be one of Easy_set, Hard_set"),
+        ({"subset": "Medium_set"}, r"field 'subset' must be Easy_set or Hard_set"),
         ({"instruction": None}, r"field 'instruction' must be a non-empty string"),
         ({"id": None}, r"infobench row 1: field 'id'"),
     ],
@@ -64,7 +64,7 @@ def _judge(prompt: str) -> str:
 
 
 def test_drfr_by_hand(scripted_verifier, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    samples = BENCHMARK.load_samples(FIXTURE)
+    samples = BENCHMARK.to_samples([*ROWS[:2], {**ROWS[2], "subset": "Hard_Set"}])  # the card's spelling
     responses = ["apples and pears", "rivers, seas", "a cats poem"]
     verifier = scripted_verifier(_judge)
     gen = ResponseGenerator({s.id: [r] for s, r in zip(samples, responses, strict=True)}, "test")
