@@ -10,7 +10,10 @@ Multi-IF keeps IFEval's instructions but counts words and sentences by the respo
 * words: Thai counts PyThaiNLP's word tokens (whitespace tokens included, as the authors count them);
   Chinese/Japanese count every CJK ideograph, kana and Hangul syllable as a word, plus one per emoji, plus
   the whitespace-separated words left once those and a set of ASCII/CJK punctuation are removed; anything
-  else is IFEval's ``\\w+`` count.
+  else is IFEval's ``\\w+`` count. That count keeps Devanagari vowel signs inside their word, as NLTK's
+  ``RegexpTokenizer`` does today (it matches with the ``regex`` engine); NLTK releases that matched with
+  ``re`` split Hindi words at each vowel sign ("हिन्दी भाषा में लिखिए" is 4 words here, 9 there), so Hindi
+  word counts may be lower than the authors' if their NLTK was one of those.
 
 Thai needs ``pythainlp`` (with ``python-crfsuite`` for its sentence tokenizer) and the CJK word count needs
 ``emoji``: ``pip install 'verinstruct[multilingual]'``. Without them those verdicts (and only those) are
