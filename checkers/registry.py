@@ -40,7 +40,7 @@ def register(
 
 def _ensure_loaded() -> None:
     # Importing the checker modules registers them; done lazily so `checkers.base` stays light.
-    from checkers import ifbench, ifeval  # noqa: F401
+    from checkers import followbench, ifbench, ifeval, multilingual  # noqa: F401
 
 
 def get(checker_id: str) -> CheckerSpec:

@@ -43,3 +43,43 @@ def _descendants() -> set[int]:
 def descendants() -> Callable[[], set[int]]:
     """A function listing the live descendant processes of this test process (to prove none is left)."""
     return _descendants
+
+
+class _ScriptedBackend:
+    """A verifier backend whose answer to each prompt is ``decide(prompt text)``; records the prompts."""
+
+    kind = "fake"
+    model = "scripted-judge"
+
+    def __init__(self, decide):  # type: ignore[no-untyped-def]
+        self.decide = decide
+        self.seen: list[str] = []
+
+    def generate(self, batch, config):  # type: ignore[no-untyped-def]
+        from verifier.backends.base import GenResult
+
+        out = []
+        for msgs in batch:
+            text = "\n".join(m["content"] for m in msgs)
+            self.seen.append(text)
+            out.append(GenResult(self.decide(text)))
+        return out
+
+    def score(self, batch, candidates):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted_verifier():  # type: ignore[no-untyped-def]
+    """``scripted_verifier(decide)``: a real :class:`verifier.Verifier` (answer-only template, generate mode)
+    over a fake backend answering ``decide(prompt)`` ("Yes" / "No" / anything unparseable)."""
+    from verifier import Verifier
+    from verifier.prompts import load_template
+
+    def make(decide):  # type: ignore[no-untyped-def]
+        return Verifier(backend=_ScriptedBackend(decide), mode="generate", template=load_template("en"))
+
+    return make

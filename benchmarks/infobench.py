@@ -1,0 +1,99 @@
+"""InFoBench (Qin et al., 2024): DRFR, the share of decomposed yes/no requirements a response satisfies.
+
+Rows (Hub ``kqsong/InFoBench``, 500 instructions, 2,250 questions; or a local copy): ``id``, ``instruction``,
+``input`` (may be empty), ``category``, ``subset`` (``Easy_set`` / ``Hard_set``), ``decomposed_questions``
+(list of yes/no questions) and ``question_label`` (per question, its requirement types).
+
+The model is asked the instruction, followed by the input on its own paragraph when there is one. Each
+decomposed question becomes one soft constraint that this project's LLM verifier answers, as the authors'
+GPT-4 judge answers it with YES/NO (``evaluation.py``). Two differences from the authors' judge: it saw only the
+input and the response (ours also sees the instruction), and it answered the questions one after another in
+one conversation (ours judges each question on its own, batched and cached like every soft constraint); an
+answer the verifier cannot read is undecided here, where the authors' loop stopped the instance.
+
+Metrics: ``drfr`` = questions answered yes / all questions, and the same over the ``Easy_set`` and ``Hard_set``
+instructions (``drfr_easy``, ``drfr_hard``). Undecided answers count in the total, not as yes, and are
+reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Value, verdicts
+from verinstruct.schema import Constraint, Instance, LLMCheck
+
+#: the card spells them Easy_Set / Hard_Set, the data Easy_set / Hard_set: compared case-insensitively
+SUBSETS = {"easy_set": "easy", "hard_set": "hard"}
+
+
+def prompt_of(instruction: str, input_text: str) -> str:
+    return f"{instruction}\n\n{input_text}" if input_text.strip() else instruction
+
+
+class InFoBench(Benchmark):
+    name = "infobench"
+    hub_id = "kqsong/InFoBench"
+    hub_split = "train"
+    modes: ClassVar[tuple[str, ...]] = ("strict",)
+    headline: ClassVar[tuple[str, ...]] = ("drfr", "drfr_easy", "drfr_hard")
+    needs_verifier: ClassVar[bool] = True
+
+    def to_sample(self, row: Mapping[str, Any], where: str) -> Sample:
+        rid = row.get("id")
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid).strip() == "":
+            raise BenchmarkError(f"{where}: field 'id' must be a non-empty string or integer, got {rid!r}")
+        where = f"{where} (id {str(rid)!r})"
+        instruction = _str(row, "instruction", where, allow_empty=False)
+        input_text = _str(row, "input", where) if row.get("input") is not None else ""
+        questions = row.get("decomposed_questions")
+        if not isinstance(questions, Sequence) or isinstance(questions, str) or not questions:
+            raise BenchmarkError(f"{where}: field 'decomposed_questions' must be a non-empty list of strings")
+        labels = row.get("question_label")
+        if labels is not None and (not isinstance(labels, Sequence) or len(labels) != len(questions)):
+            raise BenchmarkError(f"{where}: field 'question_label' must have one entry per decomposed question "
+                                 f"({len(questions)}), got {labels!r}"[:300])
+        subset = row.get("subset")
+        if subset is not None and (not isinstance(subset, str) or subset.lower() not in SUBSETS):
+            raise BenchmarkError(f"{where}: field 'subset' must be Easy_set or Hard_set, got {subset!r}")
+        constraints = []
+        for k, q in enumerate(questions):
+            if not isinstance(q, str) or not q.strip():
+                raise BenchmarkError(f"{where}: field 'decomposed_questions[{k}]' must be a non-empty string, got {q!r}")
+            constraints.append(Constraint(f"infobench:{_label(labels[k] if labels is not None else None)}", "soft",
+                                          q.strip(), LLMCheck(), None, "given"))
+        prompt = prompt_of(instruction, input_text)
+        meta = {"subset": subset, "category": row.get("category")}
+        inst = Instance(str(rid), prompt, tuple(constraints), None, {"format": "infobench", "extra": meta})
+        return Sample.single(str(rid), prompt, inst, meta=meta)
+
+    def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:
+        subset = SUBSETS.get((record["meta"].get("subset") or "").lower())
+        for v in verdicts(record, 0, "strict"):
+            yield "drfr", v
+            if subset:
+                yield f"drfr_{subset}", v
+
+
+def _label(label: Any) -> str:
+    """A question's requirement types as one name ('content', 'format/number', ...), for per-type reports."""
+    if isinstance(label, str):
+        parts = [label]
+    elif isinstance(label, Sequence):
+        parts = [str(x) for x in label]
+    else:
+        parts = []
+    parts = [p.strip().lower() for p in parts if str(p).strip()]
+    return "/".join(parts) or "question"
+
+
+def _str(row: Mapping[str, Any], key: str, where: str, *, allow_empty: bool = True) -> str:
+    v = row.get(key)
+    if not isinstance(v, str) or (not allow_empty and not v.strip()):
+        raise BenchmarkError(f"{where}: field {key!r} must be a {'non-empty ' if not allow_empty else ''}string, "
+                             f"got {v!r}"[:300])
+    return v
+
+
+BENCHMARK = InFoBench()
