@@ -1,5 +1,6 @@
 """The vLLM backend: request shaping and result mapping on CPU through a fake ``vllm`` module shaped like the
-real one (LLM.chat -> RequestOutput/CompletionOutput/Logprob), plus a real run when vLLM and a GPU exist."""
+real one (LLM.chat / LLM.generate -> RequestOutput/CompletionOutput/Logprob, prompt_logprobs), plus a real run
+when vLLM and a GPU exist."""
 
 from __future__ import annotations
 
@@ -49,9 +50,32 @@ class SamplingParams:
         self.kw = kw
 
 
+#: how the fake tokenizer splits answers; other text is one token per character (1000 + code point)
+WORDS = {"Yes": [1], "No": [2], "yes": [11], "no": [12], "[[1]]": [7, 8, 9], "[[0]]": [7, 10, 9]}
+#: the fake model's log-probability of each answer token, after a prompt with / without MARK
+ANSWER_LP = {
+    True: {1: -0.1, 11: -4.0, 2: -2.5, 12: -5.0, 7: -0.05, 8: -0.3, 10: -1.5, 9: -0.02},
+    False: {1: -1.9, 11: -5.0, 2: -0.2, 12: -4.0, 7: -0.05, 8: -2.0, 10: -0.4, 9: -0.03},
+}
+
+
 class FakeTokenizer:
+    chat_template = "fake"
+
     def decode(self, ids: list[int]) -> str:
         return "".join(VOCAB[i] for i in ids)
+
+    def apply_chat_template(self, messages: Messages, tokenize: bool, add_generation_prompt: bool) -> str:
+        assert not tokenize and add_generation_prompt
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> types.SimpleNamespace:
+        assert not add_special_tokens
+        return types.SimpleNamespace(input_ids=WORDS.get(text) or [1000 + ord(ch) for ch in text])
+
+
+def prompt_text(ids: list[int]) -> str:
+    return "".join(chr(t - 1000) for t in ids if t >= 1000)
 
 
 class FakeLLM:
@@ -83,6 +107,27 @@ class FakeLLM:
             rank = [t for t, _ in items].index(chosen) + 1
             out[chosen] = Logprob(ranked[chosen], rank, VOCAB[chosen] if self.decoded else None)
         return out
+
+    def generate(
+        self, prompts: list[dict[str, list[int]]], sampling_params: SamplingParams, use_tqdm: bool = True
+    ) -> list[Any]:
+        """Only what ``score`` uses: token-id prompts and their prompt_logprobs (the prompt token only)."""
+        self.calls.append((prompts, sampling_params))  # type: ignore[arg-type]
+        assert sampling_params.kw["prompt_logprobs"] == 0
+        outs = []
+        for i, p in enumerate(prompts):
+            ids = p["prompt_token_ids"]
+            text = prompt_text(ids)
+            if "TOO LONG" in text:
+                raise ValueError("prompt is longer than the maximum model length")
+            table = ANSWER_LP[MARK in text]
+            steps: list[dict[int, Logprob] | None] = [None]
+            steps += [{t: Logprob(table.get(t, -1.0), 1, None)} for t in ids[1:]]
+            comp = CompletionOutput(0, "!", [4], None, None, "length")
+            out = RequestOutput(str(i), None, ids, [comp])
+            out.prompt_logprobs = steps  # type: ignore[attr-defined]
+            outs.append(out)
+        return outs
 
     def chat(
         self, messages: list[Messages], sampling_params: SamplingParams, use_tqdm: bool = True
@@ -131,8 +176,8 @@ def test_engine_is_built_with_prefix_caching(fake_vllm: types.ModuleType) -> Non
     assert isinstance(b, Backend) and b.kind == "vllm" and b.model == "org/tiny-model"
     [llm] = FakeLLM.instances
     assert llm.model == "org/tiny-model"
-    assert llm.kwargs == {"enable_prefix_caching": True, "gpu_memory_utilization": 0.5, "max_logprobs": 20}
-    make(enable_prefix_caching=False, max_logprobs=5, score_logprobs=5)
+    assert llm.kwargs == {"enable_prefix_caching": True, "gpu_memory_utilization": 0.5}
+    make(enable_prefix_caching=False, max_logprobs=5)
     assert FakeLLM.instances[1].kwargs == {"enable_prefix_caching": False, "max_logprobs": 5}
 
 
@@ -180,36 +225,50 @@ def test_a_bad_prompt_fails_only_itself(fake_vllm: types.ModuleType) -> None:
     assert [r.text for r in res] == ["No", None, "Yes"]
     assert "maximum model length" in (res[1].error or "")
     assert len(FakeLLM.instances[0].calls) == 4  # the batch, then item by item
+    assert res[1].bad_request and not res[0].bad_request  # vLLM refuses a bad prompt with ValueError
     scores = b.score([msgs("TOO LONG"), msgs(MARK)], ["Yes", "No"])
     assert scores[0].logprobs is None and "maximum model length" in (scores[0].error or "")
+    assert scores[0].bad_request
     assert scores[1].logprobs is not None
 
 
-def test_score_reads_the_first_token(fake_vllm: types.ModuleType) -> None:
-    b = make()
-    yes, no, unsure = b.score([msgs(MARK), msgs("x"), msgs("UNSURE")], ["Yes", "yes", "No", "no"])
+def test_score_is_the_exact_log_probability_of_each_whole_candidate(fake_vllm: types.ModuleType) -> None:
+    b = make(seed=3)
+    yes, no = b.score([msgs(MARK), msgs("x")], ["Yes", "yes", "No", "no", "[[1]]", "[[0]]"])
     [llm] = FakeLLM.instances
-    assert len(llm.calls) == 1
-    assert llm.calls[0][1].kw == {"max_tokens": 1, "temperature": 0.0, "logprobs": 20}
-    assert yes.method == "first_token" and yes.logprobs is not None
-    assert yes.logprobs["Yes"] == -0.1 and yes.logprobs["yes"] == -4.0 and yes.logprobs["No"] == -2.5
-    assert yes.logprobs["no"] <= -4.0
-    assert no.logprobs is not None and no.logprobs["No"] > no.logprobs["Yes"]
-    assert unsure.logprobs is None and "Maybe" in (unsure.error or "")
+    assert len(llm.calls) == 1  # one engine call: every (item, candidate) row together
+    prompts, params = llm.calls[0]
+    assert params.kw == {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0, "seed": 3}
+    tok = FakeTokenizer()
+    head = tok(tok.apply_chat_template(msgs(MARK), False, True), add_special_tokens=False).input_ids
+    assert prompts[0] == {"prompt_token_ids": head + [1]}  # the prompt, then the candidate's tokens
+    assert prompts[4] == {"prompt_token_ids": head + [7, 8, 9]}
+    assert yes.method == "sequence" and yes.error is None and yes.logprobs is not None
+    assert yes.logprobs["Yes"] == -0.1 and yes.logprobs["no"] == -5.0
+    assert yes.logprobs["[[1]]"] == pytest.approx(-0.05 - 0.3 - 0.02)
+    assert no.logprobs is not None and no.logprobs["[[0]]"] == pytest.approx(-0.05 - 0.4 - 0.03)
     with pytest.raises(ValueError, match="candidates"):
         b.score([msgs("x")], [])
 
 
-def test_judge_verdicts_through_the_vllm_backend(fake_vllm: types.ModuleType) -> None:
+@pytest.mark.parametrize("template", ["en", "en-item", "zh-item"])
+def test_judge_verdicts_through_the_vllm_backend(fake_vllm: types.ModuleType, template: str) -> None:
+    """Item templates answer [[1]]/[[0]]: both start with "[[", and the verdict still follows the model."""
     from verifier.judge import JudgeRequest, Verifier
+    from verifier.prompts import load_template
 
-    v = Verifier(backend=make(), mode="score")
-    [[marked, plain]] = v.judge_batch([JudgeRequest("Q", "A", (f"{MARK} be brief", "rhyme"))])
+    v = Verifier(backend=make(), mode="score", template=load_template(template))
+    gran = "item" if "item" in template else "constraint"
+    [[marked], [plain]] = v.judge_batch(
+        [JudgeRequest("Q", "A", (f"{MARK} be brief",)), JudgeRequest("Q", "A", ("rhyme",))], gran
+    )
     assert marked.passed is True and plain.passed is False
-    # P(yes) = (e^-0.1 + e^-4.0) / (e^-0.1 + e^-4.0 + e^-2.5 + floor), the floor being at most e^-4.0
-    p_yes, p_no = math.exp(-0.1) + math.exp(-4.0), math.exp(-2.5)
-    assert marked.prob is not None
-    assert p_yes / (p_yes + p_no + math.exp(-4.0)) <= marked.prob <= p_yes / (p_yes + p_no)
+    lp = ANSWER_LP[True]
+    if gran == "constraint":
+        p_yes, p_no = math.exp(lp[1]) + math.exp(lp[11]), math.exp(lp[2]) + math.exp(lp[12])
+    else:
+        p_yes, p_no = math.exp(lp[7] + lp[8] + lp[9]), math.exp(lp[7] + lp[10] + lp[9])
+    assert marked.prob == pytest.approx(p_yes / (p_yes + p_no), abs=1e-12)
 
 
 def test_missing_vllm_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

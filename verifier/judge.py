@@ -33,7 +33,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from checkers.base import Verdict
-from verifier.backends.base import Backend, GenerationConfig, GenResult, Messages, ScoreResult
+from verifier.backends.base import (
+    Backend,
+    GenerationConfig,
+    GenResult,
+    Messages,
+    ScoreResult,
+    logsumexp,
+)
 from verifier.cache import ResultCache, make_key
 from verifier.parsing import parse_verdict
 from verifier.prompts import Template, companion, load_template
@@ -308,13 +315,6 @@ def _as_gen(raw: dict[str, Any]) -> GenResult:
     return GenResult(raw.get("text"), None, raw.get("finish_reason"))
 
 
-def _logsumexp(xs: list[float]) -> float:
-    m = max(xs)
-    if m == -math.inf:
-        return m
-    return m + math.log(sum(math.exp(x - m) for x in xs))
-
-
 def _score_verdict(raw: dict[str, Any], template: Template, threshold: float) -> Verdict:
     lps: dict[str, float] = raw["logprobs"]
     try:
@@ -324,7 +324,7 @@ def _score_verdict(raw: dict[str, Any], template: Template, threshold: float) ->
         return Verdict.undecided(f"backend returned non-numeric log-probabilities: {lps!r}")
     if not yes or not no:
         return Verdict.undecided(f"backend scored none of the {'yes' if not yes else 'no'} answers {lps!r}")
-    ly, ln = _logsumexp(yes), _logsumexp(no)
+    ly, ln = logsumexp(yes), logsumexp(no)
     if any(math.isnan(x) for x in (ly, ln)) or (ly == -math.inf and ln == -math.inf):
         return Verdict.undecided(f"degenerate log-probabilities {lps!r}")
     d = ly - ln  # P(yes) normalised over yes/no = sigmoid(log P(yes) - log P(no))

@@ -2,20 +2,42 @@
 
 Only the chat-completions subset that :class:`verifier.backends.openai_backend.OpenAIBackend` uses is served
 (``POST /v1/chat/completions`` with n=1, no streaming), plus ``GET /health`` and ``GET /v1/models``.
-Requests that arrive together are micro-batched into one ``backend.generate`` call: a single worker task
-drains an asyncio queue (up to ``max_batch_size`` requests, waiting at most ``batch_wait_ms`` for more) and
-runs the backend in a thread, one batch at a time, so the event loop stays free and the backend is never
-called concurrently.
+Requests that arrive together are micro-batched into one backend call: a single worker task drains an asyncio
+queue (up to ``max_batch_size`` requests, waiting at most ``batch_wait_ms`` for more) and runs the backend in
+a thread, one batch at a time, so the event loop stays free and the backend is never called concurrently.
+
+Scoring (what the ``openai`` backend's default ``score_method="sequence"`` sends), as vLLM's server does it:
+a request whose last message is an assistant message, with ``add_generation_prompt: false``,
+``continue_final_message: true`` and ``prompt_logprobs: 0``, is answered with the log-probability of that
+message's text after the rest of the conversation, computed by ``backend.score`` (exact sequence
+log-probabilities on the transformers and vLLM backends). Unlike vLLM, nothing is generated (the message
+content is empty) and ``prompt_logprobs`` holds ``null`` for the conversation followed by ONE entry that spans
+the whole continued message: ``{"<n>": {"logprob": ..., "rank": null, "decoded_token": <the message text>}}``
+(n = -1: the entry is not a single vocabulary token). Other uses of these three fields are refused (400).
+
+Guards, all set by :func:`create_app` (and ``verif serve`` options):
+
+* ``api_key``: every endpoint but ``/health`` needs ``Authorization: Bearer <key>`` (401 otherwise, an
+  OpenAI-style body with code ``invalid_api_key``); ``/health`` stays open for load balancers and probes.
+* ``max_body_bytes``: a larger request body is refused with 413 before it is parsed.
+* ``max_queue``: requests admitted but not yet answered; beyond it 503 with ``Retry-After`` (the ``openai``
+  backend retries 503 and waits at least that long).
+* ``max_tokens_limit``: a larger ``max_tokens`` is refused with 400 naming the limit (not clamped: a clamped
+  answer would be cut short without the client knowing why).
+* the ``model`` field must name the served model: otherwise 404 with code ``model_not_found``.
+* a backend error that is the request's own fault (``bad_request``: a prompt longer than the context window,
+  a prompt the chat template cannot build) is a 400, which clients do not retry; other backend failures 500.
 
 Defaults that differ from OpenAI's: ``temperature`` defaults to 0 (a verifier should be deterministic) and
-``max_tokens`` to 512. The ``model`` field is required but any name is accepted; responses name the served
-model.
+``max_tokens`` to 512.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import logging
 import math
 import time
@@ -27,7 +49,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from verifier.backends.base import Backend, GenerationConfig, GenResult, Messages, TokenLogprob
+from verifier.backends.base import Backend, GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+from verifier.serve_limits import MAX_BODY_BYTES, MAX_QUEUE, MAX_TOKENS_LIMIT, RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +62,16 @@ _ROLES = {"system", "user", "assistant", "developer"}
 
 
 class RequestError(ValueError):
-    """A request the server rejects with 400; ``param`` names the offending field."""
+    """A request the server rejects (400 unless ``status`` says otherwise); ``param`` names the field."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(
+        self, message: str, param: str | None = None, *, status: int = 400, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.status = status
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +84,21 @@ class ChatRequest:
     logprobs: bool
     #: alternatives to return per token (``top_logprobs``)
     top_logprobs: int
+    #: the model the request names
+    model: str = ""
+    #: a scoring request (see the module docs): the continued assistant text; ``messages`` is what precedes it
+    continuation: str | None = None
 
 
 def error_body(
-    message: str, *, type_: str = "invalid_request_error", param: str | None = None
+    message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     """The OpenAI error schema, which the official clients parse into their exception messages."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": None}}
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(e: RequestError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(e.message, param=e.param, code=e.code), status_code=e.status, headers=headers)
 
 
 def _is_int(v: Any) -> bool:
@@ -92,7 +127,51 @@ def _content_text(content: Any, where: str) -> str:
     )
 
 
-def parse_chat_request(body: Any) -> ChatRequest:
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise RequestError(f"'{name}' must be a boolean, got {value!r}", name)
+    return value
+
+
+def _continuation(body: dict[str, Any], messages: Messages) -> str | None:
+    """The assistant text a scoring request continues, or None for a plain request (see the module docs)."""
+    add_prompt = _flag(body, "add_generation_prompt", True)
+    cont = _flag(body, "continue_final_message", False)
+    plp = body.get("prompt_logprobs")
+    if plp is None:
+        if cont or not add_prompt:
+            raise RequestError(
+                "'continue_final_message' and 'add_generation_prompt: false' are only supported to score a "
+                "final assistant message, with 'prompt_logprobs': 0",
+                "continue_final_message" if cont else "add_generation_prompt",
+            )
+        return None
+    if not _is_int(plp) or plp != 0:
+        raise RequestError(
+            f"'prompt_logprobs' must be 0 (the continued message's own log-probability), got {plp!r}",
+            "prompt_logprobs",
+        )
+    if not cont or add_prompt:
+        raise RequestError(
+            "'prompt_logprobs' is only supported to score a final assistant message: set "
+            "'continue_final_message': true and 'add_generation_prompt': false",
+            "prompt_logprobs",
+        )
+    last = messages[-1]
+    where = f"messages[{len(messages) - 1}]"
+    if last["role"] != "assistant" or not last["content"]:
+        raise RequestError(
+            f"{where} must be a non-empty assistant message: it is the text to score", where
+        )
+    if len(messages) < 2:
+        raise RequestError("a scored assistant message needs the conversation before it", "messages")
+    return last["content"]
+
+
+def parse_chat_request(body: Any, *, max_tokens_limit: int | None = None) -> ChatRequest:
     """Validate a chat-completions body; raise RequestError naming the first bad field."""
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
@@ -130,6 +209,12 @@ def parse_chat_request(body: Any) -> ChatRequest:
         max_tokens = GenerationConfig().max_tokens
     if not _is_int(max_tokens) or max_tokens < 1:
         raise RequestError(f"'{param}' must be a positive integer, got {max_tokens!r}", param)
+    if max_tokens_limit is not None and max_tokens > max_tokens_limit:
+        raise RequestError(
+            f"'{param}' is {max_tokens}, above this server's limit of {max_tokens_limit} "
+            "(verif serve --max-tokens-limit)",
+            param,
+        )
 
     temperature = body.get("temperature")
     if temperature is None:
@@ -180,7 +265,17 @@ def parse_chat_request(body: Any) -> ChatRequest:
         stop=stops,
         logprobs=logprobs,
     )
-    return ChatRequest(messages=messages, config=config, logprobs=logprobs, top_logprobs=top)
+    continuation = _continuation(body, messages)
+    if continuation is not None:
+        messages = messages[:-1]
+    return ChatRequest(
+        messages=messages,
+        config=config,
+        logprobs=logprobs,
+        top_logprobs=top,
+        model=model,
+        continuation=continuation,
+    )
 
 
 def _token_entry(token: str, logprob: float) -> dict[str, Any]:
@@ -222,39 +317,87 @@ def completion_json(result: GenResult, req: ChatRequest, model: str) -> dict[str
     }
 
 
-_Item = tuple[Messages, GenerationConfig, "asyncio.Future[GenResult]"]
+def score_json(logprob: float, req: ChatRequest, model: str) -> dict[str, Any]:
+    """A scored continuation as a chat.completion with vLLM's ``prompt_logprobs`` (see the module docs)."""
+    assert req.continuation is not None
+    body = completion_json(GenResult("", finish_reason="length"), req, model)
+    entry = {"logprob": float(logprob), "rank": None, "decoded_token": req.continuation}
+    body["prompt_logprobs"] = [None, {"-1": entry}]
+    return body
+
+
+@dataclass(slots=True)
+class _Job:
+    """One queued request: a generation (``config``) or the score of a continuation."""
+
+    messages: Messages
+    config: GenerationConfig | None
+    continuation: str | None
+    future: asyncio.Future[Any]
+
+    def fail(self, message: str) -> None:
+        if not self.future.done():
+            result = GenResult(None, error=message) if self.continuation is None else ScoreResult(None, message)
+            self.future.set_result(result)
+
+
+class QueueFull(Exception):
+    """The server already holds ``max_queue`` unanswered requests."""
 
 
 class MicroBatcher:
-    """Collects concurrent requests and runs them through ``backend.generate`` in batches, one batch at a time."""
+    """Collects concurrent requests and runs them through the backend in batches, one batch at a time."""
 
-    def __init__(self, backend: Backend, max_batch_size: int, batch_wait_ms: float) -> None:
+    def __init__(
+        self, backend: Backend, max_batch_size: int, batch_wait_ms: float, max_queue: int | None = None
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         if batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be >= 0, got {batch_wait_ms}")
+        if max_queue is not None and max_queue < 1:
+            raise ValueError(f"max_queue must be >= 1, got {max_queue}")
         self.backend = backend
         self.max_batch_size = max_batch_size
         self.batch_wait = batch_wait_ms / 1000.0
+        self.max_queue = max_queue
         self.requests = 0
         self.batches = 0
-        self._queue: asyncio.Queue[_Item] | None = None
+        #: requests admitted and not yet answered (queued or running)
+        self.pending = 0
+        self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _ensure_started(self) -> asyncio.Queue[_Item]:
+    def _ensure_started(self) -> asyncio.Queue[_Job]:
         if self._task is None or self._task.done():
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(self._worker(self._queue))
         assert self._queue is not None
         return self._queue
 
-    async def submit(self, messages: Messages, config: GenerationConfig) -> GenResult:
-        queue = self._ensure_started()
-        fut: asyncio.Future[GenResult] = asyncio.get_running_loop().create_future()
-        await queue.put((messages, config, fut))
-        return await fut
+    async def _submit(self, job: _Job) -> Any:
+        if self.max_queue is not None and self.pending >= self.max_queue:
+            raise QueueFull(f"the server is busy: {self.pending} requests are waiting (max_queue)")
+        self.pending += 1
+        try:
+            await self._ensure_started().put(job)
+            return await job.future
+        finally:
+            self.pending -= 1
 
-    async def _collect(self, queue: asyncio.Queue[_Item]) -> list[_Item]:
+    async def submit(self, messages: Messages, config: GenerationConfig) -> GenResult:
+        """Generate for one conversation; raises QueueFull when the queue is full."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        result: GenResult = await self._submit(_Job(messages, config, None, fut))
+        return result
+
+    async def score(self, messages: Messages, continuation: str) -> ScoreResult:
+        """log P(continuation | messages + generation prompt) as ``logprobs[continuation]``; may raise QueueFull."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        result: ScoreResult = await self._submit(_Job(messages, None, continuation, fut))
+        return result
+
+    async def _collect(self, queue: asyncio.Queue[_Job]) -> list[_Job]:
         items = [await queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.batch_wait
@@ -273,33 +416,76 @@ class MicroBatcher:
                 break
         return items
 
-    async def _worker(self, queue: asyncio.Queue[_Item]) -> None:
+    async def _worker(self, queue: asyncio.Queue[_Job]) -> None:
         while True:
             items = await self._collect(queue)
-            # one generate call per distinct config, in arrival order
-            groups: dict[GenerationConfig, list[_Item]] = {}
-            for item in items:
-                groups.setdefault(item[1], []).append(item)
+            # one generate call per distinct config, in arrival order; all scores in one call
+            groups: dict[GenerationConfig, list[_Job]] = {}
+            scores: list[_Job] = []
+            for job in items:
+                if job.config is None:
+                    scores.append(job)
+                else:
+                    groups.setdefault(job.config, []).append(job)
             for config, group in groups.items():
-                live = [it for it in group if not it[2].done()]  # drop requests whose client went away
-                if not live:
-                    continue
-                self.batches += 1
-                self.requests += len(live)
-                results = await self._run_backend([it[0] for it in live], config)
-                for (_, _, fut), res in zip(live, results, strict=True):
-                    if not fut.done():
-                        fut.set_result(res)
+                await self._run_generate(group, config)
+            if scores:
+                await self._run_score(scores)
 
-    async def _run_backend(self, batch: list[Messages], config: GenerationConfig) -> list[GenResult]:
+    async def _call(self, method: Any, batch: list[Messages], arg: Any) -> list[Any] | str:
+        """``method(batch, arg)`` in a thread; a failure of the whole call comes back as its message."""
+        self.batches += 1
         try:
-            results = await asyncio.to_thread(self.backend.generate, batch, config)
+            results = list(await asyncio.to_thread(method, batch, arg))
             if len(results) != len(batch):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(batch)} requests")
-            return list(results)
+            return results
         except Exception as e:  # a backend bug must not kill the worker or hang the waiting requests
-            log.exception("backend.generate failed on a batch of %d", len(batch))
-            return [GenResult(None, error=f"backend failed: {type(e).__name__}: {e}") for _ in batch]
+            log.exception("the backend failed on a batch of %d", len(batch))
+            return f"backend failed: {type(e).__name__}: {e}"
+
+    async def _run_generate(self, group: list[_Job], config: GenerationConfig) -> None:
+        live = [job for job in group if not job.future.done()]  # drop requests whose client went away
+        if not live:
+            return
+        self.requests += len(live)
+        results = await self._call(self.backend.generate, [job.messages for job in live], config)
+        for i, job in enumerate(live):
+            if isinstance(results, str):
+                job.fail(results)
+            elif not job.future.done():
+                job.future.set_result(results[i])
+
+    async def _run_score(self, jobs: list[_Job]) -> None:
+        live = [job for job in jobs if not job.future.done()]
+        if not live:
+            return
+        self.requests += len(live)
+        # each distinct conversation once, scored against every continuation asked for in this batch
+        prefixes: dict[str, int] = {}
+        batch: list[Messages] = []
+        for job in live:
+            key = json.dumps(job.messages, sort_keys=True, ensure_ascii=False)
+            if key not in prefixes:
+                prefixes[key] = len(batch)
+                batch.append(job.messages)
+        candidates = list(dict.fromkeys(job.continuation for job in live))
+        results = await self._call(self.backend.score, batch, candidates)
+        for job in live:
+            if isinstance(results, str):
+                job.fail(results)
+                continue
+            key = json.dumps(job.messages, sort_keys=True, ensure_ascii=False)
+            res: ScoreResult = results[prefixes[key]]
+            assert job.continuation is not None
+            lp = (res.logprobs or {}).get(job.continuation)
+            if res.error is not None or lp is None:
+                err = res.error or f"backend returned no log-probability for {job.continuation!r}"
+                out = ScoreResult(None, err, method=res.method, bad_request=res.bad_request)
+            else:
+                out = ScoreResult({job.continuation: lp}, method=res.method)
+            if not job.future.done():
+                job.future.set_result(out)
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -309,17 +495,30 @@ class MicroBatcher:
                 await task
         queue, self._queue = self._queue, None
         while queue is not None and not queue.empty():
-            _, _, fut = queue.get_nowait()
-            if not fut.done():
-                fut.set_result(GenResult(None, error="server shutting down"))
+            queue.get_nowait().fail("server shutting down")
 
 
 def create_app(
-    backend: Backend, *, max_batch_size: int = 32, batch_wait_ms: float = 5, model_name: str | None = None
+    backend: Backend,
+    *,
+    max_batch_size: int = 32,
+    batch_wait_ms: float = 5,
+    model_name: str | None = None,
+    api_key: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_queue: int = MAX_QUEUE,
+    max_tokens_limit: int = MAX_TOKENS_LIMIT,
+    retry_after_s: int = RETRY_AFTER_S,
 ) -> FastAPI:
-    """Build the app serving ``backend``; ``model_name`` (default ``backend.model``) is the id it reports."""
+    """Build the app serving ``backend``; ``model_name`` (default ``backend.model``) is the id it serves.
+
+    ``api_key`` None or empty leaves the server open; see the module docs for the other guards.
+    """
+    if max_body_bytes < 1 or max_tokens_limit < 1 or retry_after_s < 0:
+        raise ValueError("max_body_bytes and max_tokens_limit must be >= 1, retry_after_s >= 0")
     served = model_name or backend.model
-    batcher = MicroBatcher(backend, max_batch_size, batch_wait_ms)
+    batcher = MicroBatcher(backend, max_batch_size, batch_wait_ms, max_queue)
+    expected = f"Bearer {api_key}".encode() if api_key else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -330,6 +529,38 @@ def create_app(
     app.state.batcher = batcher
     app.state.backend = backend
 
+    def check_key(request: Request) -> None:
+        if expected is None:
+            return
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise RequestError(
+                "missing or wrong API key: send 'Authorization: Bearer <key>' (verif serve --api-key)",
+                status=401,
+                code="invalid_api_key",
+            )
+
+    async def read_body(request: Request) -> Any:
+        length = request.headers.get("content-length")
+        too_big = RequestError(
+            f"request body is larger than this server's limit of {max_body_bytes} bytes "
+            "(verif serve --max-body-bytes)",
+            status=413,
+            code="request_too_large",
+        )
+        if length is not None and length.isdigit() and int(length) > max_body_bytes:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise too_big
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError:
+            raise RequestError("request body is not valid JSON") from None
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {
@@ -338,28 +569,49 @@ def create_app(
             "backend": backend.kind,
             "requests": batcher.requests,
             "batches": batcher.batches,
+            "pending": batcher.pending,
         }
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models(request: Request) -> Any:
+        try:
+            check_key(request)
+        except RequestError as e:
+            return error_response(e)
         card = {"id": served, "object": "model", "created": 0, "owned_by": "verinstruct"}
         return {"object": "list", "data": [card]}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> JSONResponse:
         try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse(error_body("request body is not valid JSON"), status_code=400)
-        try:
-            req = parse_chat_request(body)
+            check_key(request)
+            req = parse_chat_request(await read_body(request), max_tokens_limit=max_tokens_limit)
+            if req.model != served:
+                raise RequestError(
+                    f"The model `{req.model}` does not exist: this server serves `{served}`",
+                    "model",
+                    status=404,
+                    code="model_not_found",
+                )
         except RequestError as e:
-            return JSONResponse(error_body(e.message, param=e.param), status_code=400)
-        result = await batcher.submit(req.messages, req.config)
-        if result.error is not None or result.text is None:
-            msg = result.error or "backend returned no text"
-            return JSONResponse(error_body(msg, type_="server_error"), status_code=500)
-        return JSONResponse(completion_json(result, req, served))
+            return error_response(e)
+        try:
+            if req.continuation is not None:
+                scored = await batcher.score(req.messages, req.continuation)
+                if scored.error is None and scored.logprobs is not None:
+                    return JSONResponse(score_json(scored.logprobs[req.continuation], req, served))
+                error, bad = scored.error or "backend returned no log-probability", scored.bad_request
+            else:
+                result = await batcher.submit(req.messages, req.config)
+                if result.error is None and result.text is not None:
+                    return JSONResponse(completion_json(result, req, served))
+                error, bad = result.error or "backend returned no text", result.bad_request
+        except QueueFull as e:
+            busy = RequestError(str(e), status=503, code="server_busy")
+            return error_response(busy, headers={"Retry-After": str(retry_after_s)})
+        if bad:
+            return error_response(RequestError(error, "messages"))
+        return JSONResponse(error_body(error, type_="server_error"), status_code=500)
 
     return app
 

@@ -6,6 +6,7 @@ each result carries either a value or an ``error`` string, so a failure stays wi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -33,6 +34,8 @@ class GenResult:
     logprobs: tuple[TokenLogprob, ...] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: the error is the request's own fault (e.g. longer than the context window): retrying cannot help
+    bad_request: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,8 @@ class ScoreResult:
     error: str | None = None
     #: how the numbers were obtained: "sequence" (whole candidate) or "first_token" (API top-k only)
     method: str = "sequence"
+    #: as GenResult.bad_request
+    bad_request: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in SCORE_METHODS:
@@ -74,3 +79,11 @@ class Backend(Protocol):
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]: ...
 
     def close(self) -> None: ...
+
+
+def logsumexp(values: Sequence[float]) -> float:
+    """log(sum(exp(v))) without overflow; -inf for an empty or all -inf input."""
+    m = max(values, default=-math.inf)
+    if m == -math.inf:
+        return m
+    return m + math.log(sum(math.exp(v - m) for v in values))

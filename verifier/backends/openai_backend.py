@@ -12,8 +12,21 @@ All network work runs on a private event loop in a daemon thread, so the HTTP co
 batches, and the sync ``generate``/``score`` work whether or not the caller is already inside an event loop
 (verl's reward loop is); async callers use ``agenerate``/``ascore``.
 
-``score`` asks for one token with ``top_logprobs`` (20, the API's limit) and reads candidates off the first
-token's alternatives: see :func:`first_token_scores` for the matching rule.
+``score`` has two methods (``score_method``):
+
+* ``"sequence"`` (default): the exact log-probability of each whole candidate answer, the number the
+  transformers backend computes. One request per (item, candidate) sends the conversation plus an assistant
+  message holding the candidate, with vLLM's extra parameters ``add_generation_prompt: false``,
+  ``continue_final_message: true`` and ``prompt_logprobs: 0``; the answer is the sum of the returned prompt
+  log-probabilities of the trailing tokens that spell the candidate (:func:`continuation_logprob`). vLLM's
+  server and ``verif serve`` support this; hosted APIs do not.
+* ``"first_token"``: one request with ``top_logprobs`` (20, the API's limit); candidates are read off the
+  first token's alternatives (:func:`first_token_scores`). For servers without prompt log-probabilities. It is
+  an approximation (variants such as " Yes" are summed, later tokens ignored), and candidates that share
+  their first token (VerIF's ``[[1]]``/``[[0]]``) cannot be told apart: those items are errors, never 0.5.
+
+The API key is ``api_key``, else the environment's ``VERIF_API_KEY`` (what ``verif serve --api-key`` reads),
+else ``OPENAI_API_KEY``; it is sent as ``Authorization: Bearer <key>``.
 """
 
 from __future__ import annotations
@@ -33,7 +46,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+from verifier.backends.base import (
+    GenerationConfig,
+    GenResult,
+    Messages,
+    ScoreResult,
+    TokenLogprob,
+    logsumexp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +65,12 @@ RETRY_STATUS = frozenset({408, 409, 429})
 SCORE_TOP_LOGPROBS = 20
 #: lower bound on the probability used for a candidate missing from the top-k (log 1e-30)
 _TINY = 1e-30
+#: how ``score`` obtains candidate log-probabilities (see the module docs)
+SCORE_METHODS = ("sequence", "first_token")
+#: where the API key comes from when none is given, first found wins
+API_KEY_ENV = ("VERIF_API_KEY", "OPENAI_API_KEY")
+#: vLLM's chat-completions extensions that score a continued assistant message (see the module docs)
+CONTINUATION_PARAMS = {"add_generation_prompt": False, "continue_final_message": True, "prompt_logprobs": 0}
 
 
 class _Failure(Exception):
@@ -79,28 +105,26 @@ def normalize_base_url(url: str) -> str:
 # --------------------------------------------------------------------------- first-token scoring
 
 
-def _logsumexp(values: Sequence[float]) -> float:
-    m = max(values)
-    return m + math.log(sum(math.exp(v - m) for v in values))
-
-
 #: how finely a candidate is compared with tokens, coarsest first: stripped and case-folded, stripped, exact
 _LEVELS = (lambda s: s.strip().lower(), lambda s: s.strip(), lambda s: s)
 
 
-def _match_candidate(top: list[tuple[str, float]], candidate: str, level: int) -> float | None:
+def _match_candidate(
+    top: list[tuple[str, float]], candidate: str, level: int
+) -> tuple[float, frozenset[int]] | None:
+    """The candidate's log-probability and the indices (into ``top``) of the tokens that gave it."""
     norm = _LEVELS[level]
     target = norm(candidate)
-    entries = [(norm(tok), lp) for tok, lp in top if norm(tok)]
-    exact = [lp for tok, lp in entries if tok == target]
-    if exact:
-        return _logsumexp(exact)
-    # a multi-token candidate: its first token is a prefix of it; take the longest such token
-    prefixes = [(tok, lp) for tok, lp in entries if target.startswith(tok)]
-    if prefixes:
-        longest = max(len(tok) for tok, _ in prefixes)
-        return _logsumexp([lp for tok, lp in prefixes if len(tok) == longest])
-    return None
+    entries = [(i, norm(tok), lp) for i, (tok, lp) in enumerate(top) if norm(tok)]
+    exact = [(i, lp) for i, tok, lp in entries if tok == target]
+    if not exact:
+        # a multi-token candidate: its first token is a prefix of it; take the longest such token
+        prefixes = [(i, tok, lp) for i, tok, lp in entries if target.startswith(tok)]
+        if not prefixes:
+            return None
+        longest = max(len(tok) for _, tok, _ in prefixes)
+        exact = [(i, lp) for i, tok, lp in prefixes if len(tok) == longest]
+    return logsumexp([lp for _, lp in exact]), frozenset(i for i, _ in exact)
 
 
 def first_token_scores(top: Sequence[tuple[str, float]], candidates: Sequence[str]) -> ScoreResult:
@@ -116,7 +140,9 @@ def first_token_scores(top: Sequence[tuple[str, float]], candidates: Sequence[st
 
     A candidate absent from the top-k gets a floor: an upper bound on its true probability, the smaller of the
     lowest top-k probability and the mass left outside the top-k. If no candidate appears at all the item is an
-    error. ``method`` is always "first_token".
+    error, and so is an item where two candidates are read off the same token (``[[1]]`` and ``[[0]]`` both
+    start with ``[[``): that token says nothing about which of them follows. ``method`` is always
+    "first_token".
     """
     entries = [
         (tok, float(lp))
@@ -128,11 +154,26 @@ def first_token_scores(top: Sequence[tuple[str, float]], candidates: Sequence[st
     ]
     counts = [Counter(norm(c) for c in candidates) for norm in _LEVELS]
     scores: dict[str, float] = {}
+    used: dict[int, str] = {}
     for c in candidates:
         level = next((i for i, norm in enumerate(_LEVELS) if counts[i][norm(c)] == 1), len(_LEVELS) - 1)
-        lp = _match_candidate(entries, c, level)
-        if lp is not None:
-            scores[c] = min(lp, 0.0)
+        match = _match_candidate(entries, c, level)
+        if match is None:
+            continue
+        lp, tokens = match
+        for i in tokens:
+            other = used.setdefault(i, c)
+            if other != c:
+                return ScoreResult(
+                    None,
+                    error=(
+                        f"candidates {other!r} and {c!r} share their first token {entries[i][0]!r}: "
+                        "first-token scoring cannot tell them apart (use score_method='sequence' with a "
+                        "server that returns prompt_logprobs, such as vLLM or verif serve)"
+                    ),
+                    method="first_token",
+                )
+        scores[c] = min(lp, 0.0)
     if not scores:
         shown = ", ".join(repr(tok) for tok, _ in list(top)[:10])
         return ScoreResult(
@@ -227,6 +268,41 @@ def parse_first_token_top(data: Any) -> list[tuple[str, float]]:
     return pairs
 
 
+def continuation_logprob(data: Any, candidate: str) -> float:
+    """log P(candidate) from a continued-assistant-message response: the sum of the prompt log-probabilities
+    of its trailing tokens, which must spell the candidate exactly (raises _Failure otherwise)."""
+    _first_choice(data)  # the same checks for error bodies and garbage as every other response
+    entries = data.get("prompt_logprobs")
+    if not isinstance(entries, list) or not entries:
+        raise _Failure(
+            "response has no prompt_logprobs: score_method='sequence' needs a server that scores a continued "
+            "assistant message (vLLM, verif serve); use score_method='first_token' for other servers",
+            retry=False,
+        )
+    text, total = "", 0.0
+    for entry in reversed(entries):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise _Failure(f"malformed prompt_logprobs entry {entry!r} (expected one token)", retry=False)
+        (info,) = entry.values()
+        token = info.get("decoded_token") if isinstance(info, dict) else None
+        value = info.get("logprob") if isinstance(info, dict) else None
+        if (
+            not isinstance(token, str)
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise _Failure(f"malformed prompt_logprobs entry {entry!r}", retry=False)
+        text, total = token + text, total + float(value)
+        if text == candidate:
+            return min(total, 0.0)
+        if not candidate.endswith(text):
+            break
+    raise _Failure(
+        f"the server's last prompt tokens ({text!r}) do not spell the candidate {candidate!r}", retry=False
+    )
+
+
 # --------------------------------------------------------------------------- the backend
 
 
@@ -249,6 +325,7 @@ class OpenAIBackend:
         fail_threshold: int = 3,
         cooldown: float = 30.0,
         score_top_logprobs: int = SCORE_TOP_LOGPROBS,
+        score_method: str = "sequence",
         seed: int | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
@@ -266,9 +343,12 @@ class OpenAIBackend:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if not 1 <= score_top_logprobs <= 20:
             raise ValueError(f"score_top_logprobs must be between 1 and 20, got {score_top_logprobs}")
+        if score_method not in SCORE_METHODS:
+            raise ValueError(f"score_method must be one of {', '.join(SCORE_METHODS)}, got {score_method!r}")
         self.model = model
         self.base_urls = [normalize_base_url(u) for u in urls]
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.api_key = api_key or next(filter(None, map(os.environ.get, API_KEY_ENV)), None) or "EMPTY"
+        self.score_method = score_method
         self.concurrency = concurrency
         self.timeout = float(timeout)
         self.max_retries = max_retries
@@ -401,6 +481,9 @@ class OpenAIBackend:
         return list(await asyncio.gather(*(one(m) for m in batch)))
 
     async def _score_all(self, batch: list[Messages], candidates: list[str]) -> list[ScoreResult]:
+        if self.score_method == "sequence":
+            return list(await asyncio.gather(*(self._score_sequence(m, candidates) for m in batch)))
+
         async def one(messages: Messages) -> ScoreResult:
             body: dict[str, Any] = {
                 "messages": messages,
@@ -416,6 +499,25 @@ class OpenAIBackend:
             return first_token_scores(top, candidates)
 
         return list(await asyncio.gather(*(one(m) for m in batch)))
+
+    async def _score_sequence(self, messages: Messages, candidates: list[str]) -> ScoreResult:
+        async def one(candidate: str) -> float:
+            body: dict[str, Any] = {
+                "messages": [*messages, {"role": "assistant", "content": candidate}],
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "extra_body": dict(CONTINUATION_PARAMS),
+            }
+            return continuation_logprob(await self._request(body), candidate)
+
+        cands = list(dict.fromkeys(candidates))
+        results = await asyncio.gather(*(one(c) for c in cands), return_exceptions=True)
+        for c, r in zip(cands, results, strict=True):
+            if isinstance(r, _Failure):
+                return ScoreResult(None, error=f"scoring {c!r}: {r}")
+            if isinstance(r, BaseException):
+                raise r
+        return ScoreResult(dict(zip(cands, results, strict=True)), method="sequence")  # type: ignore[arg-type]
 
     # ---- one request, with retries over endpoints
 
@@ -458,8 +560,9 @@ class OpenAIBackend:
         body = {"model": self.model, **body}
         if self.seed is not None:
             body["seed"] = self.seed
-        if self.extra_body:
-            body["extra_body"] = self.extra_body
+        extra = {**(self.extra_body or {}), **body.pop("extra_body", {})}
+        if extra:
+            body["extra_body"] = extra
         attempts = self.max_retries + 1
         last: _Endpoint | None = None
         for attempt in range(attempts):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+from verifier.backends.tokens import answer_ids, chat_prompt_ids
 
 
 @contextlib.contextmanager
@@ -152,11 +153,7 @@ class TransformersBackend:
 
     def encode(self, messages: Messages) -> list[int]:
         """Token ids of the conversation with the generation prompt (plain concatenation without a template)."""
-        if self.tok.chat_template:
-            text = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        else:
-            text = "\n\n".join(m["content"] for m in messages) + "\n"
-        return list(self.tok(text, add_special_tokens=False).input_ids)
+        return chat_prompt_ids(self.tok, messages)
 
     def _pad(self, rows: list[list[int]], left: bool) -> tuple[Any, Any, Any]:
         torch = self._torch
@@ -199,7 +196,9 @@ class TransformersBackend:
             try:
                 ids = self.encode(messages)
             except Exception as e:
-                results[i] = GenResult(None, f"cannot build the prompt: {type(e).__name__}: {e}")
+                results[i] = GenResult(
+                    None, f"cannot build the prompt: {type(e).__name__}: {e}", bad_request=True
+                )
                 continue
             if len(ids) + config.max_tokens > self.context:
                 results[i] = GenResult(
@@ -209,6 +208,7 @@ class TransformersBackend:
                         f"context window of {self.context} tokens"
                     ),
                     prompt_tokens=len(ids),
+                    bad_request=True,
                 )
                 continue
             ready.append((i, ids))
@@ -291,10 +291,11 @@ class TransformersBackend:
 
     def _score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
         cands = list(dict.fromkeys(candidates))
-        cand_ids = [list(self.tok(c, add_special_tokens=False).input_ids) for c in cands]
+        cand_ids = [answer_ids(self.tok, c) for c in cands]
         empty = [c for c, ids in zip(cands, cand_ids, strict=True) if not ids]
         if empty:
-            return [ScoreResult(None, f"candidate {empty[0]!r} has no tokens")] * len(batch)
+            bad = ScoreResult(None, f"candidate {empty[0]!r} has no tokens", bad_request=True)
+            return [bad] * len(batch)
         longest = max(len(c) for c in cand_ids)
         needed = sorted({t for c in cand_ids for t in c})
         col = {t: j for j, t in enumerate(needed)}
@@ -306,7 +307,9 @@ class TransformersBackend:
             try:
                 ids = self.encode(messages)
             except Exception as e:
-                results[i] = ScoreResult(None, f"cannot build the prompt: {type(e).__name__}: {e}")
+                results[i] = ScoreResult(
+                    None, f"cannot build the prompt: {type(e).__name__}: {e}", bad_request=True
+                )
                 continue
             if len(ids) + longest > self.context:
                 results[i] = ScoreResult(
@@ -315,6 +318,7 @@ class TransformersBackend:
                         f"prompt has {len(ids)} tokens; with the answer it exceeds the context window of "
                         f"{self.context} tokens"
                     ),
+                    bad_request=True,
                 )
                 continue
             prompts[i] = ids

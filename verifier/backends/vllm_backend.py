@@ -1,12 +1,12 @@
 """Verifier backend on vLLM's offline engine (``vllm.LLM``): the fast path on a GPU.
 
-Each batch is one ``LLM.chat`` call, so vLLM schedules the whole batch at once; prefix caching is on by default
-because judge prompts share long instructions. ``score`` asks for one token with the top-``score_logprobs``
-alternatives and reads the candidates off that first token, with the same matching rule as the OpenAI backend
-(:func:`verifier.backends.openai_backend.first_token_scores`), so the offline engine and ``vllm serve`` behind the
-``openai`` backend give the same numbers. (Exact multi-token sequence scores would need one prompt-logprobs
-request per candidate, which skips the prefix cache in vLLM; verdict candidates are single words, so the
-first token decides them.)
+Each batch is one engine call, so vLLM schedules the whole batch at once; prefix caching is on by default
+because judge prompts share long instructions. ``score`` computes the exact log-probability of each whole
+candidate answer, as the transformers backend does and from the same tokens: the prompt is built with the
+model's tokenizer and chat template (:func:`verifier.backends.tokens.chat_prompt_ids`), the candidate's
+tokens are appended, and vLLM's ``prompt_logprobs`` give each appended token's log-probability
+(``max_tokens=1``: nothing worth generating). With prefix caching, the candidates of one item share their
+prompt's KV cache.
 
 vLLM is imported lazily and only here: it needs a CUDA GPU and ``pip install vllm``.
 """
@@ -18,14 +18,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
-from verifier.backends.openai_backend import first_token_scores
+from verifier.backends.tokens import answer_ids, chat_prompt_ids
 
 log = logging.getLogger(__name__)
 
 #: the HF release of the embedded default model, used for "default" when its local copy cannot be made
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-#: alternatives read for ``score`` (vLLM's default ``max_logprobs`` is 20)
-SCORE_LOGPROBS = 20
 
 INSTALL_HINT = (
     "the vllm backend needs the 'vllm' package and a CUDA GPU: pip install vllm "
@@ -64,7 +62,7 @@ def import_vllm() -> Any:
 
 
 class VLLMBackend:
-    """Batched generation and first-token scoring with ``vllm.LLM``."""
+    """Batched generation and exact sequence scoring with ``vllm.LLM``."""
 
     kind = "vllm"
 
@@ -72,21 +70,15 @@ class VLLMBackend:
         self,
         model: str = "default",
         *,
-        score_logprobs: int = SCORE_LOGPROBS,
         seed: int | None = None,
         **engine_kwargs: Any,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError("model must be 'default', a Hugging Face id or a local path")
-        if score_logprobs < 1:
-            raise ValueError(f"score_logprobs must be >= 1, got {score_logprobs}")
         self._vllm = import_vllm()
         self.model = model
-        self.score_logprobs = score_logprobs
         self.seed = seed
         kwargs: dict[str, Any] = {"enable_prefix_caching": True, **engine_kwargs}
-        # the engine refuses requests for more alternatives than max_logprobs
-        kwargs.setdefault("max_logprobs", max(SCORE_LOGPROBS, score_logprobs))
         self.engine_kwargs = kwargs
         self._llm: Any = self._vllm.LLM(model=resolve_model(model), **kwargs)
         self._tokenizer: Any = None
@@ -101,23 +93,26 @@ class VLLMBackend:
             kw["seed"] = self.seed
         return self._vllm.SamplingParams(**kw)
 
-    def _chat(self, batch: list[Messages], params: Any) -> list[Any | Exception]:
-        """One engine call for the batch; if it fails, item by item so one bad prompt only fails itself."""
+    def _each(self, call: Any, items: list[Any]) -> list[Any | Exception]:
+        """``call(items)`` as one engine call; if it fails, item by item so one bad prompt only fails itself."""
         try:
-            outputs = list(self._llm.chat(batch, sampling_params=params, use_tqdm=False))
-            if len(outputs) != len(batch):
-                raise RuntimeError(f"vllm returned {len(outputs)} outputs for {len(batch)} prompts")
+            outputs = list(call(items))
+            if len(outputs) != len(items):
+                raise RuntimeError(f"vllm returned {len(outputs)} outputs for {len(items)} prompts")
             return outputs
         except Exception as batch_error:
-            if len(batch) == 1:
+            if len(items) == 1:
                 return [batch_error]
         results: list[Any | Exception] = []
-        for messages in batch:
+        for item in items:
             try:
-                results.append(self._llm.chat([messages], sampling_params=params, use_tqdm=False)[0])
+                results.append(call([item])[0])
             except Exception as e:
                 results.append(e)
         return results
+
+    def _chat(self, batch: list[Messages], params: Any) -> list[Any | Exception]:
+        return self._each(lambda b: self._llm.chat(b, sampling_params=params, use_tqdm=False), batch)
 
     def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
         if not batch:
@@ -135,7 +130,7 @@ class VLLMBackend:
         out: list[GenResult] = []
         for res in self._chat(list(batch), params):
             if isinstance(res, Exception):
-                out.append(GenResult(None, error=f"vllm failed: {type(res).__name__}: {res}"))
+                out.append(_failed(GenResult, res))
                 continue
             try:
                 out.append(self._to_gen(res, k, want))
@@ -144,33 +139,47 @@ class VLLMBackend:
         return out
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
-        cands = list(candidates)
+        cands = list(dict.fromkeys(candidates))
         if not cands or not all(isinstance(c, str) and c.strip() for c in cands):
             raise ValueError(f"candidates must be a non-empty list of non-blank strings, got {cands!r}")
         if not batch:
             return []
-        params = self._params(max_tokens=1, temperature=0.0, logprobs=self.score_logprobs)
-        out: list[ScoreResult] = []
-        for res in self._chat(list(batch), params):
-            if isinstance(res, Exception):
-                out.append(
-                    ScoreResult(None, error=f"vllm failed: {type(res).__name__}: {res}", method="first_token")
+        tok = self._get_tokenizer()
+        cand_ids = [answer_ids(tok, c) for c in cands]
+        empty = [c for c, ids in zip(cands, cand_ids, strict=True) if not ids]
+        if empty:
+            return [ScoreResult(None, f"candidate {empty[0]!r} has no tokens", bad_request=True)] * len(batch)
+        results: list[ScoreResult | None] = [None] * len(batch)
+        rows: list[tuple[int, int, int]] = []  # (item, candidate, prompt length)
+        prompts: list[dict[str, list[int]]] = []
+        for i, messages in enumerate(batch):
+            try:
+                ids = chat_prompt_ids(tok, messages)
+            except Exception as e:
+                results[i] = ScoreResult(
+                    None, f"cannot build the prompt: {type(e).__name__}: {e}", bad_request=True
                 )
+                continue
+            for j, c_ids in enumerate(cand_ids):
+                rows.append((i, j, len(ids)))
+                prompts.append({"prompt_token_ids": ids + c_ids})
+        params = self._params(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outs = self._each(lambda p: self._llm.generate(p, sampling_params=params, use_tqdm=False), prompts)
+        scores: dict[int, dict[str, float]] = {}
+        for (i, j, n), res in zip(rows, outs, strict=True):
+            if results[i] is not None:
+                continue
+            if isinstance(res, Exception):
+                results[i] = _failed(ScoreResult, res)
                 continue
             try:
-                steps = res.outputs[0].logprobs
-                if not steps:
-                    raise ValueError("no logprobs for the first token")
-                top = [(self._token_text(tid, lp), lp.logprob) for tid, lp in steps[0].items()]
-            except Exception as e:
-                out.append(
-                    ScoreResult(
-                        None, error=f"unreadable vllm output: {type(e).__name__}: {e}", method="first_token"
-                    )
-                )
+                steps = res.prompt_logprobs
+                lp = sum(float(steps[n + k][t].logprob) for k, t in enumerate(cand_ids[j]))
+            except Exception as e:  # an output we cannot read stays with its item
+                results[i] = ScoreResult(None, f"unreadable vllm prompt_logprobs: {type(e).__name__}: {e}")
                 continue
-            out.append(first_token_scores(top, cands))
-        return out
+            scores.setdefault(i, {})[cands[j]] = lp
+        return [r if r is not None else ScoreResult(scores[i], method="sequence") for i, r in enumerate(results)]
 
     def close(self) -> None:
         """Drop the engine so its GPU memory can be freed once nothing else holds it."""
@@ -178,13 +187,16 @@ class VLLMBackend:
 
     # ---- output mapping
 
+    def _get_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = self._llm.get_tokenizer()
+        return self._tokenizer
+
     def _token_text(self, token_id: int, lp: Any | None) -> str:
         text = getattr(lp, "decoded_token", None)
         if isinstance(text, str):
             return text
-        if self._tokenizer is None:
-            self._tokenizer = self._llm.get_tokenizer()
-        return str(self._tokenizer.decode([token_id]))
+        return str(self._get_tokenizer().decode([token_id]))
 
     def _to_gen(self, res: Any, k: int, want: bool) -> GenResult:
         comp = res.outputs[0]
@@ -209,3 +221,9 @@ class VLLMBackend:
             prompt_tokens=len(res.prompt_token_ids or ()),
             completion_tokens=len(token_ids),
         )
+
+
+def _failed(kind: Any, e: Exception) -> Any:
+    """A GenResult/ScoreResult for an engine exception; vLLM refuses a bad prompt (e.g. one longer than the
+    context) with ValueError, which is the request's own fault."""
+    return kind(None, error=f"vllm failed: {type(e).__name__}: {e}", bad_request=isinstance(e, ValueError))

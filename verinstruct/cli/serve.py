@@ -1,7 +1,8 @@
 """`verif serve`: share one verifier model over an OpenAI-compatible HTTP endpoint.
 
 Trainers then point the `openai` verifier backend at it (``--verifier openai:MODEL --base-url http://HOST:PORT/v1``);
-requests from all of them are micro-batched into the one model.
+requests from all of them are micro-batched into the one model. On a network, set ``--api-key`` (or
+``VERIF_API_KEY``); clients send it with ``verif score --api-key`` or the same environment variable.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+
+from verifier.serve_limits import MAX_BODY_BYTES, MAX_QUEUE, MAX_TOKENS_LIMIT
 
 BACKENDS = ("transformers", "vllm")
 
@@ -49,6 +52,28 @@ def serve(
         None, "--served-model-name", help="Model id reported to clients (default: --model)."
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    api_key: str | None = typer.Option(
+        None,
+        "--api-key",
+        envvar="VERIF_API_KEY",
+        help="Require 'Authorization: Bearer KEY' on every endpoint but /health (401 otherwise).",
+        show_envvar=True,
+    ),
+    max_body_bytes: int = typer.Option(
+        MAX_BODY_BYTES, "--max-body-bytes", min=1, help="Largest request body accepted (413 beyond it)."
+    ),
+    max_queue: int = typer.Option(
+        MAX_QUEUE,
+        "--max-queue",
+        min=1,
+        help="Most requests waiting or running at once; beyond it 503 with Retry-After.",
+    ),
+    max_tokens_limit: int = typer.Option(
+        MAX_TOKENS_LIMIT,
+        "--max-tokens-limit",
+        min=1,
+        help="Largest max_tokens a request may ask for (400 beyond it; not clamped).",
+    ),
 ) -> None:
     """Serve the verifier over an OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, GET /health)."""
     if backend not in BACKENDS:
@@ -66,11 +91,23 @@ def serve(
 
     try:
         app = create_app(
-            engine, max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms, model_name=served_model_name
+            engine,
+            max_batch_size=max_batch_size,
+            batch_wait_ms=batch_wait_ms,
+            model_name=served_model_name,
+            api_key=api_key or None,
+            max_body_bytes=max_body_bytes,
+            max_queue=max_queue,
+            max_tokens_limit=max_tokens_limit,
         )
         typer.echo(
             f"serving {served_model_name or engine.model} ({backend}) at http://{host}:{port}/v1", err=True
         )
+        if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+            typer.echo(
+                f"warning: listening on {host} without --api-key: anyone who can reach the port can use it",
+                err=True,
+            )
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         engine.close()
