@@ -17,7 +17,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from verifier.backends.base import Backend, GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
-from verifier.backends.openai_backend import OpenAIBackend, first_token_scores, normalize_base_url
+from verifier.backends.openai_backend import (
+    OpenAIBackend,
+    _Failure,
+    continuation_logprob,
+    first_token_scores,
+    normalize_base_url,
+)
 from verifier.server import create_app, serve_in_thread
 
 MARK = "MARK"
@@ -32,6 +38,7 @@ class FakeBackend:
     def __init__(self, model: str = "fake-judge") -> None:
         self.model = model
         self.items = 0
+        self.scored: list[tuple[list[Messages], list[str]]] = []
         self.lock = threading.Lock()
 
     def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
@@ -51,10 +58,24 @@ class FakeBackend:
         return out
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
-        raise NotImplementedError
+        """Sequence log-probabilities: fixed numbers per candidate, by whether the conversation holds MARK."""
+        with self.lock:
+            self.scored.append((list(batch), list(candidates)))
+        out = []
+        for messages in batch:
+            table = SEQ_LP[MARK in messages[-1]["content"]]
+            out.append(ScoreResult({c: table.get(c, -9.0) for c in candidates}))
+        return out
 
     def close(self) -> None:
         pass
+
+
+#: FakeBackend.score's log-probabilities, with / without MARK
+SEQ_LP = {
+    True: {"Yes": -0.05, "yes": -4.1, "No": -3.2, "no": -5.0, "[[1]]": -0.7, "[[0]]": -1.9},
+    False: {"Yes": -2.5, "yes": -4.0, "No": -0.1, "no": -3.0, "[[1]]": -2.2, "[[0]]": -0.4},
+}
 
 
 @contextlib.contextmanager
@@ -158,9 +179,33 @@ def test_generate_returns_text_usage_and_logprobs(fake_server: tuple[str, FakeBa
     assert plain[0].text == "No" and plain[0].logprobs is None
 
 
+def test_score_is_the_servers_sequence_log_probability(fake_server: tuple[str, FakeBackend]) -> None:
+    """Default score_method: each candidate continued as an assistant message; the server's backend.score
+    numbers come back exactly, for multi-token candidates sharing their first token too."""
+    url, backend = fake_server
+    cands = [*CANDS, "[[1]]", "[[0]]"]
+    with fast([url]) as b:
+        yes, no = b.score([msgs(f"{MARK} a"), msgs("b")], cands)
+    assert yes.error is None and yes.method == "sequence" and no.error is None
+    assert yes.logprobs == {c: SEQ_LP[True][c] for c in cands}
+    assert no.logprobs == {c: SEQ_LP[False][c] for c in cands}
+    # the server scored the conversation without the continued message, micro-batched
+    seen = [m for batch, _ in backend.scored for m in batch]
+    assert msgs(f"{MARK} a") in seen and msgs("b") in seen
+    assert all(m[-1]["role"] == "user" for m in seen)
+    assert sum(len(c) for _, c in backend.scored) < 2 * len(cands)  # candidates share backend calls
+
+
+def test_first_token_scoring_refuses_candidates_sharing_their_first_token() -> None:
+    top = [("[[", -0.01), ("Yes", -5.0)]
+    res = first_token_scores(top, ["[[1]]", "[[0]]"])
+    assert res.logprobs is None and "share their first token '[['" in (res.error or "")
+    assert "score_method='sequence'" in (res.error or "")
+
+
 def test_score_reads_first_token_top_logprobs(fake_server: tuple[str, FakeBackend]) -> None:
     url, _ = fake_server
-    with fast([url]) as b:
+    with fast([url], score_method="first_token") as b:
         yes, no = b.score([msgs(f"{MARK} a"), msgs("b")], CANDS)
     assert yes.error is None and yes.method == "first_token"
     assert yes.logprobs is not None and no.logprobs is not None
@@ -250,16 +295,21 @@ def test_api_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append(request.headers.get("authorization"))
         return canned()
 
+    monkeypatch.delenv("VERIF_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     with serving(app) as url:
         with fast([url]) as b:
             b.generate([msgs("x")], GenerationConfig(max_tokens=2))
         with fast([url], api_key="sk-arg") as b:
             b.generate([msgs("x")], GenerationConfig(max_tokens=2))
+        monkeypatch.setenv("VERIF_API_KEY", "verif-key")  # verif serve's variable wins over OpenAI's
+        with fast([url]) as b:
+            b.generate([msgs("x")], GenerationConfig(max_tokens=2))
+        monkeypatch.delenv("VERIF_API_KEY")
         monkeypatch.delenv("OPENAI_API_KEY")
         with fast([url]) as b:
             b.generate([msgs("x")], GenerationConfig(max_tokens=2))
-    assert seen == ["Bearer sk-from-env", "Bearer sk-arg", "Bearer EMPTY"]
+    assert seen == ["Bearer sk-from-env", "Bearer sk-arg", "Bearer verif-key", "Bearer EMPTY"]
 
 
 # --------------------------------------------------------------------------- failures
@@ -311,7 +361,7 @@ def test_timeout_on_one_server_retries_on_the_other() -> None:
 
 def test_transient_500s_are_retried_until_success() -> None:
     app = flaky_app(fail_first=3)
-    with serving(app) as url, fast([url], max_retries=3) as b:
+    with serving(app) as url, fast([url], max_retries=3, score_method="first_token") as b:
         res = b.generate([msgs("only")], GenerationConfig(max_tokens=2))
         assert res[0].error is None and res[0].text == "Yes"
         assert app.state.calls == 4
@@ -397,7 +447,7 @@ KINDS = [
 
 
 def test_garbage_responses_are_errors_for_their_items_only() -> None:
-    with serving(garbage_app()) as url, fast([url]) as b:
+    with serving(garbage_app()) as url, fast([url], score_method="first_token") as b:
         gen = b.generate([msgs(k) for k in [*KINDS, "ok"]], GenerationConfig(max_tokens=2, top_logprobs=2))
         plain = b.generate([msgs("no-logprobs"), msgs("missing")], GenerationConfig(max_tokens=2))
         scores = b.score([msgs(k) for k in [*KINDS, "no-candidate", "ok"]], CANDS)
@@ -473,3 +523,37 @@ def test_no_candidate_in_top_k_is_an_error() -> None:
     res = first_token_scores([("Maybe", -0.1), ("\n", -3.0)], ["Yes", "No"])
     assert res.logprobs is None and res.method == "first_token"
     assert "'Maybe'" in (res.error or "")
+
+
+def _continued(*tokens: tuple[str, float], head: int = 2) -> dict[str, Any]:
+    """A vLLM-style response to a continued assistant message: prompt_logprobs, one token per position."""
+    body = canned()
+    entries: list[Any] = [None] + [{str(100 + i): {"logprob": -1.0, "decoded_token": "x"}} for i in range(head)]
+    entries += [{str(200 + i): {"logprob": lp, "rank": 1, "decoded_token": t}} for i, (t, lp) in enumerate(tokens)]
+    body["prompt_logprobs"] = entries
+    return body
+
+
+def test_continuation_logprob_sums_the_tokens_that_spell_the_candidate() -> None:
+    assert continuation_logprob(_continued(("[[", -0.1), ("1", -0.5), ("]]", -0.2)), "[[1]]") == pytest.approx(-0.8)
+    assert continuation_logprob(_continued(("Yes", -0.3)), "Yes") == pytest.approx(-0.3)
+    # verif serve's one entry spanning the whole continued message
+    one = canned() | {"prompt_logprobs": [None, {"-1": {"logprob": -2.5, "rank": None, "decoded_token": "No"}}]}
+    assert continuation_logprob(one, "No") == -2.5
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (canned(), "no prompt_logprobs"),
+        (canned() | {"prompt_logprobs": [None]}, "malformed"),
+        (canned() | {"prompt_logprobs": [None, {"1": {"logprob": "high", "decoded_token": "Yes"}}]}, "malformed"),
+        (canned() | {"prompt_logprobs": [None, {"1": {"logprob": -1.0}, "2": {"logprob": -2.0}}]}, "one token"),
+        (_continued(("Ye", -0.1), ("ss", -0.1)), "do not spell"),
+        (_continued(("\nYes", -0.1)), "do not spell"),
+        ({"error": {"message": "boom"}}, "boom"),
+    ],
+)
+def test_continuation_logprob_rejects_what_does_not_spell_the_candidate(body: Any, message: str) -> None:
+    with pytest.raises(_Failure, match=message):
+        continuation_logprob(body, "Yes")

@@ -32,6 +32,7 @@ class RecordingBackend:
         self.model = "recorder"
         self.delay = delay
         self.batches: list[tuple[int, GenerationConfig]] = []
+        self.scored: list[tuple[int, tuple[str, ...]]] = []
 
     def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
         self.batches.append((len(batch), config))
@@ -44,6 +45,9 @@ class RecordingBackend:
             if "FAIL" in text:
                 out.append(GenResult(None, error="item too long"))
                 continue
+            if "HUGE" in text:
+                out.append(GenResult(None, error="prompt exceeds the context window", bad_request=True))
+                continue
             lps = None
             if config.logprobs or config.top_logprobs:
                 top = (("A", -0.5), ("B", -1.5), ("C", -2.5))[: config.top_logprobs]
@@ -54,7 +58,16 @@ class RecordingBackend:
         return out
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
-        raise NotImplementedError
+        """log P(candidate) = -len(candidate) / 10 - len(last message) / 100; "HUGE" is the item's fault."""
+        self.scored.append((len(batch), tuple(candidates)))
+        out = []
+        for m in batch:
+            if "HUGE" in m[-1]["content"].upper():
+                out.append(ScoreResult(None, "prompt exceeds the context window", bad_request=True))
+                continue
+            n = len(m[-1]["content"])
+            out.append(ScoreResult({c: -len(c) / 10 - n / 100 for c in candidates}))
+        return out
 
     def close(self) -> None:
         pass
@@ -189,6 +202,22 @@ def test_text_parts_and_developer_role_are_accepted() -> None:
     assert req.config == GenerationConfig(max_tokens=9, temperature=0.0)
 
 
+def test_deterministic_item_errors_get_400_and_are_not_retried(server: tuple[str, RecordingBackend]) -> None:
+    """An error that is the request's own fault (bad_request) is a 400: retrying cannot help."""
+    from verifier.backends.openai_backend import OpenAIBackend
+
+    url, backend = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=chat("huge"))
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    assert "context window" in r.json()["error"]["message"]
+    before = len(backend.batches)
+    with OpenAIBackend("recorder", [url], max_retries=3, backoff_base=0.01) as b:
+        [res] = b.generate([[{"role": "user", "content": "huge"}]], GenerationConfig(max_tokens=2))
+        [sc] = b.score([[{"role": "user", "content": "huge"}]], ["Yes"])
+    assert "HTTP 400" in (res.error or "") and len(backend.batches) == before + 1  # one try only
+    assert "HTTP 400" in (sc.error or "") and "context window" in (sc.error or "")
+
+
 def test_failed_items_get_500_and_leave_their_batch_alone(server: tuple[str, RecordingBackend]) -> None:
     url, _ = server
 
@@ -256,7 +285,19 @@ def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
 def test_cli_help_lists_the_options() -> None:
     res = _run_cli("serve", "--help")
     assert res.returncode == 0, res.stderr
-    for opt in ("--model", "--host", "--port", "--max-batch-size", "--batch-wait-ms", "--backend"):
+    for opt in (
+        "--model",
+        "--host",
+        "--port",
+        "--max-batch-size",
+        "--batch-wait-ms",
+        "--backend",
+        "--api-key",
+        "VERIF_API_KEY",
+        "--max-body-bytes",
+        "--max-queue",
+        "--max-tokens-limit",
+    ):
         assert opt in res.stdout
 
 
@@ -309,6 +350,7 @@ def test_verif_serve_runs_the_embedded_model_end_to_end(unused_port: int) -> Non
     port = unused_port
     proc = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--device", "cpu", "--log-level", "warning"],
+        env=os.environ | {"VERIF_API_KEY": "k3y"},  # --api-key from the environment
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -329,7 +371,9 @@ def test_verif_serve_runs_the_embedded_model_end_to_end(unused_port: int) -> Non
                 time.sleep(0.5)
         assert health["status"] == "ok" and health["backend"] == "transformers"
         model = health["model"]
-        with OpenAIBackend(model, [f"http://127.0.0.1:{port}"], timeout=120, max_retries=1) as b:
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
+        key = {"api_key": "k3y"}
+        with OpenAIBackend(model, [f"http://127.0.0.1:{port}"], timeout=120, max_retries=1, **key) as b:
             question = [{"role": "user", "content": "Is the sky blue? Answer Yes or No."}]
             gen = b.generate([question, question], GenerationConfig(max_tokens=8, top_logprobs=3))
             scored = b.score([question], ["Yes", "No"])
@@ -337,10 +381,12 @@ def test_verif_serve_runs_the_embedded_model_end_to_end(unused_port: int) -> Non
         assert gen[0].text == gen[1].text and gen[0].text  # greedy: deterministic
         assert gen[0].logprobs and len(gen[0].logprobs[0].top) == 3
         assert all(lp <= 0 for t in gen[0].logprobs for _, lp in t.top)
-        assert scored[0].error is None and scored[0].method == "first_token"
+        assert scored[0].error is None and scored[0].method == "sequence"
         assert scored[0].logprobs is not None and set(scored[0].logprobs) == {"Yes", "No"}
 
-        v = Verifier(backend=OpenAIBackend(model, [f"http://127.0.0.1:{port}"], timeout=120), mode="score")
+        v = Verifier(
+            backend=OpenAIBackend(model, [f"http://127.0.0.1:{port}"], timeout=120, **key), mode="score"
+        )
         try:
             [[verdict]] = v.judge_batch([JudgeRequest("Say hi.", "Hi!", ("Be polite.",))])
         finally:
@@ -353,3 +399,163 @@ def test_verif_serve_runs_the_embedded_model_end_to_end(unused_port: int) -> Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --------------------------------------------------------------------------- scoring a continued message
+
+
+def scoring(content: str, answer: str, **kw: Any) -> dict[str, Any]:
+    body = chat(content) | {
+        "add_generation_prompt": False,
+        "continue_final_message": True,
+        "prompt_logprobs": 0,
+        "max_tokens": 1,
+    }
+    body["messages"] = [*body["messages"], {"role": "assistant", "content": answer}]
+    return body | kw
+
+
+def test_scoring_request_returns_the_continuations_log_probability(server: tuple[str, RecordingBackend]) -> None:
+    url, backend = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=scoring("abcd", "[[1]]"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"] == ""
+    [head, entry] = body["prompt_logprobs"]
+    assert head is None
+    assert entry == {"-1": {"logprob": pytest.approx(-0.5 - 0.04), "rank": None, "decoded_token": "[[1]]"}}
+    assert backend.scored[-1] == (1, ("[[1]]",))
+
+
+def test_concurrent_scoring_requests_share_backend_calls() -> None:
+    backend = RecordingBackend()
+    with serving(create_app(backend, batch_wait_ms=50)) as url:
+
+        async def send() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                reqs = [scoring(q, a) for q in ("q1", "q22") for a in ("Yes", "No")]
+                return list(await asyncio.gather(*(client.post("/v1/chat/completions", json=b) for b in reqs)))
+
+        responses = asyncio.run(send())
+    lps = [list(r.json()["prompt_logprobs"][1].values())[0]["logprob"] for r in responses]
+    assert lps == pytest.approx([-0.3 - 0.02, -0.2 - 0.02, -0.3 - 0.03, -0.2 - 0.03])
+    assert backend.scored == [(2, ("Yes", "No"))]  # one call: each conversation once, every candidate
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (scoring("x", "Yes", prompt_logprobs=1), "prompt_logprobs"),
+        (scoring("x", "Yes", continue_final_message=False), "prompt_logprobs"),
+        (scoring("x", "Yes", add_generation_prompt=True), "prompt_logprobs"),
+        (chat("x", continue_final_message=True), "continue_final_message"),
+        (chat("x", add_generation_prompt=False), "add_generation_prompt"),
+        (chat("x", continue_final_message="yes"), "continue_final_message"),
+        (chat("x", prompt_logprobs=0, continue_final_message=True, add_generation_prompt=False), "messages[0]"),
+        (scoring("x", ""), "messages[1]"),
+    ],
+)
+def test_bad_scoring_requests_get_400(server: tuple[str, RecordingBackend], body: dict[str, Any], param: str) -> None:
+    url, _ = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def test_unknown_model_gets_openai_style_404(server: tuple[str, RecordingBackend]) -> None:
+    url, _ = server
+    r = httpx.post(f"{url}/v1/chat/completions", json=chat() | {"model": "gpt-5"})
+    assert r.status_code == 404
+    err = r.json()["error"]
+    assert err["code"] == "model_not_found" and err["param"] == "model"
+    assert err["type"] == "invalid_request_error" and "gpt-5" in err["message"] and "recorder" in err["message"]
+    assert set(err) == {"message", "type", "param", "code"}
+
+
+def test_api_key_is_required_except_for_health() -> None:
+    from openai import AuthenticationError, OpenAI
+
+    from verifier.backends.openai_backend import OpenAIBackend
+
+    with serving(create_app(RecordingBackend(), api_key="s3cret")) as url:
+        assert httpx.get(f"{url}/health").status_code == 200  # open for probes
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            r = httpx.post(f"{url}/v1/chat/completions", json=chat(), headers=headers)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+            assert httpx.get(f"{url}/v1/models", headers=headers).status_code == 401
+        ok = httpx.post(f"{url}/v1/chat/completions", json=chat("hi"), headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        client = OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0)
+        with pytest.raises(AuthenticationError):
+            client.models.list()
+        client.close()
+        with OpenAIBackend("recorder", [url], api_key="s3cret") as b:
+            [res] = b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_tokens=2))
+        assert res.text == "HI"
+        with OpenAIBackend("recorder", [url], api_key="wrong", max_retries=3) as b:
+            [res] = b.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_tokens=2))
+        assert "HTTP 401" in (res.error or "") and "after" not in (res.error or "")  # not retried
+
+
+def test_oversized_body_gets_413() -> None:
+    backend = RecordingBackend()
+    with serving(create_app(backend, max_body_bytes=2000)) as url:
+        big = chat("x" * 3000)
+        r = httpx.post(f"{url}/v1/chat/completions", json=big)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+        assert "2000 bytes" in r.json()["error"]["message"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
+            yield b'{"model": "recorder", "messages": [{"role": "user", "content": "'
+            for _ in range(30):
+                yield b"y" * 100
+            yield b'"}]}'
+
+        r = httpx.post(f"{url}/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert httpx.post(f"{url}/v1/chat/completions", json=chat("small")).status_code == 200
+    assert all(n == 1 for n, _ in backend.batches) and len(backend.batches) == 1
+
+
+def test_max_tokens_above_the_limit_gets_400() -> None:
+    with serving(create_app(RecordingBackend(), max_tokens_limit=64)) as url:
+        r = httpx.post(f"{url}/v1/chat/completions", json=chat(max_tokens=65))
+        assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
+        assert "limit of 64" in r.json()["error"]["message"]
+        assert httpx.post(f"{url}/v1/chat/completions", json=chat(max_tokens=64)).status_code == 200
+
+
+def test_full_queue_gets_503_with_retry_after_and_the_client_waits_and_retries() -> None:
+    from verifier.backends.openai_backend import OpenAIBackend
+
+    backend = RecordingBackend(delay=0.5)
+    with serving(create_app(backend, max_queue=1, batch_wait_ms=0, retry_after_s=1)) as url:
+
+        async def send() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat("a")))
+                await asyncio.sleep(0.2)  # the first is running: the queue is full
+                second = await client.post("/v1/chat/completions", json=chat("b"))
+                return [await first, second]
+
+        ok, busy = asyncio.run(send())
+        assert ok.status_code == 200
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert busy.json()["error"]["code"] == "server_busy"
+        # the openai backend retries a 503 and waits at least Retry-After (its own backoff is far shorter)
+        with OpenAIBackend("recorder", [url], concurrency=4, backoff_base=0.01, backoff_max=5.0) as b:
+            start = time.monotonic()
+            res = b.generate([[{"role": "user", "content": f"q{i}"}] for i in range(2)], GenerationConfig())
+            elapsed = time.monotonic() - start
+    assert [r.text for r in res] == ["Q0", "Q1"]
+    assert elapsed >= 1.0 + 0.5  # one answered, the other waited Retry-After, then ran
+
+
+def test_create_app_rejects_bad_guard_settings() -> None:
+    with pytest.raises(ValueError, match="max_queue"):
+        create_app(RecordingBackend(), max_queue=0)
+    with pytest.raises(ValueError, match="max_body_bytes"):
+        create_app(RecordingBackend(), max_body_bytes=0)
