@@ -29,6 +29,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 def build_backend(spec: str, *, base_url: list[str] | str | None = None, **backend_kwargs: Any) -> Any:
     kind, model = parse_spec(spec)
+    if kind != "openai" and backend_kwargs.pop("api_key", None):
+        raise ValueError(f"verifier {spec!r}: an API key is only for openai:<model>")
     if kind == "transformers":
         if base_url:
             raise ValueError(f"verifier {spec!r}: base_url is only for openai:<model>")

@@ -97,6 +97,8 @@ def score_cmd(
     mode: Annotated[str, typer.Option("--mode", help="verifier decision: score (one forward pass) or generate")] = "score",
     template: Annotated[str | None, typer.Option("--template", help="verifier prompt template name or path", show_default="en for --mode score, en-reason for --mode generate")] = None,
     base_url: Annotated[list[str] | None, typer.Option("--base-url", help="OpenAI-compatible endpoint (repeatable)")] = None,
+    granularity: Annotated[str, typer.Option("--granularity", help="judge each soft constraint alone (constraint) or all of a row's soft constraints at once (item: VerIF's soft factor)")] = "constraint",
+    api_key: Annotated[str | None, typer.Option("--api-key", help="bearer token for openai:<model> (default: $VERIF_API_KEY, else $OPENAI_API_KEY)")] = None,
     cache: Annotated[Path | None, typer.Option("--cache", help="verifier result cache (SQLite path)")] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="skip malformed rows instead of stopping")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="start OUT again instead of resuming")] = False,
@@ -118,8 +120,11 @@ def score_cmd(
         raise _fail(f"--chunk-size must be >= 1, got {chunk_size}")
     if output is not None and output.is_dir():
         raise _fail(f"--output {str(output)!r} is a folder; give a file name, e.g. {str(output / 'scored.jsonl')!r}")
+    if granularity not in ("constraint", "item"):
+        raise _fail(f"--granularity must be constraint or item, got {granularity!r}")
     meta = {"verinstruct_version": __version__, "input": str(input), "verifier": None if no_llm else verifier_spec,
             "mode": None if no_llm else mode, "template": None if no_llm else template,
+            "granularity": None if no_llm else granularity,
             "ifeval_mode": "loose" if loose else "strict"}
 
     # validate every row first, so a malformed line fails before any work (and names its line)
@@ -148,7 +153,7 @@ def score_cmd(
     todo = rows[len(done):]
     verifier = None
     if not no_llm and todo:
-        verifier = _build_verifier(verifier_spec, mode, template, base_url, cache)
+        verifier = _build_verifier(verifier_spec, mode, template, base_url, cache, granularity, api_key)
     from verinstruct.progress import Progress
 
     with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer, \
@@ -209,7 +214,9 @@ def _prepare_output(output: Path, rows: list[tuple[int, Instance, str]], meta: d
                             f"produced them; {hint}") from None
             except (ValueError, UnicodeDecodeError):
                 raise _fail(f"{meta_path} is not valid JSON; {hint}") from None
-            diff = [k for k in ("verifier", "mode", "template", "ifeval_mode") if old.get(k) != meta[k]]
+            old.setdefault("granularity", "constraint" if old.get("verifier") else None)  # older metas
+            diff = [k for k in ("verifier", "mode", "template", "granularity", "ifeval_mode")
+                    if old.get(k) != meta[k]]
             if diff:
                 raise _fail(f"{output} was written with different settings ({', '.join(diff)}); {hint}")
         if done and force_resume:
@@ -302,7 +309,7 @@ def _report_verifier(st: Any, spec: str, base_url: list[str] | None, t: _Tally, 
 
 
 def _build_verifier(spec: str, mode: str, template: str | None, base_url: list[str] | None,
-                    cache: Path | None) -> Any:
+                    cache: Path | None, granularity: str = "constraint", api_key: str | None = None) -> Any:
     try:
         from verifier import build_verifier
     except ImportError as e:
@@ -311,8 +318,9 @@ def _build_verifier(spec: str, mode: str, template: str | None, base_url: list[s
     if base_url:
         url = base_url[0] if len(base_url) == 1 else list(base_url)
     try:
+        extra = {"api_key": api_key} if api_key else {}
         return build_verifier(spec, mode=mode, template=template, base_url=url,
-                              cache_path=str(cache) if cache else None)
+                              cache_path=str(cache) if cache else None, granularity=granularity, **extra)
     except (ValueError, FileNotFoundError, ImportError, OSError) as e:
         raise _fail(f"cannot build verifier {spec!r}: {e}") from None
 
