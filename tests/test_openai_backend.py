@@ -557,3 +557,24 @@ def test_continuation_logprob_sums_the_tokens_that_spell_the_candidate() -> None
 def test_continuation_logprob_rejects_what_does_not_spell_the_candidate(body: Any, message: str) -> None:
     with pytest.raises(_Failure, match=message):
         continuation_logprob(body, "Yes")
+
+
+def test_cached_first_token_scores_are_not_read_back_as_sequence_scores(
+    fake_server: tuple[str, FakeBackend], tmp_path: Any
+) -> None:
+    from verifier.cache import ResultCache
+    from verifier.judge import JudgeRequest, Verifier
+
+    url, _ = fake_server
+    reqs = [JudgeRequest("Write.", "Text.", (f"{MARK} short",))]
+    probs = []
+    for method in ("first_token", "sequence", "sequence"):
+        v = Verifier(backend=fast([url], score_method=method), cache=ResultCache(tmp_path / "c.sqlite"))
+        try:
+            [[verdict]] = v.judge_batch(reqs)
+            probs.append((verdict.prob, v.stats.cache_hits))
+        finally:
+            v.close()
+    (ft, ft_hits), (seq, seq_hits), (again, again_hits) = probs
+    assert (ft_hits, seq_hits, again_hits) == (0, 0, 1)
+    assert seq == again and ft != seq

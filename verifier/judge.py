@@ -223,6 +223,9 @@ class Verifier:
             parts["template"] = [template.name, template.version, template.digest]
         if mode == "score":
             parts["candidates"] = list(template.candidates) if template else []
+            # how the backend scores decides the numbers: results of first-token scoring (the openai and vllm
+            # backends' method before whole-answer scoring) must not be read back as sequence scores
+            parts["score"] = getattr(self.backend, "score_method", "sequence")
         else:
             cfg = config or self._gen_config()
             parts["gen"] = [cfg.max_tokens, cfg.temperature, list(cfg.stop)]
