@@ -429,7 +429,8 @@ def test_scoring_request_returns_the_continuations_log_probability(server: tuple
 
 def test_concurrent_scoring_requests_share_backend_calls() -> None:
     backend = RecordingBackend()
-    with serving(create_app(backend, batch_wait_ms=50)) as url:
+    # the batch closes when its 4 requests are in (a long wait only bounds a loaded machine's stragglers)
+    with serving(create_app(backend, max_batch_size=4, batch_wait_ms=3000)) as url:
 
         async def send() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
