@@ -440,7 +440,8 @@ def test_concurrent_scoring_requests_share_backend_calls() -> None:
         responses = asyncio.run(send())
     lps = [list(r.json()["prompt_logprobs"][1].values())[0]["logprob"] for r in responses]
     assert lps == pytest.approx([-0.3 - 0.02, -0.2 - 0.02, -0.3 - 0.03, -0.2 - 0.03])
-    assert backend.scored == [(2, ("Yes", "No"))]  # one call: each conversation once, every candidate
+    # one call: each conversation once, every candidate (in arrival order)
+    assert [(n, set(c)) for n, c in backend.scored] == [(2, {"Yes", "No"})]
 
 
 @pytest.mark.parametrize(
