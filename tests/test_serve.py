@@ -530,16 +530,24 @@ def test_max_tokens_above_the_limit_gets_400() -> None:
         assert httpx.post(f"{url}/v1/chat/completions", json=chat(max_tokens=64)).status_code == 200
 
 
-def test_full_queue_gets_503_with_retry_after_and_the_client_waits_and_retries() -> None:
+def test_full_queue_gets_503_with_retry_after_and_the_client_waits_and_retries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+    import re
+
     from verifier.backends.openai_backend import OpenAIBackend
 
-    backend = RecordingBackend(delay=0.5)
+    backend = RecordingBackend(delay=1.0)
     with serving(create_app(backend, max_queue=1, batch_wait_ms=0, retry_after_s=1)) as url:
 
         async def send() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
                 first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat("a")))
-                await asyncio.sleep(0.2)  # the first is running: the queue is full
+                for _ in range(200):  # until the first is admitted: the queue is then full
+                    if (await client.get("/health")).json()["pending"] == 1:
+                        break
+                    await asyncio.sleep(0.02)
                 second = await client.post("/v1/chat/completions", json=chat("b"))
                 return [await first, second]
 
@@ -548,12 +556,12 @@ def test_full_queue_gets_503_with_retry_after_and_the_client_waits_and_retries()
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
         assert busy.json()["error"]["code"] == "server_busy"
         # the openai backend retries a 503 and waits at least Retry-After (its own backoff is far shorter)
+        caplog.set_level(logging.WARNING, logger="verifier.backends.openai_backend")
         with OpenAIBackend("recorder", [url], concurrency=4, backoff_base=0.01, backoff_max=5.0) as b:
-            start = time.monotonic()
             res = b.generate([[{"role": "user", "content": f"q{i}"}] for i in range(2)], GenerationConfig())
-            elapsed = time.monotonic() - start
     assert [r.text for r in res] == ["Q0", "Q1"]
-    assert elapsed >= 1.0 + 0.5  # one answered, the other waited Retry-After, then ran
+    waits = [float(w) for w in re.findall(r"HTTP 503.*retrying in ([0-9.]+)s", caplog.text)]
+    assert waits and all(w >= 1.0 for w in waits)
 
 
 def test_create_app_rejects_bad_guard_settings() -> None:
