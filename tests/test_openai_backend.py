@@ -578,3 +578,11 @@ def test_cached_first_token_scores_are_not_read_back_as_sequence_scores(
     (ft, ft_hits), (seq, seq_hits), (again, again_hits) = probs
     assert (ft_hits, seq_hits, again_hits) == (0, 0, 1)
     assert seq == again and ft != seq
+
+
+def test_a_server_refusing_continuation_scoring_gets_a_hint() -> None:
+    app = flaky_app(fail_first=-1, status=400)
+    with serving(app) as url, fast([url]) as b:
+        [res] = b.score([msgs("x")], CANDS)
+    assert res.logprobs is None and "HTTP 400" in (res.error or "")
+    assert "score_method='first_token'" in (res.error or "")

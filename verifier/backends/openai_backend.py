@@ -514,7 +514,13 @@ class OpenAIBackend:
         results = await asyncio.gather(*(one(c) for c in cands), return_exceptions=True)
         for c, r in zip(cands, results, strict=True):
             if isinstance(r, _Failure):
-                return ScoreResult(None, error=f"scoring {c!r}: {r}")
+                hint = ""
+                if str(r).startswith(("HTTP 400", "HTTP 422")):  # e.g. a hosted API refusing vLLM's parameters
+                    hint = (
+                        " (score_method='sequence' needs a server that scores a continued assistant message: "
+                        "vLLM, verif serve; use score_method='first_token' for others)"
+                    )
+                return ScoreResult(None, error=f"scoring {c!r}: {r}{hint}")
             if isinstance(r, BaseException):
                 raise r
         return ScoreResult(dict(zip(cands, results, strict=True)), method="sequence")  # type: ignore[arg-type]
