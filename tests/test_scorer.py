@@ -316,3 +316,14 @@ def test_scorer_arguments() -> None:
     with Scorer() as scorer:
         (s,) = scorer.score_batch([INSTANCES[0]], [ROWS[0]["response"]])
         assert s.id == INSTANCES[0].id
+
+
+def test_scorer_names_verifier_mode_apart_from_checker_mode() -> None:
+    from verinstruct import Scorer
+
+    with pytest.raises(ValueError, match="verifier_mode='generate'"):
+        Scorer("openai:judge", mode="generate", base_url="http://127.0.0.1:9/v1")
+    with Scorer("openai:judge", verifier_mode="generate", base_url="http://127.0.0.1:9/v1") as s:
+        assert s.verifier is not None and s.verifier.mode == "generate" and s.mode == "strict"
+    with pytest.raises(TypeError, match="verifier_mode only apply"):
+        Scorer(None, verifier_mode="generate")

@@ -33,6 +33,8 @@ class Scorer:
     (``"transformers:default"``, ``"openai:MODEL"`` with ``base_url=...``), or None (no LLM: soft
     constraints come back undecided with ``no_llm_error``). ``verifier_kwargs`` go to ``build_verifier``
     when a spec is given; a verifier built from a spec is closed with the Scorer, one passed in is not.
+    ``mode`` is the registry checkers' strictness (IFEval's 'strict' / 'loose'); the verifier's own decision
+    mode ('score' / 'generate') is ``verifier_mode`` when a spec is given.
     ``granularity`` ('constraint' / 'item'; None: the verifier's own) is how llm constraints are judged.
     ``concurrent=False`` runs each batch's code checks and LLM judging one after the other (comparisons).
     The sandbox starts on first use of code checks and lives until :meth:`close`.
@@ -51,10 +53,15 @@ class Scorer:
         granularity: str | None = None,
         no_llm_error: str = NO_LLM_ERROR,
         concurrent: bool = True,
+        verifier_mode: str | None = None,
         **verifier_kwargs: Any,
     ) -> None:
         if mode not in MODES:
-            raise ValueError(f"Scorer(mode=...) must be one of {', '.join(MODES)}, got {mode!r}")
+            hint = (f"; {mode!r} is a verifier mode: pass verifier_mode={mode!r}"
+                    if mode in ("score", "generate") else "")
+            raise ValueError(f"Scorer(mode=...) must be one of {', '.join(MODES)}, got {mode!r}{hint}")
+        if verifier_mode is not None:
+            verifier_kwargs["mode"] = verifier_mode
         if granularity is not None and granularity not in GRANULARITIES:
             raise ValueError(
                 f"Scorer(granularity=...) must be one of {', '.join(GRANULARITIES)} or None, got {granularity!r}")
@@ -66,9 +73,8 @@ class Scorer:
                 verifier_kwargs.setdefault("granularity", granularity)
             verifier = build_verifier(verifier, **verifier_kwargs)
         elif verifier_kwargs:
-            raise TypeError(
-                f"Scorer: {', '.join(sorted(verifier_kwargs))} only apply when verifier is a spec string"
-            )
+            names = sorted("verifier_mode" if k == "mode" else k for k in verifier_kwargs)
+            raise TypeError(f"Scorer: {', '.join(names)} only apply when verifier is a spec string")
         self.verifier: Verifier | None = verifier
         self.mode = mode
         self.granularity = granularity
