@@ -10,6 +10,7 @@ A checker that raises yields an undecided verdict for that item instead of faili
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -88,7 +89,8 @@ def evaluate_rows(
 
     Language detection is batched: a first pass defers every detection a checker asks for
     (:func:`checkers.text.deferred_languages`), all of them run together, then the interrupted items
-    run again (checkers are pure, so the verdicts are those of a plain pass)."""
+    run again (checkers are pure, so the verdicts are those of a plain pass). If the batch detection fails,
+    the re-runs detect text by text, so a text that cannot be detected makes only its own items undecided."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     rows = list(rows)
@@ -116,7 +118,9 @@ def evaluate_rows(
                 else:
                     out[r][j] = verdict
     if pending.texts:
-        text.detect_languages(pending.texts)
+        # on failure the re-runs below detect each text alone, inside the per-item error handling
+        with contextlib.suppress(Exception):
+            text.detect_languages(pending.texts)
     for r, j in redo:
         out[r][j] = judge(r, rows[r][0][j])
     return out  # type: ignore[return-value]
