@@ -21,7 +21,8 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from checkers.sandbox.protocol import LLM_FUNCTIONS
 from verinstruct.schema import (
@@ -31,10 +32,13 @@ from verinstruct.schema import (
     LLMCheck,
     RegistryCheck,
     SchemaError,
+    _plain,
     code_uses_llm,
     instance_from_dict,
-    make_registry_check,
 )
+
+if TYPE_CHECKING:
+    import checkers
 
 
 class ConversionError(SchemaError):
@@ -320,42 +324,79 @@ def describe(checker_id: str, params: Mapping[str, Any]) -> str:
     return f"{desc} ({parts})."
 
 
+@dataclass(frozen=True)
+class IFEvalRow:
+    """An IFEval row, validated, with its instructions built as checker constraints."""
+
+    key: Any  # None when the row has neither 'key' nor 'id'
+    prompt: str
+    response: str | None  # None unless asked for
+    instruction_id_list: list[str]
+    kwargs: list[dict[str, Any]]
+    constraints: list[checkers.Constraint]
+    key_field: str  # 'key' or 'id', as the row spelled it
+    extra: dict[str, Any]
+
+
+_IFEVAL_FIELDS = ("key", "id", "prompt", "response", "instruction_id_list", "kwargs")
+
+
+def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = False) -> IFEvalRow:
+    """The one IFEval row parser (``verif check`` and conversion): every problem is a ConversionError
+    naming the row (``where``, e.g. "line 3", and its key) and the field. ``response``: require one."""
+    import checkers
+
+    if not isinstance(row, Mapping):
+        raise ConversionError(f"{where or 'row'}: expected a JSON object, got {type(row).__name__}")
+    key_field = "key" if "key" in row else "id"
+    key = row.get(key_field)
+    label = _label({"id": key}, where) if key is not None and not isinstance(key, (dict, list)) else where or "row"
+    if key is not None and (isinstance(key, (bool, dict, list, float))):
+        raise ConversionError(f"{label}: field {key_field!r} must be a string or integer, got {type(key).__name__}")
+    for name, typ, what in (
+        ("prompt", str, "a string"),
+        *((("response", str, "a string"),) if response else ()),
+        ("instruction_id_list", list, "a list of instruction ids"),
+        ("kwargs", list, "a list of parameter objects"),
+    ):
+        if name not in row:
+            raise ConversionError(f"{label}: missing field {name!r}")
+        if not isinstance(row[name], typ):
+            raise ConversionError(f"{label}: field {name!r} must be {what}, got {type(row[name]).__name__}")
+    ids, kwargs = row["instruction_id_list"], row["kwargs"]
+    if len(ids) != len(kwargs):
+        raise ConversionError(f"{label}: 'kwargs' has {len(kwargs)} entries but 'instruction_id_list' has {len(ids)}")
+    constraints = []
+    for i, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
+        if not isinstance(cid, str):
+            raise ConversionError(f"{label}: instruction_id_list[{i}] must be a string, got {cid!r}")
+        if kw is not None and not isinstance(kw, dict):
+            raise ConversionError(f"{label}: kwargs[{i}] must be an object, got {type(kw).__name__}")
+        try:
+            constraints.append(checkers.build(cid, kw))
+        except checkers.CheckerError as e:
+            raise ConversionError(f"{label}: instruction {i} ({cid}): {e}") from None
+    extra = {k: v for k, v in row.items() if k not in _IFEVAL_FIELDS or (k == "response" and not response)}
+    return IFEvalRow(key, row["prompt"], row["response"] if response else None, list(ids),
+                     [dict(k or {}) for k in kwargs], constraints, key_field, extra)
+
+
 def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """An IFEval row (key, prompt, instruction_id_list, kwargs) -> Instance with registry constraints."""
     import checkers
 
-    if not isinstance(row, Mapping):
-        raise ConversionError(f"{where or 'row'}: must be a JSON object, got {type(row).__name__}")
-    rid = row.get("key", row.get("id"))
-    label = _label({"id": rid}, where)
-    if rid is None or isinstance(rid, (bool, dict, list)):
-        raise ConversionError(f"{label}: field 'key' must be a string or integer, got {rid!r}")
-    prompt = row.get("prompt")
-    if not isinstance(prompt, str):
-        raise ConversionError(f"{label}: field 'prompt' must be a string, got {type(prompt).__name__}")
-    ids, kwargs = row.get("instruction_id_list"), row.get("kwargs")
-    if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
-        raise ConversionError(f"{label}: field 'instruction_id_list' must be a list of strings")
-    if kwargs is None:
-        kwargs = [{} for _ in ids]
-    if not isinstance(kwargs, list) or not all(isinstance(k, Mapping) or k is None for k in kwargs):
-        raise ConversionError(f"{label}: field 'kwargs' must be a list of objects")
-    if len(ids) != len(kwargs):
-        raise ConversionError(
-            f"{label}: fields 'instruction_id_list' and 'kwargs' must have the same length, got {len(ids)} and {len(kwargs)}")
+    r = parse_ifeval_row(row, where)
+    if r.key is None:
+        raise ConversionError(f"{where or 'row'}: missing field 'key' (a string or integer)")
     constraints = []
-    for k, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
-        try:
-            check = make_registry_check(cid, kw or {}, label, f"instruction_id_list[{k}]")
-        except SchemaError as e:
-            raise ConversionError(str(e)) from None
+    for cid, built in zip(r.instruction_id_list, r.constraints, strict=True):
+        check = RegistryCheck(built.id, _plain(dict(built.params)))  # JSON-ready, as make_registry_check
         spec = checkers.get(check.checker)
         constraints.append(Constraint(cid, spec.kind if spec.kind in ("hard", "soft") else "hard",
                                       describe(check.checker, check.params), check, None, "description"))
-    extra = {k: v for k, v in row.items() if k not in ("key", "id", "prompt", "instruction_id_list", "kwargs")}
-    source = {"format": "ifeval", "key_field": "key" if "key" in row else "id",
-              "instruction_id_list": list(ids), "kwargs": [dict(k or {}) for k in kwargs], "extra": extra}
-    return Instance(str(rid), prompt, tuple(constraints), None, source)
+    source = {"format": "ifeval", "key_field": r.key_field,
+              "instruction_id_list": r.instruction_id_list, "kwargs": r.kwargs, "extra": r.extra}
+    return Instance(str(r.key), r.prompt, tuple(constraints), None, source)
 
 
 def to_ifeval(inst: Instance) -> dict[str, Any]:

@@ -17,12 +17,11 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from checkers import CheckerError, Constraint, build
-from checkers.modes import Mode, evaluate
+from checkers import Constraint
+from checkers.modes import Mode, evaluate_rows
+from verinstruct.convert import ConversionError, parse_ifeval_row
 
-
-class RowError(ValueError):
-    """A malformed input row; the message names the problem (the caller adds the line number)."""
+RowError = ConversionError  # a malformed input row; the message names the line and the problem
 
 
 @dataclass
@@ -36,36 +35,14 @@ class Row:
 
 
 def parse_row(line_no: int, raw: str) -> Row:
+    """One input line -> Row, through the one IFEval row parser (``verinstruct.convert``)."""
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
-        raise RowError(f"invalid JSON ({e.msg} at column {e.colno})") from None
-    if not isinstance(obj, dict):
-        raise RowError(f"expected a JSON object, got {type(obj).__name__}")
-    for name, typ, what in (
-        ("prompt", str, "a string"),
-        ("response", str, "a string"),
-        ("instruction_id_list", list, "a list of instruction ids"),
-        ("kwargs", list, "a list of parameter objects"),
-    ):
-        if name not in obj:
-            raise RowError(f"missing field {name!r}")
-        if not isinstance(obj[name], typ):
-            raise RowError(f"field {name!r} must be {what}, got {type(obj[name]).__name__}")
-    ids, kwargs = obj["instruction_id_list"], obj["kwargs"]
-    if len(ids) != len(kwargs):
-        raise RowError(f"'kwargs' has {len(kwargs)} entries but 'instruction_id_list' has {len(ids)}")
-    constraints = []
-    for i, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
-        if not isinstance(cid, str):
-            raise RowError(f"instruction_id_list[{i}] must be a string, got {cid!r}")
-        if kw is not None and not isinstance(kw, dict):
-            raise RowError(f"kwargs[{i}] must be an object, got {type(kw).__name__}")
-        try:
-            constraints.append(build(cid, kw))
-        except CheckerError as e:
-            raise RowError(f"instruction {i} ({cid}): {e}") from None
-    return Row(line_no, obj.get("key"), obj["prompt"], obj["response"], list(ids), constraints)
+        raise RowError(f"line {line_no}: invalid JSON ({e.msg} at column {e.colno})") from None
+    r = parse_ifeval_row(obj, f"line {line_no}", response=True)
+    assert r.response is not None
+    return Row(line_no, r.key, r.prompt, r.response, r.instruction_id_list, r.constraints)
 
 
 @dataclass
@@ -104,11 +81,37 @@ def _iter_rows(fh: IO[bytes], skip_invalid: bool, tally: Tally) -> Iterator[Row]
             yield parse_row(line_no, raw)
         except (RowError, UnicodeDecodeError) as e:
             if isinstance(e, UnicodeDecodeError):
-                e = RowError(f"not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)")
+                e = RowError(f"line {line_no}: not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)")
             if not skip_invalid:
-                raise RowError(f"line {line_no}: {e}") from None
+                raise
             tally.skipped += 1
-            typer.echo(f"warning: skipping line {line_no}: {e}", err=True)
+            typer.echo(f"warning: skipping {e}", err=True)
+
+
+CHUNK = 256  # rows judged together: batched language detection, bounded memory
+
+
+def _judged(rows: Iterator[Row], modes: tuple[Mode, ...]) -> Iterator[tuple[Row, dict[str, list[bool | None]]]]:
+    """Each row with its verdicts per mode, in input order, judged CHUNK rows at a time through the batch
+    path. A row error raised by ``rows`` is re-raised after every row before it has been yielded."""
+    while True:
+        chunk: list[Row] = []
+        error: RowError | None = None
+        try:
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) == CHUNK:
+                    break
+        except RowError as e:
+            error = e
+        batch = [(r.constraints, r.response, r.prompt) for r in chunk]
+        verdicts = {m: evaluate_rows(batch, m) for m in modes}
+        for k, row in enumerate(chunk):
+            yield row, {m: [v.passed for v in verdicts[m][k]] for m in modes}
+        if error is not None:
+            raise error
+        if len(chunk) < CHUNK:
+            return
 
 
 def _frac(n: int, d: int) -> str:
@@ -183,10 +186,7 @@ def check(
                 typer.echo(f"error: cannot write {str(output)!r}: {e.strerror or e}", err=True)
                 raise typer.Exit(code=2) from None
         with fh, Progress(total, "check") as progress:
-            for row in _iter_rows(fh, skip_invalid, tally):
-                results: dict[str, list[bool | None]] = {
-                    m: [v.passed for v in evaluate(row.constraints, row.response, row.prompt, m)] for m in modes
-                }
+            for row, results in _judged(_iter_rows(fh, skip_invalid, tally), modes):
                 tally.add(row.ids, results)
                 if out is not None:
                     rec: dict[str, Any] = {}
