@@ -49,9 +49,12 @@ def _strict(c: Constraint, response: str, prompt: str) -> Verdict:
     return _run(c, response, prompt)
 
 
-def _loose(c: Constraint, response: str, variants: list[tuple[str, ...]], prompt: str) -> Verdict:
+def _loose(
+    c: Constraint, response: str, variants: list[tuple[str, ...]], prompt: str, strict: Verdict | None = None
+) -> Verdict:
     """``variants`` holds the row's variant tuple once computed: it is only needed when the response
-    itself (variant 0) does not pass, so rows that pass as they are never build it."""
+    itself (variant 0) does not pass, so rows that pass as they are never build it. ``strict``: the strict
+    verdict on the same response, which is variant 0's (checkers are pure), so it is not judged again."""
     first: Verdict | None = None
     undecided: Verdict | None = None
     seen: set[str] = set()
@@ -60,7 +63,7 @@ def _loose(c: Constraint, response: str, variants: list[tuple[str, ...]], prompt
     while True:
         if v not in seen and v.strip():
             seen.add(v)
-            verdict = _run(c, v, prompt)
+            verdict = strict if k == 0 and strict is not None else _run(c, v, prompt)
             if verdict.passed:
                 return verdict if k == 0 else Verdict(True, f"{verdict.reason} (loose variant {k})")
             if verdict.passed is None and undecided is None:
@@ -85,45 +88,60 @@ def evaluate(
 def evaluate_rows(
     rows: Iterable[tuple[Sequence[Constraint], str, str]], mode: Mode = "strict"
 ) -> list[list[Verdict]]:
-    """Batch API: for each (constraints, response, prompt) row, the verdicts in ``mode``.
+    """Batch API: for each (constraints, response, prompt) row, the verdicts in ``mode``."""
+    return evaluate_rows_modes(rows, (mode,))[mode]
+
+
+def evaluate_rows_modes(
+    rows: Iterable[tuple[Sequence[Constraint], str, str]], modes: Sequence[Mode] = MODES
+) -> dict[Mode, list[list[Verdict]]]:
+    """For each mode, the verdicts of each (constraints, response, prompt) row; judging strict and loose
+    together runs each check on the response itself once (loose starts from the strict verdict).
 
     Language detection is batched: a first pass defers every detection a checker asks for
     (:func:`checkers.text.deferred_languages`), all of them run together, then the interrupted items
     run again (checkers are pure, so the verdicts are those of a plain pass). If the batch detection fails,
     the re-runs detect text by text, so a text that cannot be detected makes only its own items undecided."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    modes = tuple(dict.fromkeys(modes))
     rows = list(rows)
     variants: list[list[tuple[str, ...]]] = [[] for _ in rows]
+    want_strict, want_loose = "strict" in modes, "loose" in modes
 
-    def judge(r: int, c: Constraint) -> Verdict:
+    def judge(r: int, c: Constraint) -> tuple[Verdict | None, Verdict | None]:
         _, response, prompt = rows[r]
-        if mode == "strict":
-            return _strict(c, response, prompt)
-        return _loose(c, response, variants[r], prompt)
+        strict = _strict(c, response, prompt) if want_strict else None
+        loose = _loose(c, response, variants[r], prompt, strict if response.strip() else None) if want_loose else None
+        return strict, loose
 
-    out: list[list[Verdict | None]] = [[None] * len(constraints) for constraints, _, _ in rows]
+    out: list[list[tuple[Verdict | None, Verdict | None] | None]] = [[None] * len(cs) for cs, _, _ in rows]
     redo: list[tuple[int, int]] = []
     with text.deferred_languages() as pending:
         for r, (constraints, _, _) in enumerate(rows):
             for j, c in enumerate(constraints):
                 asked = pending.requests
                 try:
-                    verdict = judge(r, c)
+                    verdicts = judge(r, c)
                 except text.LanguagePending:
                     redo.append((r, j))
                     continue
                 if pending.requests != asked:  # the checker caught the signal itself: judge it again
                     redo.append((r, j))
                 else:
-                    out[r][j] = verdict
+                    out[r][j] = verdicts
     if pending.texts:
         # on failure the re-runs below detect each text alone, inside the per-item error handling
         with contextlib.suppress(Exception):
             text.detect_languages(pending.texts)
     for r, j in redo:
         out[r][j] = judge(r, rows[r][0][j])
-    return out  # type: ignore[return-value]
+    result: dict[Mode, list[list[Verdict]]] = {}
+    for k, mode in enumerate(("strict", "loose")):
+        if mode in modes:
+            result[mode] = [[v[k] for v in row] for row in out]  # type: ignore[index,misc]
+    return result
 
 
 def evaluate_one(constraint: Constraint, response: str, prompt: str = "", mode: Mode = "strict") -> Verdict:

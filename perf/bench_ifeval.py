@@ -8,6 +8,13 @@ constraints included, as the reference builds its instruction objects per row). 
 warm-up are frozen out of the garbage collector and a collection runs before each run, on both sides, so a
 full collection of lm-eval's module graph does not land inside one side's run. Prints the run-to-run spread
 and the load average as a noise indicator. Last line: ``ratio: median reference / median ours``.
+
+``--whole-process``: the user's view. A ~14,600-row IFEval-format file is built deterministically from the
+541 responses (each kept once and perturbed 26 times: case changes, dropped/duplicated lines, punctuation
+removed, truncation, markdown stripped), then timed as whole processes, alternating: ``verif check --mode
+both --output`` vs a fresh interpreter running lm-eval's ifeval module strict+loose over the same file and
+writing its verdicts. Every verdict must be identical (except the letter_frequency items whose letter is not
+a-z: the reference draws a random letter for those). Last line: ``ratio: median reference / median ours``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ import gc
 import json
 import logging
 import os
+import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +46,13 @@ def _spread(xs: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--whole-process", action="store_true", help="time `verif check` vs the reference as processes")
+    ap.add_argument("--copies", type=int, default=27, help="whole-process: rows per response (1 + perturbed)")
+    ap.add_argument("--seed", type=int, default=0, help="whole-process: perturbation seed")
     args = ap.parse_args()
+    if args.whole_process:
+        whole_process(args.repeats if args.repeats != 5 else 3, args.copies, args.seed)
+        return
     rows = [json.loads(line) for line in REF.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     tmp = tempfile.TemporaryDirectory()
@@ -129,6 +145,128 @@ def main() -> None:
     print(f"CPU time (process): reference median {rc:.3f}s, ours median {oc:.3f}s, ratio {rc / oc:.1f}")
     print(f"machine noise: 1-min load average {load_before:.2f} before, {load_after:.2f} after, on {os.cpu_count()} CPUs")
     print(f"ratio: {ref_t / our_t:.1f}")
+
+
+# ------------------------------------------------------------------------------------ whole process
+
+_PUNCT = str.maketrans("", "", ".,;:!?\"'()")
+
+
+def _perturb(response: str, rng: random.Random) -> str:
+    """One or two perturbations of a response, of the kinds real model outputs vary by."""
+    for _ in range(rng.choice((1, 1, 2))):
+        lines = response.split("\n")
+        kind = rng.randrange(8)
+        if kind == 0:
+            response = response.upper()
+        elif kind == 1:
+            response = response.lower()
+        elif kind == 2 and len(lines) > 1:  # drop a line
+            del lines[rng.randrange(len(lines))]
+            response = "\n".join(lines)
+        elif kind == 3:  # duplicate a line
+            k = rng.randrange(len(lines))
+            lines.insert(k, lines[k])
+            response = "\n".join(lines)
+        elif kind == 4:
+            response = response.translate(_PUNCT)
+        elif kind == 5 and response:  # truncate
+            response = response[: rng.randrange(len(response) // 3, len(response) + 1)]
+        elif kind == 6:  # markdown stripped
+            response = "\n".join(line.lstrip("#*- ").replace("**", "").replace("*", "") for line in lines)
+        else:  # title case of a random half of the lines
+            response = "\n".join(line.title() if rng.random() < 0.5 else line for line in lines)
+    return response
+
+
+def build_file(path: Path, copies: int, seed: int) -> list[dict]:
+    rows = [json.loads(line) for line in REF.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng = random.Random(seed)
+    out = []
+    for k in range(copies):
+        for r in rows:
+            resp = r["response"] if k == 0 else _perturb(r["response"], rng)
+            out.append({"key": r["key"] * 100 + k, "prompt": r["prompt"], "response": resp,
+                        "instruction_id_list": r["instruction_id_list"], "kwargs": r["kwargs"]})
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in out), encoding="utf-8")
+    return out
+
+
+# The reference as a user runs it: a fresh interpreter, lm-eval's ifeval module, strict and loose per row.
+_REFERENCE = r"""
+import json, logging, sys
+import nltk
+nltk.data.path.insert(0, sys.argv[3])
+import langdetect
+langdetect.DetectorFactory.seed = 0
+logging.getLogger("lm_eval").setLevel(logging.CRITICAL)
+from lm_eval.tasks.ifeval import utils
+with open(sys.argv[1], encoding="utf-8") as fh, open(sys.argv[2], "w", encoding="utf-8") as out:
+    for line in fh:
+        r = json.loads(line)
+        inp = utils.InputExample(key=r["key"], instruction_id_list=r["instruction_id_list"], prompt=r["prompt"],
+                                 kwargs=r["kwargs"])
+        s = utils.test_instruction_following_strict(inp, r["response"]).follow_instruction_list
+        lo = utils.test_instruction_following_loose(inp, r["response"]).follow_instruction_list
+        out.write(json.dumps({"key": r["key"], "strict": s, "loose": lo}) + "\n")
+"""
+
+
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU (children) seconds of one process."""
+    c0 = os.times()
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    wall = time.perf_counter() - t
+    c1 = os.times()
+    return wall, (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
+
+
+def whole_process(repeats: int, copies: int, seed: int) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        from checkers.text import write_nltk_punkt_tab
+
+        write_nltk_punkt_tab(tmp)  # NLTK data for the reference, written before any timing
+        data = tmp / "ifeval_perturbed.jsonl"
+        rows = build_file(data, copies, seed)
+        verif = shutil.which("verif", path=str(Path(sys.executable).parent)) or "verif"
+        ours_cmd = [verif, "check", "--input", str(data), "--output", str(tmp / "ours.jsonl"), "--mode", "both"]
+        ref_cmd = [sys.executable, "-c", _REFERENCE, str(data), str(tmp / "ref.jsonl"), str(tmp)]
+        times: dict[str, list[tuple[float, float]]] = {"ref": [], "ours": []}
+        load_before = os.getloadavg()[0]
+        for rep in range(repeats):
+            for side in ("ref", "ours") if rep % 2 == 0 else ("ours", "ref"):
+                times[side].append(_timed(ref_cmd if side == "ref" else ours_cmd))
+        load_after = os.getloadavg()[0]
+        ours = [json.loads(x) for x in (tmp / "ours.jsonl").read_text(encoding="utf-8").splitlines()]
+        ref = [json.loads(x) for x in (tmp / "ref.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [o["key"] for o in ours] == [r["key"] for r in ref] == [r["key"] for r in rows]
+        differ, n_inst, skipped = [], 0, 0
+        for row, o, r in zip(rows, ours, ref, strict=True):
+            for j, (iid, kw) in enumerate(zip(row["instruction_id_list"], row["kwargs"], strict=True)):
+                if iid == "keywords:letter_frequency" and not ("a" <= str(kw.get("letter", "")).lower() <= "z"):
+                    skipped += 1  # the reference replaces a non-letter by a random letter
+                    continue
+                n_inst += 1
+                if (o["strict"][j], o["loose"][j]) != (r["strict"][j], r["loose"][j]):
+                    differ.append((row["key"], iid, o["strict"][j], r["strict"][j], o["loose"][j], r["loose"][j]))
+        assert not differ, f"{len(differ)} verdicts differ from the reference, e.g. {differ[:5]}"
+        ref_w, our_w = [w for w, _ in times["ref"]], [w for w, _ in times["ours"]]
+        rt, ot = statistics.median(ref_w), statistics.median(our_w)
+        print(f"file: {len(rows)} rows ({copies} per response, seed {seed}), {n_inst} instructions compared "
+              f"strict+loose, {skipped} reference-random letter_frequency items left out")
+        print(f"verdicts: identical to the reference on all {n_inst} instructions, both modes")
+        print(f"reference (fresh python, lm-eval ifeval): median {rt:.2f}s  runs {[round(x, 2) for x in ref_w]}  "
+              f"{_spread(ref_w)}  CPU {[round(c, 2) for _, c in times['ref']]}")
+        print(f"ours (verif check --mode both --output):   median {ot:.2f}s  runs {[round(x, 2) for x in our_w]}  "
+              f"{_spread(our_w)}  CPU {[round(c, 2) for _, c in times['ours']]}")
+        rc = statistics.median(c for _, c in times["ref"]) / statistics.median(c for _, c in times["ours"])
+        print(f"CPU-time ratio: {rc:.1f}")
+        print(f"machine noise: 1-min load average {load_before:.2f} before, {load_after:.2f} after, on {os.cpu_count()} CPUs")
+        print(f"ratio: {rt / ot:.1f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from checkers import Constraint
-from checkers.modes import Mode, evaluate_rows
+from checkers.modes import Mode, evaluate_rows_modes
 from verinstruct.convert import ConversionError, parse_ifeval_row
 
 RowError = ConversionError  # a malformed input row; the message names the line and the problem
@@ -105,7 +105,7 @@ def _judged(rows: Iterator[Row], modes: tuple[Mode, ...]) -> Iterator[tuple[Row,
         except RowError as e:
             error = e
         batch = [(r.constraints, r.response, r.prompt) for r in chunk]
-        verdicts = {m: evaluate_rows(batch, m) for m in modes}
+        verdicts = evaluate_rows_modes(batch, modes)
         for k, row in enumerate(chunk):
             yield row, {m: [v.passed for v in verdicts[m][k]] for m in modes}
         if error is not None:
