@@ -338,7 +338,11 @@ class IFEvalRow:
     extra: dict[str, Any]
 
 
-_IFEVAL_FIELDS = ("key", "id", "prompt", "response", "instruction_id_list", "kwargs")
+_IFEVAL_FIELDS = frozenset(("key", "id", "prompt", "response", "instruction_id_list", "kwargs"))
+_PROMPT = ("prompt", str, "a string")
+_RESPONSE = ("response", str, "a string")
+_LISTS = (("instruction_id_list", list, "a list of instruction ids"), ("kwargs", list, "a list of parameter objects"))
+_REQUIRED = {False: (_PROMPT, *_LISTS), True: (_PROMPT, _RESPONSE, *_LISTS)}
 
 
 def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = False) -> IFEvalRow:
@@ -346,39 +350,42 @@ def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = Fal
     naming the row (``where``, e.g. "line 3", and its key) and the field. ``response``: require one."""
     import checkers
 
-    if not isinstance(row, Mapping):
-        raise ConversionError(f"{where or 'row'}: expected a JSON object, got {type(row).__name__}")
+    if not isinstance(row, dict):
+        if not isinstance(row, Mapping):
+            raise ConversionError(f"{where or 'row'}: expected a JSON object, got {type(row).__name__}")
+        row = dict(row)
     key_field = "key" if "key" in row else "id"
     key = row.get(key_field)
-    label = _label({"id": key}, where) if key is not None and not isinstance(key, (dict, list)) else where or "row"
-    if key is not None and (isinstance(key, (bool, dict, list, float))):
-        raise ConversionError(f"{label}: field {key_field!r} must be a string or integer, got {type(key).__name__}")
-    for name, typ, what in (
-        ("prompt", str, "a string"),
-        *((("response", str, "a string"),) if response else ()),
-        ("instruction_id_list", list, "a list of instruction ids"),
-        ("kwargs", list, "a list of parameter objects"),
-    ):
-        if name not in row:
-            raise ConversionError(f"{label}: missing field {name!r}")
-        if not isinstance(row[name], typ):
-            raise ConversionError(f"{label}: field {name!r} must be {what}, got {type(row[name]).__name__}")
+
+    def fail(problem: str) -> ConversionError:  # the label is only formatted for an error
+        ok_key = key is not None and not isinstance(key, (bool, dict, list, float))
+        return ConversionError(f"{_label({'id': key}, where) if ok_key else where or 'row'}: {problem}")
+
+    if key is not None and isinstance(key, (bool, dict, list, float)):
+        raise fail(f"field {key_field!r} must be a string or integer, got {type(key).__name__}")
+    for name, typ, what in _REQUIRED[response]:
+        v = row.get(name, _MISSING)
+        if type(v) is not typ and not isinstance(v, typ):
+            raise fail(f"missing field {name!r}" if v is _MISSING else f"field {name!r} must be {what}, got {type(v).__name__}")
     ids, kwargs = row["instruction_id_list"], row["kwargs"]
     if len(ids) != len(kwargs):
-        raise ConversionError(f"{label}: 'kwargs' has {len(kwargs)} entries but 'instruction_id_list' has {len(ids)}")
+        raise fail(f"'kwargs' has {len(kwargs)} entries but 'instruction_id_list' has {len(ids)}")
     constraints = []
     for i, (cid, kw) in enumerate(zip(ids, kwargs, strict=True)):
-        if not isinstance(cid, str):
-            raise ConversionError(f"{label}: instruction_id_list[{i}] must be a string, got {cid!r}")
+        if type(cid) is not str:
+            raise fail(f"instruction_id_list[{i}] must be a string, got {cid!r}")
         if kw is not None and not isinstance(kw, dict):
-            raise ConversionError(f"{label}: kwargs[{i}] must be an object, got {type(kw).__name__}")
+            raise fail(f"kwargs[{i}] must be an object, got {type(kw).__name__}")
         try:
             constraints.append(checkers.build(cid, kw))
         except checkers.CheckerError as e:
-            raise ConversionError(f"{label}: instruction {i} ({cid}): {e}") from None
+            raise fail(f"instruction {i} ({cid}): {e}") from None
     extra = {k: v for k, v in row.items() if k not in _IFEVAL_FIELDS or (k == "response" and not response)}
-    return IFEvalRow(key, row["prompt"], row["response"] if response else None, list(ids),
-                     [dict(k or {}) for k in kwargs], constraints, key_field, extra)
+    return IFEvalRow(key, row["prompt"], row["response"] if response else None, ids,
+                     [k or {} for k in kwargs], constraints, key_field, extra)
+
+
+_MISSING = object()
 
 
 def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
@@ -394,8 +401,8 @@ def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
         spec = checkers.get(check.checker)
         constraints.append(Constraint(cid, spec.kind if spec.kind in ("hard", "soft") else "hard",
                                       describe(check.checker, check.params), check, None, "description"))
-    source = {"format": "ifeval", "key_field": r.key_field,
-              "instruction_id_list": r.instruction_id_list, "kwargs": r.kwargs, "extra": r.extra}
+    source = {"format": "ifeval", "key_field": r.key_field, "instruction_id_list": list(r.instruction_id_list),
+              "kwargs": [dict(k) for k in r.kwargs], "extra": r.extra}
     return Instance(str(r.key), r.prompt, tuple(constraints), None, source)
 
 
