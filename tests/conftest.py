@@ -83,3 +83,20 @@ def scripted_verifier():  # type: ignore[no-untyped-def]
         return Verifier(backend=_ScriptedBackend(decide), mode="generate", template=load_template("en"))
 
     return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """In CI (env ``CI`` set) a test that cannot run fails instead of skipping, unless it needs a GPU
+    (``@pytest.mark.gpu``): a missing dependency, model or data file must not pass CI unnoticed."""
+    outcome = yield
+    rep = outcome.get_result()
+    if (
+        rep.skipped
+        and os.environ.get("CI")
+        and not hasattr(rep, "wasxfail")
+        and item.get_closest_marker("gpu") is None
+    ):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped in CI, where a test that cannot run fails (CI is set): {reason}"
