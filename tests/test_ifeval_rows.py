@@ -67,3 +67,28 @@ def test_chunked_check_equals_row_by_row_and_keeps_rows_before_an_error(tmp_path
         row = check_cmd.parse_row(1, json.dumps(s))
         for m in ("strict", "loose"):
             assert g[m] == [v.passed for v in evaluate(row.constraints, row.response, row.prompt, m)]
+
+
+_HEAVY = ("torch", "transformers", "datasets", "numpy", "pyarrow", "pandas", "openai", "httpx", "fastapi",
+          "uvicorn", "langdetect", "nltk", "yaml")
+
+
+def test_verif_check_imports_no_heavy_library(tmp_path: Path) -> None:
+    """Start-up is part of every `verif check` run: the ML/web stacks must stay unimported."""
+    import subprocess
+    import sys
+
+    row = {"key": 1, "prompt": "p", "response": "Ceci est une réponse en français. Deux phrases.",
+           "instruction_id_list": ["language:response_language", "change_case:capital_word_frequency"],
+           "kwargs": [{"language": "fr"}, {"capital_frequency": 2, "capital_relation": "less than"}]}
+    p = tmp_path / "in.jsonl"
+    p.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    code = (
+        "import sys\nfrom verinstruct.cli import main\n"
+        f"sys.argv = ['verif', 'check', '--input', {str(p)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({_HEAVY!r})))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "1/1" in res.stdout  # it did judge the row
+    assert res.stdout.strip().splitlines()[-1] == "[]"
