@@ -93,16 +93,17 @@ CHUNK = 256  # rows judged together: batched language detection, bounded memory
 
 def _judged(rows: Iterator[Row], modes: tuple[Mode, ...]) -> Iterator[tuple[Row, dict[str, list[bool | None]]]]:
     """Each row with its verdicts per mode, in input order, judged CHUNK rows at a time through the batch
-    path. A row error raised by ``rows`` is re-raised after every row before it has been yielded."""
+    path. An error raised by ``rows`` (a bad row, undecodable bytes) is re-raised after every row before
+    it has been yielded, as row-by-row evaluation would have written them."""
     while True:
         chunk: list[Row] = []
-        error: RowError | None = None
+        error: Exception | None = None
         try:
             for row in rows:
                 chunk.append(row)
                 if len(chunk) == CHUNK:
                     break
-        except RowError as e:
+        except Exception as e:
             error = e
         batch = [(r.constraints, r.response, r.prompt) for r in chunk]
         verdicts = evaluate_rows_modes(batch, modes)
