@@ -268,7 +268,7 @@ def test_batched_language_detection_matches_langdetect() -> None:
         except LangDetectException:
             want.append(None)
     text.clear_caches()
-    assert text.detect_languages(texts) == want  # one lockstep batch, duplicates included
+    assert text.detect_languages(texts) == want  # one batch, duplicates included
     assert [text.detect_language(t) for t in texts] == want  # memoised
 
 
