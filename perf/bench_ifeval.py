@@ -45,14 +45,15 @@ def _spread(xs: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=None, help="default: 5 in-process, 3 whole-process")
     ap.add_argument("--whole-process", action="store_true", help="time `verif check` vs the reference as processes")
     ap.add_argument("--copies", type=int, default=27, help="whole-process: rows per response (1 + perturbed)")
     ap.add_argument("--seed", type=int, default=0, help="whole-process: perturbation seed")
     args = ap.parse_args()
     if args.whole_process:
-        whole_process(args.repeats if args.repeats != 5 else 3, args.copies, args.seed)
+        whole_process(args.repeats or 3, args.copies, args.seed)
         return
+    args.repeats = args.repeats or 5
     rows = [json.loads(line) for line in REF.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     tmp = tempfile.TemporaryDirectory()
