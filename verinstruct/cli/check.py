@@ -83,7 +83,7 @@ def _iter_rows(fh: IO[bytes], skip_invalid: bool, tally: Tally) -> Iterator[Row]
             if isinstance(e, UnicodeDecodeError):
                 e = RowError(f"line {line_no}: not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)")
             if not skip_invalid:
-                raise
+                raise e from None
             tally.skipped += 1
             typer.echo(f"warning: skipping {e}", err=True)
 
