@@ -13,7 +13,8 @@ Configuration comes as keyword arguments (verl: ``reward.custom_reward_function.
 * ``base_url``: one URL or a list (or a comma-separated string) of OpenAI-compatible servers;
 * ``verifier_kwargs``: a dict for ``build_verifier`` (``mode``, ``template``, ``max_tokens``, ...);
 * ``sandbox_workers``; ``max_batch``, ``quiet_ms`` (micro-batching); ``mask_value`` (verl's score for a
-  masked sample, default 0.0, always flagged by ``masked=1``).
+  masked sample, default 0.0, always flagged by ``masked=1``); ``log_batches`` (default True: one line per
+  scored batch on stderr with the means of the parts; verl's trainer logs only ``score`` per step).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +32,8 @@ from verinstruct.reward import RewardConfig, RewardResult, reward_batch
 from verinstruct.schema import Instance
 
 _REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode")
-_OWN_KEYS = ("verifier", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms", "mask_value")
+_OWN_KEYS = ("verifier", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms", "mask_value",
+             "log_batches")
 
 
 class RewardInputError(ValueError):
@@ -88,7 +91,7 @@ class BatchedReward:
 
     def __init__(self, *, verifier: Any = None, base_url: Any = None, verifier_kwargs: Mapping[str, Any] | None = None,
                  sandbox_workers: int | None = None, max_batch: int = 1024, quiet_ms: float = 5.0,
-                 mask_value: float = 0.0, **reward: Any) -> None:
+                 mask_value: float = 0.0, log_batches: bool = True, **reward: Any) -> None:
         from verinstruct.scorer import Scorer
 
         unknown = sorted(set(reward) - set(_REWARD_KEYS))
@@ -97,6 +100,7 @@ class BatchedReward:
                             f"{', '.join(_REWARD_KEYS + _OWN_KEYS)}")
         self.config = RewardConfig(**reward)
         self.mask_value = float(mask_value)
+        self.log_batches = bool(log_batches)
         spec = verifier if verifier is not None else os.environ.get("VERINSTRUCT_VERIFIER", "none")
         if isinstance(spec, str) and spec.lower() in ("none", ""):
             spec = None
@@ -104,12 +108,17 @@ class BatchedReward:
         urls = _urls(base_url)
         if urls:
             kwargs["base_url"] = urls
+        if spec is None and kwargs:
+            raise ValueError(f"reward options {', '.join(sorted(kwargs))} need a verifier spec (verifier=openai:MODEL, ...)")
         self.scorer = Scorer(spec, sandbox_workers=sandbox_workers, **(kwargs if isinstance(spec, str) else {}))
         self.batcher: MicroBatcher[tuple[Instance, str], RewardResult] = MicroBatcher(
             self._score, max_batch=max_batch, quiet_s=quiet_ms / 1000.0, max_wait_s=max(0.5, quiet_ms / 1000.0))
 
     def _score(self, items: Sequence[tuple[Instance, str]]) -> list[RewardResult]:
-        return reward_batch(self.scorer, [i for i, _ in items], [r for _, r in items], self.config)
+        out = reward_batch(self.scorer, [i for i, _ in items], [r for _, r in items], self.config)
+        if self.log_batches:
+            print(summary_line(out), file=sys.stderr, flush=True)
+        return out
 
     def score_batch(self, instances: Sequence[Instance], responses: Sequence[str]) -> list[RewardResult]:
         """A whole batch at once (TRL, benchmarks): no micro-batching needed."""
@@ -121,6 +130,20 @@ class BatchedReward:
     def close(self) -> None:
         self.batcher.close()
         self.scorer.close()
+
+
+def summary_line(results: Sequence[RewardResult]) -> str:
+    """One log line per scored batch: the mean of each part (masked samples left out of ``score``)."""
+    n = len(results)
+    scored = [r.score for r in results if r.score is not None]
+
+    def mean(xs: Sequence[float]) -> float:
+        return sum(xs) / len(xs) if xs else float("nan")
+
+    return (f"verinstruct reward: n={n} score={mean(scored):.4f} "
+            f"hard_pass_rate={mean([r.hard_pass_rate for r in results]):.4f} "
+            f"soft_score={mean([r.soft_score for r in results]):.4f} undecided={sum(r.undecided for r in results)} "
+            f"masked={n - len(scored)} format_fail={sum(not r.format_ok for r in results)}")
 
 
 _REWARDS: dict[str, BatchedReward] = {}
