@@ -17,7 +17,8 @@ BAD = "BAD"
 
 
 class FakeJudge:
-    """Answers "Yes" (P(yes) ~ 0.95) unless the last message holds BAD ("No", P(yes) ~ 0.08).
+    """Answers "Yes" (P(yes) ~ 0.95) unless the last message holds BAD ("No", P(yes) ~ 0.08); "[[1]]"/"[[0]]"
+    when the prompt asks for that form (the item-level templates).
 
     ``latency`` seconds per backend call (all requests of a call wait together: unlimited concurrency).
     """
@@ -41,11 +42,13 @@ class FakeJudge:
             time.sleep(self.latency)
         out = []
         for messages in batch:
-            yes = BAD not in messages[-1]["content"]
-            text = "Yes" if yes else "No"
+            last = messages[-1]["content"]
+            yes = BAD not in last
+            y, n = ("[[1]]", "[[0]]") if "[[1]]" in last else ("Yes", "No")
+            text = y if yes else n
             logprobs = None
             if config.top_logprobs:
-                top = (("Yes", -0.05), ("No", -3.0)) if yes else (("No", -0.08), ("Yes", -2.5))
+                top = ((y, -0.05), (n, -3.0)) if yes else ((n, -0.08), (y, -2.5))
                 logprobs = (TokenLogprob(text, top[0][1], top[: config.top_logprobs]),)
             out.append(GenResult(text, finish_reason="stop", logprobs=logprobs, prompt_tokens=7, completion_tokens=1))
         return out

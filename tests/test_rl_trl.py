@@ -94,12 +94,16 @@ def test_grpo_trainer_two_cpu_steps_log_the_reward_parts(judge, prepared: Path, 
 
     from rl.trl import train
 
-    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared CPU: more threads than free cores makes torch spin, many times slower
     url, fake = judge
     before = fake.requests
-    trainer = train(str(prepared), None, str(tmp_path / "out"), max_steps=2, num_generations=2,
-                    max_completion_length=8, batch_size=2,
-                    reward_options={"verifier": "openai:fake-judge", "base_url": url})
+    try:
+        trainer = train(str(prepared), None, str(tmp_path / "out"), max_steps=2, num_generations=2,
+                        max_completion_length=8, batch_size=2,
+                        reward_options={"verifier": "openai:fake-judge", "base_url": url})
+    finally:
+        torch.set_num_threads(threads)
     logs = [e for e in trainer.state.log_history if "verinstruct/hard_pass_rate" in e]
     assert len(logs) == 2
     for e in logs:

@@ -200,7 +200,10 @@ def test_reward_loop_worker_scores_equal_the_scorer(prepared: Path, tokenizer_di
     # scores vary (the BAD responses fail the joint judgement), and the open <think> is a format failure
     scores = [o["reward_score"] for o in outputs]
     assert scores[-1] == 0.0 and outputs[-1]["reward_extra_info"]["format_ok"] == 0
-    assert any(s > 0 for s in scores) and any(o["reward_extra_info"]["soft_score"] == 0 for o in outputs[:-1])
+    # the joint judgement decided every soft factor: 1 for the good answers, 0 for the BAD ones
+    soft = [(o["reward_extra_info"]["soft_score"], t.endswith("BAD"))
+            for o, t in zip(outputs[:-1], decoded[:-1], strict=True) if o["reward_extra_info"]["soft_total"]]
+    assert soft and all(v == (0.0 if bad else 1.0) for v, bad in soft)
     # what RewardLoopManager.compute_rm_score does with the outputs: keys of the first, one array each
     rm = RewardManagerBase.assemble_rm_scores(data, scores)
     assert rm.shape == data.batch["responses"].shape and float(rm.sum()) == pytest.approx(sum(scores))
