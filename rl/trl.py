@@ -77,7 +77,7 @@ def embedded_model_dir() -> Any:
 
     target = dequantised_dir(locate_default_gguf())
     if not (target / "config.json").is_file():
-        _, _, target = load_default()
+        load_default()  # dequantises into target (it returns the GGUF path on that first run)
     return target
 
 
