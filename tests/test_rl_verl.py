@@ -221,3 +221,32 @@ def test_sync_compute_score_from_threads(prepared: Path, tokenizer_dir: Path, ju
     outputs = _run_worker(cfg, data)
     expected = _direct(url, pairs, decoded, "prob")
     assert [o["reward_score"] for o in outputs] == pytest.approx([e["score"] for e in expected])
+
+
+@pytest.mark.parametrize("recipe", ["grpo_tulu3_8b.sh", "grpo_r1_distill_qwen7b.sh"])
+def test_recipes_compose_with_verls_config(recipe: str, tmp_path: Path) -> None:
+    """Every override of the launch scripts is a valid verl 0.9.1 key (Hydra composes; --cfg job prints, exits)."""
+    import subprocess
+
+    import yaml
+
+    for f in ("train.parquet", "ifeval_val.parquet"):
+        (tmp_path / f).touch()
+    env = {**os.environ, "PYTHON": sys.executable, "HYDRA_FLAGS": "--cfg job", "DATA_DIR": str(tmp_path),
+           "VERIFIER_URLS": "http://v1:8000/v1,http://v2:8000/v1"}
+    proc = subprocess.run(["bash", str(HERE.parent / "rl" / "recipes" / recipe)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = yaml.safe_load(proc.stdout)
+    assert cfg["algorithm"]["adv_estimator"] == "grpo"
+    actor, rollout = cfg["actor_rollout_ref"]["actor"], cfg["actor_rollout_ref"]["rollout"]
+    assert (cfg["data"]["train_batch_size"], rollout["n"], actor["optim"]["lr"]) == (32, 16, 1e-6)
+    assert (cfg["data"]["max_prompt_length"], cfg["data"]["max_response_length"]) == (1024, 4096)
+    assert (actor["use_kl_loss"], actor["kl_loss_coef"], actor["kl_loss_type"]) == (True, 0.001, "low_var_kl")
+    assert rollout["tensor_model_parallel_size"] == 2
+    assert (cfg["trainer"]["save_freq"], cfg["trainer"]["n_gpus_per_node"]) == (20, 8)
+    rm = cfg["reward"]["reward_manager"]
+    assert (rm["source"], rm["name"], rm["module"]["path"]) == ("importlib", "VerIFRewardManager", "pkg://rl.verl_manager")
+    kw = cfg["reward"]["reward_kwargs"]
+    assert kw["base_url"] == "http://v1:8000/v1,http://v2:8000/v1" and kw["verifier"].startswith("openai:")
+    assert cfg["data"]["val_files"].endswith("ifeval_val.parquet")

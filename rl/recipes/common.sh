@@ -14,6 +14,8 @@
 #   UNDECIDED         fail | drop | mask (default fail)
 #   REWARD_WORKERS    reward.num_workers: Ray reward-loop actors (default 8)
 #   EXTRA             further Hydra overrides, appended as given
+#   PYTHON            the interpreter with verl installed (default python3)
+#   HYDRA_FLAGS       e.g. "--cfg job" to print the composed config and exit (checks every key against verl's)
 set -euo pipefail
 
 : "${MODEL_PATH:?set MODEL_PATH}"
@@ -35,7 +37,7 @@ done
 
 # The paper's settings: GRPO, 16 rollouts per prompt, batch 32, lr 1e-6, prompt 1024 / response 4096,
 # KL loss 1e-3 low_var_kl, rollout TP 2, a checkpoint every 20 steps, 8 GPUs per node.
-python3 -m verl.trainer.main_ppo \
+"${PYTHON:-python3}" -m verl.trainer.main_ppo ${HYDRA_FLAGS:-} \
   algorithm.adv_estimator=grpo \
   algorithm.use_kl_in_reward=false \
   data.train_files="$DATA_DIR/train.parquet" \
