@@ -198,3 +198,20 @@ def test_hard_pass_rate_equals_ifeval_strict_instruction_fraction(scorer_and_bac
         assert res.hard_total == len(vs) and res.soft_total == 0
         if not any(r["reference_undefined"]):
             assert res.hard_pass_rate == pytest.approx(sum(r["strict"]) / len(r["strict"])), r["key"]
+
+
+def test_soft_code_run_keeps_each_code_decided_verdict_as_its_own_factor() -> None:
+    from verinstruct.schema import Constraint, Instance
+
+    judge = LLMCheck("llm_judge", ("be brief",), "def check_following(i, r):\n    return llm_judge(i, r, 'be brief')\n")
+    inst = Instance("x", "p", (Constraint("a", "soft", "be brief", judge), Constraint("b", "soft", "be kind", LLMCheck()),
+                              Constraint("c", "soft", "be calm", LLMCheck())))
+    # recognised code said no; the joint judgement of the two plain llm checks said yes (repeated twice)
+    s = _scored(("soft", "llm", False, None), ("soft", "llm", True, None), ("soft", "llm", True, None))
+    cfg = RewardConfig(soft_code="run")
+    assert judged_instance(inst, cfg) is inst
+    assert formula_score(s, cfg, inst).soft_score == 0.0
+    # soft_code='judge' (default): everything soft is one joint judgement over the texts
+    view = judged_instance(inst, RewardConfig())
+    assert [c.check.call for c in view.constraints] == [None, None, None]  # type: ignore[union-attr]
+    assert view.constraints[0].check.source == judge.source  # type: ignore[union-attr]

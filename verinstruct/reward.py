@@ -111,16 +111,27 @@ def strip_reasoning(text: str) -> tuple[str, bool]:
     return text.strip(), True
 
 
+def _judged_by_code(c: Constraint) -> bool:
+    """A soft constraint whose dataset code decides it (run in the sandbox, or a recognised llm_* forwarder)."""
+    return c.kind == "soft" and (isinstance(c.check, CodeCheck)
+                                 or (isinstance(c.check, LLMCheck) and c.check.call is not None))
+
+
 def judged_instance(inst: Instance, config: RewardConfig) -> Instance:
-    """The instance as the formula judges it: for verif/prob with ``soft_code='judge'``, soft code checks
-    become llm checks on their text so that all soft constraints go into the one joint judgement."""
+    """The instance as the formula judges it: for verif/prob with ``soft_code='judge'``, soft constraints decided
+    by dataset code become plain llm checks on their text, so that ALL soft constraints go into the one joint
+    item-level judgement (the code is kept in ``LLMCheck.source``)."""
     if config.granularity != "item" or config.soft_code != "judge":
         return inst
-    if not any(c.kind == "soft" and isinstance(c.check, CodeCheck) for c in inst.constraints):
+    if not any(_judged_by_code(c) for c in inst.constraints):
         return inst
-    cons = tuple(Constraint(c.name, c.kind, c.text, LLMCheck(), c.tag, c.text_source)
-                 if c.kind == "soft" and isinstance(c.check, CodeCheck) else c for c in inst.constraints)
+    cons = tuple(Constraint(c.name, c.kind, c.text, LLMCheck(source=_source(c.check)), c.tag, c.text_source)
+                 if _judged_by_code(c) else c for c in inst.constraints)
     return Instance(inst.id, inst.prompt, cons, inst.messages, inst.source)
+
+
+def _source(check: Any) -> str:
+    return str(getattr(check, "source", "") or "")
 
 
 class _Masked(Exception):
@@ -150,8 +161,12 @@ def _prob(v: Verdict) -> float:
     return float(v.prob) if v.prob is not None and math.isfinite(v.prob) else float(bool(v.passed))
 
 
-def formula_score(scored: ScoredResponse, config: RewardConfig) -> RewardResult:
-    """The reward of one scored response (already judged with ``config.granularity``)."""
+def formula_score(scored: ScoredResponse, config: RewardConfig, instance: Instance | None = None) -> RewardResult:
+    """The reward of one scored response (already judged with ``config.granularity``).
+
+    ``instance`` (the one scored) tells which llm verdicts are the joint judgement (plain llm checks) and
+    which belong to recognised ``llm_*`` code (one unit each); without it every llm verdict is taken as joint.
+    """
     hard = [r.verdict for r in scored.constraints if r.kind == "hard"]
     soft = [r for r in scored.constraints if r.kind == "soft"]
     undecided = sum(r.verdict.passed is None for r in scored.constraints)
@@ -161,9 +176,16 @@ def formula_score(scored: ScoredResponse, config: RewardConfig) -> RewardResult:
     try:
         hard_rate = _rate(hard, policy)
         if config.formula in ("verif", "prob"):
-            # one unit for the joint judgement (repeated per llm constraint), one per soft code check
-            units = [r.verdict for r in soft if r.check_type != "llm"]
-            joint = [r.verdict for r in soft if r.check_type == "llm"]
+            # one unit for the joint judgement (repeated per plain llm constraint), one per code-decided check
+            if instance is not None:
+                plain = {k for k, c in enumerate(instance.constraints)
+                         if c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None}
+                soft_idx = [k for k, r in enumerate(scored.constraints) if r.kind == "soft"]
+                units = [scored.constraints[k].verdict for k in soft_idx if k not in plain]
+                joint = [scored.constraints[k].verdict for k in soft_idx if k in plain]
+            else:
+                units = [r.verdict for r in soft if r.check_type != "llm"]
+                joint = [r.verdict for r in soft if r.check_type == "llm"]
             if joint:
                 units.insert(0, joint[0])
             value = _prob if config.formula == "prob" else (lambda v: float(bool(v.passed)))
@@ -228,7 +250,7 @@ def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Seque
         where.append((k, keys[key]))
     if todo_inst:
         scored = scorer.score_batch(todo_inst, todo_resp, mode=config.mode, granularity=config.granularity)
-        results = [formula_score(s, config) for s in scored]
+        results = [formula_score(s, config, i) for s, i in zip(scored, todo_inst, strict=True)]
         for k, u in where:
             out[k] = results[u]
     assert all(r is not None for r in out)
