@@ -430,9 +430,11 @@ def to_ifeval(inst: Instance) -> dict[str, Any]:
 
 
 def row_format(row: Mapping[str, Any]) -> str | None:
-    """'typed', 'verif' or 'ifeval' from the fields present; None when it is none of them."""
+    """'typed', 'verif', 'ifeval' or 'verl' from the fields present; None when it is none of them."""
     if not isinstance(row, Mapping):
         return None
+    if "reward_model" in row:
+        return "verl"
     if "constraints" in row:
         return "typed"
     if "checkers" in row or "functions" in row:
@@ -451,9 +453,68 @@ def row_to_instance(row: Any, where: str | None = None, fmt: str | None = None) 
         return from_verif(row, where)
     if fmt == "ifeval":
         return from_ifeval(row, where)
+    if fmt == "verl":
+        return from_verl(row, where)
     if fmt is None:
         got = sorted(row)[:8] if isinstance(row, Mapping) else type(row).__name__
         raise ConversionError(
             f"{where or 'row'}: unrecognised row: expected a raw VerIF row (id, prompt, checkers, functions), "
-            f"an IFEval row (key, prompt, instruction_id_list, kwargs) or a typed row (id, prompt, constraints); got {got}")
-    raise ConversionError(f"unknown row format {fmt!r} (expected typed, verif or ifeval)")
+            f"an IFEval row (key, prompt, instruction_id_list, kwargs), a typed row (id, prompt, constraints) or a "
+            f"verl row (prompt, reward_model.ground_truth); got {got}")
+    raise ConversionError(f"unknown row format {fmt!r} (expected typed, verif, ifeval or verl)")
+
+
+# ------------------------------------------------------------------------------------------- verl rows
+
+
+def from_verl(row: Mapping[str, Any], where: str | None = None) -> Instance:
+    """A verl-wrapped row (``prompt`` as chat messages, ``reward_model.ground_truth`` JSON) -> Instance.
+
+    The ground truth is either the typed row that ``verif rl prepare`` writes (``constraints``) or VerIF's own
+    preprocessed form (``{"checkers", "functions"}``, the prompt outside it). The id comes from the typed row,
+    else ``extra_info.id``, else ``extra_info.index``.
+    """
+    import json
+
+    if not isinstance(row, Mapping):
+        raise ConversionError(f"{where or 'row'}: must be a JSON object, got {type(row).__name__}")
+    extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
+    rid = extra.get("id", extra.get("index"))
+    label = _label({"id": rid}, where)
+    rm = row.get("reward_model")
+    gt = rm.get("ground_truth") if isinstance(rm, Mapping) else None
+    if isinstance(gt, str):
+        try:
+            gt = json.loads(gt)
+        except json.JSONDecodeError as e:
+            raise ConversionError(f"{label}: field 'reward_model.ground_truth' is not valid JSON: {e.msg}") from None
+    if not isinstance(gt, Mapping):
+        raise ConversionError(f"{label}: field 'reward_model.ground_truth' must be a JSON object (typed constraints "
+                              f"or VerIF checkers/functions), got {type(gt).__name__}")
+    if "constraints" in gt:
+        from verinstruct.dataset import from_row
+
+        return from_row(dict(gt), label)
+    if "checkers" in gt:
+        prompt = row.get("prompt")
+        if rid is None:
+            raise ConversionError(f"{label}: a VerIF ground truth needs an id: field 'extra_info.id' or 'extra_info.index'")
+        extra_fields = {k: v for k, v in row.items() if k not in ("prompt", "reward_model")}
+        base = {"id": rid, "prompt": prompt, "checkers": gt.get("checkers"), "functions": gt.get("functions")}
+        inst = from_verif(base, where)
+        src = dict(inst.source)
+        src["extra"] = {**dict(src.get("extra") or {}), "verl": _jsonable(extra_fields)}
+        return Instance(inst.id, inst.prompt, inst.constraints, inst.messages, src)
+    raise ConversionError(f"{label}: field 'reward_model.ground_truth' has neither 'constraints' (typed) nor "
+                          f"'checkers' (VerIF); keys: {sorted(gt)[:8]}")
+
+
+def _jsonable(v: Any) -> Any:
+    """numpy arrays / scalars from Parquet readers -> plain lists and numbers."""
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "tolist"):
+        return _jsonable(v.tolist())
+    return v

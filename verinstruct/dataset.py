@@ -176,7 +176,7 @@ def iter_raw_rows(path: Path, split: str | None = None) -> Iterator[tuple[str, A
 
 
 def _row_to_instance(row: Any, where: str, fmt: str | None) -> Instance:
-    if fmt in (None, "typed") and isinstance(row, dict) and "constraints" in row:
+    if fmt in (None, "typed") and isinstance(row, dict) and "constraints" in row and "reward_model" not in row:
         return from_row(row, where)
     return row_to_instance(row, where, fmt)
 
@@ -190,10 +190,11 @@ def load(path_or_name: str = HUB_NAME, split: str = "train", *, format: str | No
     """Load VerInstruct (or any VerIF/IFEval/typed data) as a typed ``datasets.Dataset`` (``features()``).
 
     A local file or folder is read directly; anything else is fetched with ``datasets.load_dataset``.
-    ``format`` forces the row format ('verif', 'ifeval' or 'typed'); by default it is detected per row.
+    ``format`` forces the row format ('verif', 'ifeval', 'typed' or 'verl': the Parquet ``verif rl prepare``
+    writes, or VerIF's own preprocessed Parquet); by default it is detected per row.
     """
-    if format not in (None, "verif", "ifeval", "typed"):
-        raise ValueError(f"format must be 'verif', 'ifeval', 'typed' or None, got {format!r}")
+    if format not in (None, "verif", "ifeval", "typed", "verl"):
+        raise ValueError(f"format must be 'verif', 'ifeval', 'typed', 'verl' or None, got {format!r}")
     local = Path(path_or_name).expanduser()
     if local.exists():
         return from_instances(read_instances(local, split, format=format))

@@ -135,22 +135,32 @@ class Scorer:
 
     # ---- scoring ----------------------------------------------------------------------------
     def score_batch(
-        self, instances: Sequence[Instance], responses: Sequence[str], *, mode: str | None = None
+        self, instances: Sequence[Instance], responses: Sequence[str], *, mode: str | None = None,
+        granularity: str | None = None,
     ) -> list[ScoredResponse]:
-        """``responses[i]`` against ``instances[i]``: one :class:`ScoredResponse` each, in input order."""
+        """``responses[i]`` against ``instances[i]``: one :class:`ScoredResponse` each, in input order.
+
+        ``granularity`` ('constraint' / 'item'; None: the Scorer's) overrides, for this batch, how llm
+        constraints are judged: 'item' is one joint judgement per response (the VerIF reward's soft factor).
+        """
         mode = mode or self.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        granularity = granularity or self.granularity
+        if granularity is not None and granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)} or None, got {granularity!r}")
         if self._closed:
             raise RuntimeError("Scorer.score_batch() after close()")
         needs_box = any(isinstance(c.check, CodeCheck) for inst in instances for c in inst.constraints)
         box = self.sandbox if needs_box else None
         return score_batch(instances, responses, sandbox=box, verifier=self.verifier, mode=mode,
-                           no_llm_error=self.no_llm_error, granularity=self.granularity,
+                           no_llm_error=self.no_llm_error, granularity=granularity,
                            concurrent=self.concurrent)
 
     async def ascore_batch(
-        self, instances: Sequence[Instance], responses: Sequence[str], *, mode: str | None = None
+        self, instances: Sequence[Instance], responses: Sequence[str], *, mode: str | None = None,
+        granularity: str | None = None,
     ) -> list[ScoredResponse]:
         """:meth:`score_batch` off the event loop (a worker thread), so other tasks keep running."""
-        return await asyncio.to_thread(self.score_batch, instances, responses, mode=mode)
+        return await asyncio.to_thread(self.score_batch, instances, responses, mode=mode,
+                                       granularity=granularity)

@@ -52,6 +52,12 @@ def _root(
     """Verifiable instruction following: check, score and serve verdicts."""
 
 
+#: entry-point group through which other packages add commands (``rl`` -> ``verif rl``, ``benchmarks``
+#: -> ``verif eval``): each entry point is a callable ``register(app: typer.Typer) -> None``, so
+#: ``verinstruct`` never imports the packages above it
+ENTRY_POINT_GROUP = "verinstruct.cli"
+
+
 def _register() -> None:
     from verinstruct.cli import check, checkers_cmd, data, score, serve
 
@@ -65,8 +71,18 @@ def _register_plugins() -> None:
     entry-point group, whose values are ``register(app)`` callables: verinstruct never imports them itself."""
     from importlib.metadata import entry_points
 
-    for ep in sorted(entry_points(group="verinstruct.cli"), key=lambda e: e.name):
-        ep.load()(app)
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as e:  # a command group whose extra is not installed: say so, keep the rest
+            import sys
+
+            print(f"verif: commands {ep.name!r} unavailable ({ep.value}: {e})", file=sys.stderr)
+            continue
+        if not callable(register):
+            raise TypeError(f"entry point {ep.name!r} in {ENTRY_POINT_GROUP!r} must be a callable register(app), "
+                            f"got {type(register).__name__}")
+        register(app)
 
 
 def main() -> None:

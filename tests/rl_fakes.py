@@ -1,0 +1,69 @@
+"""A fake yes/no judge served over loopback HTTP (OpenAI-compatible), for the rl tests.
+
+Not a test module (no ``test_`` prefix); the rl tests load it by path (tests are not a package).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from verifier.backends.base import GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
+from verifier.server import create_app, serve_in_thread
+
+BAD = "BAD"
+
+
+class FakeJudge:
+    """Answers "Yes" (P(yes) ~ 0.95) unless the last message holds BAD ("No", P(yes) ~ 0.08); "[[1]]"/"[[0]]"
+    when the prompt asks for that form (the item-level templates).
+
+    ``latency`` seconds per backend call (all requests of a call wait together: unlimited concurrency).
+    """
+
+    kind = "fake"
+
+    def __init__(self, model: str = "fake-judge", latency: float = 0.0) -> None:
+        self.model = model
+        self.latency = latency
+        self.requests = 0
+        self.calls = 0
+        self.largest = 0
+        self.lock = threading.Lock()
+
+    def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+        with self.lock:
+            self.requests += len(batch)
+            self.calls += 1
+            self.largest = max(self.largest, len(batch))
+        if self.latency:
+            time.sleep(self.latency)
+        out = []
+        for messages in batch:
+            last = messages[-1]["content"]
+            yes = BAD not in last
+            y, n = ("[[1]]", "[[0]]") if "[[1]]" in last else ("Yes", "No")
+            text = y if yes else n
+            logprobs = None
+            if config.top_logprobs:
+                top = ((y, -0.05), (n, -3.0)) if yes else ((n, -0.08), (y, -2.5))
+                logprobs = (TokenLogprob(text, top[0][1], top[: config.top_logprobs]),)
+            out.append(GenResult(text, finish_reason="stop", logprobs=logprobs, prompt_tokens=7, completion_tokens=1))
+        return out
+
+    def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def judge_server(latency: float = 0.0, *, max_batch_size: int = 100_000,
+                 batch_wait_ms: float = 1.0) -> Iterator[tuple[str, FakeJudge]]:
+    """(base URL ending in /v1, the judge) for a loopback server; stopped on exit."""
+    judge = FakeJudge(latency=latency)
+    with serve_in_thread(create_app(judge, max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms)) as root:
+        yield root + "/v1", judge

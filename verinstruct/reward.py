@@ -1,0 +1,257 @@
+"""The VerIF reward (and its variants) from per-constraint verdicts: one function for RL and benchmarks.
+
+``rl/`` wraps :func:`reward_batch` for verl and TRL; a benchmark (VerInstruct held-out) reports the same
+numbers, so the formula lives here, below both.
+
+Per (instance, response):
+
+1. **Reasoning** is removed first: only the text after the last ``</think>`` is judged. A ``<think>`` that is
+   never closed is a format failure, handled by ``RewardConfig.unfinished_think``: ``fail`` (score 0, nothing
+   judged, ``format_ok`` 0), ``mask`` (no reward) or ``keep`` (judge the whole text).
+2. **Formula** (``RewardConfig.formula``):
+
+   * ``verif`` — VerIF's: hard pass rate x the soft factor, where the soft factor is ONE item-level
+     judgement of all soft constraints together (1/0; x 1 when there are none);
+   * ``prob``  — as ``verif`` with the soft factor P(yes) of that judgement instead of 1/0;
+   * ``mean``  — mean over all constraints, each judged on its own;
+   * ``all``   — 1 only if every constraint passes.
+
+   For ``verif``/``prob`` soft constraints whose dataset code calls ``llm_*`` are, like in the paper, judged
+   by their text in the joint judgement (``soft_code="judge"``); ``soft_code="run"`` runs their code instead
+   and multiplies each of their verdicts into the soft factor. ``mean``/``all`` always run the code.
+3. **Undecided verdicts** (``passed=None``: a sandbox timeout, an unparsable judge answer, ...) follow
+   ``RewardConfig.undecided``: ``fail`` (counted as failed), ``drop`` (left out of the rate/factor; a sample
+   with a factor whose constraints are all undecided is masked) or ``mask`` (any undecided verdict masks the
+   sample). A masked sample has ``score=None``; adapters say how they pass that on (TRL: ``None``; verl has no
+   per-sample mask: ``mask_value`` plus ``masked=1`` in the logged parts). Never a silent 0 or -1.
+
+Every result has the same parts (:data:`PARTS`), because verl takes the keys of its first sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from checkers.base import Verdict
+from verinstruct.schema import CodeCheck, Constraint, Instance, LLMCheck
+
+if TYPE_CHECKING:
+    from verinstruct.scorer import Scorer
+    from verinstruct.scoring import ScoredResponse
+
+FORMULAS = ("verif", "prob", "mean", "all")
+UNDECIDED_POLICIES = ("fail", "drop", "mask")
+THINK_POLICIES = ("fail", "mask", "keep")
+SOFT_CODE = ("judge", "run")
+#: the parts of every result, in order (``score`` first)
+PARTS = ("score", "hard_pass_rate", "soft_score", "hard_total", "soft_total", "undecided", "masked", "format_ok")
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+@dataclass(frozen=True, slots=True)
+class RewardConfig:
+    formula: str = "verif"
+    undecided: str = "fail"
+    unfinished_think: str = "fail"
+    soft_code: str = "judge"
+    #: registry checkers' mode ('strict' / 'loose'); None: the Scorer's
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("formula", FORMULAS), ("undecided", UNDECIDED_POLICIES),
+                              ("unfinished_think", THINK_POLICIES), ("soft_code", SOFT_CODE)):
+            v = getattr(self, name)
+            if v not in allowed:
+                raise ValueError(f"reward {name} must be one of {', '.join(allowed)}, got {v!r}")
+        if self.mode not in (None, "strict", "loose"):
+            raise ValueError(f"reward mode must be 'strict', 'loose' or None, got {self.mode!r}")
+
+    @property
+    def granularity(self) -> str:
+        """How llm constraints are judged: jointly per response for verif/prob, one by one otherwise."""
+        return "item" if self.formula in ("verif", "prob") else "constraint"
+
+
+@dataclass(frozen=True, slots=True)
+class RewardResult:
+    """``score`` is None when the sample is masked; the parts are always there."""
+
+    score: float | None
+    hard_pass_rate: float
+    soft_score: float
+    hard_total: int
+    soft_total: int
+    undecided: int
+    format_ok: bool
+
+    @property
+    def masked(self) -> bool:
+        return self.score is None
+
+    def to_dict(self, mask_value: float | None = None) -> dict[str, Any]:
+        """The parts as plain numbers (``PARTS`` order); a masked score becomes ``mask_value``."""
+        return {"score": self.score if self.score is not None else mask_value,
+                "hard_pass_rate": self.hard_pass_rate, "soft_score": self.soft_score,
+                "hard_total": self.hard_total, "soft_total": self.soft_total, "undecided": self.undecided,
+                "masked": int(self.masked), "format_ok": int(self.format_ok)}
+
+
+def strip_reasoning(text: str) -> tuple[str, bool]:
+    """(answer, finished): the text after the last ``</think>``; ``finished`` False for an open ``<think>``."""
+    close = text.rfind(THINK_CLOSE)
+    if close >= 0:
+        answer = text[close + len(THINK_CLOSE):]
+        return answer.strip(), THINK_OPEN not in answer
+    if THINK_OPEN in text:
+        return text, False
+    return text.strip(), True
+
+
+def _judged_by_code(c: Constraint) -> bool:
+    """A soft constraint whose dataset code decides it (run in the sandbox, or a recognised llm_* forwarder)."""
+    return c.kind == "soft" and (isinstance(c.check, CodeCheck)
+                                 or (isinstance(c.check, LLMCheck) and c.check.call is not None))
+
+
+def judged_instance(inst: Instance, config: RewardConfig) -> Instance:
+    """The instance as the formula judges it: for verif/prob with ``soft_code='judge'``, soft constraints decided
+    by dataset code become plain llm checks on their text, so that ALL soft constraints go into the one joint
+    item-level judgement (the code is kept in ``LLMCheck.source``)."""
+    if config.granularity != "item" or config.soft_code != "judge":
+        return inst
+    if not any(_judged_by_code(c) for c in inst.constraints):
+        return inst
+    cons = tuple(Constraint(c.name, c.kind, c.text, LLMCheck(source=_source(c.check)), c.tag, c.text_source)
+                 if _judged_by_code(c) else c for c in inst.constraints)
+    return Instance(inst.id, inst.prompt, cons, inst.messages, inst.source)
+
+
+def _source(check: Any) -> str:
+    return str(getattr(check, "source", "") or "")
+
+
+class _Masked(Exception):
+    pass
+
+
+def _rate(verdicts: Sequence[Verdict], policy: str, value: Any = None) -> float:
+    """Mean of ``value(v)`` (default: passed as 1/0) under the undecided policy; 1.0 when there are none."""
+    if not verdicts:
+        return 1.0
+    vals = []
+    for v in verdicts:
+        if v.passed is None:
+            if policy == "mask":
+                raise _Masked
+            if policy == "drop":
+                continue
+            vals.append(0.0)
+        else:
+            vals.append(value(v) if value is not None else float(v.passed))
+    if not vals:  # drop, and nothing decided: no honest number
+        raise _Masked
+    return sum(vals) / len(vals)
+
+
+def _prob(v: Verdict) -> float:
+    return float(v.prob) if v.prob is not None and math.isfinite(v.prob) else float(bool(v.passed))
+
+
+def formula_score(scored: ScoredResponse, config: RewardConfig, instance: Instance | None = None) -> RewardResult:
+    """The reward of one scored response (already judged with ``config.granularity``).
+
+    ``instance`` (the one scored) tells which llm verdicts are the joint judgement (plain llm checks) and
+    which belong to recognised ``llm_*`` code (one unit each); without it every llm verdict is taken as joint.
+    """
+    hard = [r.verdict for r in scored.constraints if r.kind == "hard"]
+    soft = [r for r in scored.constraints if r.kind == "soft"]
+    undecided = sum(r.verdict.passed is None for r in scored.constraints)
+    policy = config.undecided
+    soft_v = [r.verdict for r in soft]
+    hard_rate = soft_score = 0.0
+    try:
+        hard_rate = _rate(hard, policy)
+        if config.formula in ("verif", "prob"):
+            # one unit for the joint judgement (repeated per plain llm constraint), one per code-decided check
+            if instance is not None:
+                plain = {k for k, c in enumerate(instance.constraints)
+                         if c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None}
+                soft_idx = [k for k, r in enumerate(scored.constraints) if r.kind == "soft"]
+                units = [scored.constraints[k].verdict for k in soft_idx if k not in plain]
+                joint = [scored.constraints[k].verdict for k in soft_idx if k in plain]
+            else:
+                units = [r.verdict for r in soft if r.check_type != "llm"]
+                joint = [r.verdict for r in soft if r.check_type == "llm"]
+            if joint:
+                units.insert(0, joint[0])
+            value = _prob if config.formula == "prob" else (lambda v: float(bool(v.passed)))
+            if any(u.passed is None for u in units):
+                if policy == "mask":
+                    raise _Masked
+                if policy == "drop":
+                    units = [u for u in units if u.passed is not None]
+                    if not units:
+                        raise _Masked
+            soft_score = math.prod(value(u) if u.passed is not None else 0.0 for u in units)
+            score: float | None = hard_rate * soft_score
+        else:
+            soft_score = _rate(soft_v, policy)
+            allv = hard + soft_v
+            if config.formula == "mean":
+                score = _rate(allv, policy)
+            else:
+                score = float(all(v.passed is True for v in allv if v.passed is not None or policy == "fail"))
+                if policy == "drop" and allv and all(v.passed is None for v in allv):
+                    raise _Masked
+    except _Masked:
+        score = None
+    return RewardResult(score, hard_rate, soft_score, len(hard), len(soft), undecided, True)
+
+
+def _format_failure(inst: Instance, config: RewardConfig) -> RewardResult:
+    n = inst.counts()
+    score = None if config.unfinished_think == "mask" else 0.0
+    return RewardResult(score, 0.0, 0.0, n["hard"], n["soft"], 0, False)
+
+
+def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Sequence[str],
+                 config: RewardConfig | None = None) -> list[RewardResult]:
+    """Rewards of ``responses[i]`` for ``instances[i]``: one pass through ``scorer`` for the whole batch.
+
+    Each distinct (instance, answer) is judged once, however often it occurs (GRPO groups repeat prompts and
+    often responses too).
+    """
+    config = config or RewardConfig()
+    if len(instances) != len(responses):
+        raise ValueError(f"reward_batch: got {len(instances)} instances but {len(responses)} responses")
+    out: list[RewardResult | None] = [None] * len(responses)
+    keys: dict[tuple[str, str, str, str], int] = {}
+    todo_inst: list[Instance] = []
+    todo_resp: list[str] = []
+    where: list[tuple[int, int]] = []  # (sample, unique index)
+    for k, (inst, resp) in enumerate(zip(instances, responses, strict=True)):
+        if not isinstance(resp, str):
+            raise TypeError(f"reward_batch: responses[{k}] must be a string, got {type(resp).__name__}")
+        answer, finished = strip_reasoning(resp)
+        if not finished:
+            if config.unfinished_think != "keep":
+                out[k] = _format_failure(inst, config)
+                continue
+            answer = resp
+        key = (inst.id, inst.prompt, repr(inst.constraints), answer)
+        if key not in keys:
+            keys[key] = len(todo_inst)
+            todo_inst.append(judged_instance(inst, config))
+            todo_resp.append(answer)
+        where.append((k, keys[key]))
+    if todo_inst:
+        scored = scorer.score_batch(todo_inst, todo_resp, mode=config.mode, granularity=config.granularity)
+        results = [formula_score(s, config, i) for s, i in zip(scored, todo_inst, strict=True)]
+        for k, u in where:
+            out[k] = results[u]
+    assert all(r is not None for r in out)
+    return out  # type: ignore[return-value]
