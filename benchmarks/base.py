@@ -47,7 +47,7 @@ The contract (stable; extend it only in backwards-compatible ways):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -240,10 +240,11 @@ def read_local(name: str, path: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise BenchmarkError(f"benchmark {name!r}: {path}: not UTF-8 text ({e.reason})") from None
         except json.JSONDecodeError as e:
             raise BenchmarkError(f"benchmark {name!r}: {path}: invalid JSON: {e.msg} (line {e.lineno})") from None
         if isinstance(data, Mapping):
@@ -251,19 +252,12 @@ def read_local(name: str, path: Path) -> list[dict[str, Any]]:
         if not isinstance(data, list):
             raise BenchmarkError(f"benchmark {name!r}: {path}: expected a JSON list of rows")
         return [_row(name, path, i + 1, r) for i, r in enumerate(data)]
-    return list(iter_jsonl(name, path, text))
+    from verinstruct.jsonl import JSONLineError, read_objects
 
-
-def iter_jsonl(name: str, path: Path, text: str | None = None) -> Iterator[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8") if text is None else text
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BenchmarkError(f"benchmark {name!r}: {path} line {n}: invalid JSON: {e.msg}") from None
-        yield _row(name, path, n, row)
+    try:
+        return [row for _, row in read_objects(path)]
+    except JSONLineError as e:
+        raise BenchmarkError(f"benchmark {name!r}: {path} {e}") from None
 
 
 def _row(name: str, path: Path, n: int, row: Any) -> dict[str, Any]:

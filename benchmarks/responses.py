@@ -16,7 +16,6 @@ sample with no response at all is an error.
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from benchmarks.base import BenchmarkError, Sample
 from benchmarks.runner import GenRequest
 from verifier.backends.base import GenResult
+from verinstruct.jsonl import JSONLineError, iter_lines
 
 #: a line-matched response's prompt must be at least this similar to the sample's (a rewording, not another prompt)
 MIN_SIMILARITY = 0.9
@@ -38,31 +38,24 @@ class ResponseFile:
             raise BenchmarkError(f"--responses: no such file {str(path)!r}")
         self.path = path
         self.rows: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise BenchmarkError(f"--responses {path} line {n}: invalid JSON: {e.msg}") from None
-                if not isinstance(row, dict):
-                    raise BenchmarkError(f"--responses {path} line {n}: expected a JSON object")
-                if "turns" in row:
-                    turns = row["turns"]
-                    if not isinstance(turns, list) or not all(
-                            isinstance(t, Mapping) and isinstance(t.get("response"), (str, type(None))) for t in turns):
-                        raise BenchmarkError(f"--responses {path} line {n}: field 'turns' must be a list of "
-                                             "objects with a 'response' string")
-                    texts = [t.get("response") for t in turns]
-                elif isinstance(row.get("response"), str):
-                    texts = [row["response"]]
-                else:
-                    raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string or a 'turns' "
-                                         "list (this project's sample records)")
-                rid = row.get("id", row.get("key"))
-                self.rows.append({"line": n, "id": None if rid is None else str(rid), "prompt": row.get("prompt"),
-                                  "benchmark": row.get("benchmark"), "texts": texts})
+        for n, row in iter_lines(path):
+            if isinstance(row, JSONLineError):
+                raise BenchmarkError(f"--responses {path} {row}")
+            if "turns" in row:
+                turns = row["turns"]
+                if not isinstance(turns, list) or not all(
+                        isinstance(t, Mapping) and isinstance(t.get("response"), (str, type(None))) for t in turns):
+                    raise BenchmarkError(f"--responses {path} line {n}: field 'turns' must be a list of "
+                                         "objects with a 'response' string")
+                texts = [t.get("response") for t in turns]
+            elif isinstance(row.get("response"), str):
+                texts = [row["response"]]
+            else:
+                raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string or a 'turns' "
+                                     "list (this project's sample records)")
+            rid = row.get("id", row.get("key"))
+            self.rows.append({"line": n, "id": None if rid is None else str(rid), "prompt": row.get("prompt"),
+                              "benchmark": row.get("benchmark"), "texts": texts})
 
     def for_samples(self, benchmark: str, samples: Sequence[Sample], positions: Sequence[int] | None = None
                     ) -> ResponseGenerator:

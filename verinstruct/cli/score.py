@@ -30,41 +30,31 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
     """(line number, instance, response) per valid row; malformed rows raise unless ``skip_invalid``, then
     their line numbers are appended to ``skipped``. Lines are decoded one by one so a non-UTF-8 line is named."""
     from verinstruct.convert import row_to_instance
+    from verinstruct.jsonl import JSONLineError, iter_lines
 
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            try:
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise SchemaError(f"line {n}: not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)") from None
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise SchemaError(f"line {n}: invalid JSON: {e.msg} (column {e.colno})") from None
-                if not isinstance(row, dict):
-                    raise SchemaError(f"line {n}: expected a JSON object, got {type(row).__name__}")
-                response = row.get("response")
-                if not isinstance(response, str):
-                    what = "is missing (expected a string)" if "response" not in row else f"must be a string, got {type(response).__name__}"
-                    rid = row.get("id", row.get("key"))
-                    raise SchemaError(f"line {n}{f' (id {rid!r})' if rid is not None else ''}: field 'response' {what}")
-                if "constraints" in row:
-                    from verinstruct.dataset import from_row
+    for n, row in iter_lines(path):
+        try:
+            if isinstance(row, JSONLineError):
+                raise SchemaError(str(row))
+            response = row.get("response")
+            if not isinstance(response, str):
+                what = "is missing (expected a string)" if "response" not in row else f"must be a string, got {type(response).__name__}"
+                rid = row.get("id", row.get("key"))
+                raise SchemaError(f"line {n}{f' (id {rid!r})' if rid is not None else ''}: field 'response' {what}")
+            if "constraints" in row:
+                from verinstruct.dataset import from_row
 
-                    inst = from_row({k: v for k, v in row.items() if k != "response"}, f"line {n}")
-                else:
-                    inst = row_to_instance(row, f"line {n}")
-            except SchemaError as e:
-                if not skip_invalid:
-                    raise
-                if skipped is not None:
-                    skipped.append(n)
-                typer.echo(f"skipped: {e}", err=True)
-                continue
-            yield n, inst, response
+                inst = from_row({k: v for k, v in row.items() if k != "response"}, f"line {n}")
+            else:
+                inst = row_to_instance(row, f"line {n}")
+        except SchemaError as e:
+            if not skip_invalid:
+                raise
+            if skipped is not None:
+                skipped.append(n)
+            typer.echo(f"skipped: {e}", err=True)
+            continue
+        yield n, inst, response
 
 
 def _existing(out: Path) -> list[dict[str, Any]]:

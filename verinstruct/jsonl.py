@@ -1,0 +1,62 @@
+"""One reader of JSON Lines files, so every command names a bad line the same way.
+
+Lines are decoded one by one (a non-UTF-8 line is named, not a traceback), blank lines are skipped, and
+each problem is a :class:`JSONLineError` carrying the 1-based line number, so a caller can stop or skip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class JSONLineError(ValueError):
+    """Line ``line`` of a JSONL file is not one JSON object; the message starts with ``line N:``."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        self.line = line
+        self.problem = problem
+        super().__init__(f"line {line}: {problem}")
+
+
+def parse_line(raw: bytes | str, line: int) -> dict[str, Any] | None:
+    """The object on one line, None for a blank line; raises :class:`JSONLineError`."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise JSONLineError(line, f"not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)") from None
+    if not raw.strip():
+        return None
+    try:
+        row = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise JSONLineError(line, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    if not isinstance(row, dict):
+        raise JSONLineError(line, f"expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | JSONLineError]]:
+    """``(line number, object or the error for that line)`` for every non-blank line, in order.
+
+    Errors are yielded, not raised, so a caller that skips bad lines keeps reading."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                row = parse_line(raw, n)
+            except JSONLineError as e:
+                yield n, e
+                continue
+            if row is not None:
+                yield n, row
+
+
+def read_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line; the first bad line raises :class:`JSONLineError`."""
+    for n, row in iter_lines(path):
+        if isinstance(row, JSONLineError):
+            raise row
+        yield n, row
