@@ -7,31 +7,19 @@ soft ones through the LLM verifier (``--verifier``), exactly as the reward score
 
 Metrics: ``hard_pass_rate`` / ``soft_pass_rate`` are constraint-level (passed / total hard or soft
 constraints over all samples; undecided counts as not passed and is reported); ``verif_reward`` is the mean
-per-sample VerIF reward (hard pass rate x [every soft constraint passed], x 1 without soft constraints).
+per-sample VerIF reward computed by ``verinstruct.reward.reward_batch`` (the function the RL reward calls:
+hard pass rate x ONE item-level judgement of all soft constraints, x 1 without soft constraints), stored per
+sample as ``turn["extra"]["reward"]``; a masked reward (undecided, see ``verinstruct.reward``) counts as
+undecided.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Turn, Value, turn_scores
-from verinstruct.schema import SchemaError
-
-
-def verif_reward(scored: Mapping[str, Any]) -> float:
-    """VerIF's reward from one ScoredResponse dict (undecided = failed).
-
-    TODO(merge): the formula's home is ``verinstruct/reward.py`` (rl branch). At merge, implement
-    ``VerInstructHeldout.extra_scores`` as ``[r.to_dict() for r in reward_batch(get_scorer(True), instances,
-    texts)]`` and read ``turn["extra"]["score"]`` here, so the benchmark and the reward share one formula
-    (including its item-level joint judgement of soft constraints, which this stand-in approximates by
-    requiring every per-constraint soft verdict to pass).
-    """
-    hard, soft = scored["hard"], scored["soft"]
-    hard_rate = hard["passed"] / hard["total"] if hard["total"] else 1.0
-    soft_ok = 1.0 if soft["passed"] == soft["total"] else 0.0
-    return hard_rate * soft_ok
+from verinstruct.schema import Instance, SchemaError
 
 
 class VerInstructHeldout(Benchmark):
@@ -56,13 +44,24 @@ class VerInstructHeldout(Benchmark):
             return Sample(inst.id, (Turn(turn_msgs, inst),), system, {})
         return Sample.single(inst.id, inst.prompt, inst)
 
+    def extra_scores(self, get_scorer: Callable[[bool], Any], instances: Sequence[Instance],
+                     texts: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The RL reward's parts per sample: one ``reward_batch`` over the chunk, the very function verl calls."""
+        from verinstruct.reward import reward_batch
+
+        needs_llm = any(c.kind == "soft" for inst in instances for c in inst.constraints)
+        results = reward_batch(get_scorer(needs_llm), instances, texts)
+        return [{"reward": r.to_dict()} for r in results]
+
     def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:
         s = turn_scores(record, 0, "strict")
         if s is None:
             return
         for c in s["constraints"]:
             yield f"{c['kind']}_pass_rate", c["passed"]
-        yield "verif_reward", verif_reward(s)
+        extra = (record.get("turns") or [{}])[0].get("extra") or {}
+        reward = (extra.get("reward") or {}).get("score")
+        yield "verif_reward", float(reward) if reward is not None else None
 
 
 BENCHMARK = VerInstructHeldout()
