@@ -31,6 +31,8 @@ class FakeJudge:
         self.requests = 0
         self.calls = 0
         self.largest = 0
+        #: the last message of every conversation judged (generate or score), in arrival order
+        self.seen: list[str] = []
         self.lock = threading.Lock()
 
     def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
@@ -38,6 +40,7 @@ class FakeJudge:
             self.requests += len(batch)
             self.calls += 1
             self.largest = max(self.largest, len(batch))
+            self.seen += [m[-1]["content"] for m in batch]
         if self.latency:
             time.sleep(self.latency)
         out = []
@@ -54,7 +57,23 @@ class FakeJudge:
         return out
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
-        raise NotImplementedError
+        """Whole-answer scoring (what score mode asks of `verif serve`): the same decisions as generate."""
+        with self.lock:
+            self.requests += len(batch)
+            self.calls += 1
+            self.largest = max(self.largest, len(batch))
+            self.seen += [m[-1]["content"] for m in batch]
+        if self.latency:
+            time.sleep(self.latency)
+        out = []
+        for messages in batch:
+            yes = BAD not in messages[-1]["content"]
+            lp = {}
+            for c in candidates:
+                says_yes = c.strip().lower() in ("yes", "[[1]]", "是")
+                lp[c] = (-0.05 if says_yes else -3.0) if yes else (-2.5 if says_yes else -0.08)
+            out.append(ScoreResult(lp))
+        return out
 
     def close(self) -> None:
         pass

@@ -181,9 +181,9 @@ def test_reward_loop_worker_scores_equal_the_scorer(prepared: Path, tokenizer_di
     url, fake = judge
     data, pairs, decoded = _batch(prepared, tokenizer_dir)
     assert decoded[0] == ROWS[0]["response"]
-    before_calls, before_requests = fake.calls, fake.requests
+    before_calls, before_seen = fake.calls, len(fake.seen)
     outputs = _run_worker(_config(tokenizer_dir, url, manager=manager), data)
-    worker_calls, worker_requests = fake.calls - before_calls, fake.requests - before_requests
+    worker_calls, worker_prompts = fake.calls - before_calls, fake.seen[before_seen:]
     expected = _direct(url, pairs, decoded, "verif")
     assert [o["reward_score"] for o in outputs] == pytest.approx([e["score"] for e in expected])
     assert all(tuple(o["reward_extra_info"]) == PARTS for o in outputs)
@@ -195,8 +195,10 @@ def test_reward_loop_worker_scores_equal_the_scorer(prepared: Path, tokenizer_di
     from verinstruct.convert import from_verif
 
     with_soft = {(k, t) for k, t in distinct if from_verif(ROWS[k]).counts()["soft"]}
-    assert 1 <= worker_calls <= 2, worker_calls
-    assert worker_requests == len(with_soft) < len(pairs)
+    # score mode sends one request per answer string ([[1]], [[0]]); the server may split them over two of
+    # its micro-batches, so a conversation can reach the backend twice but is never a per-sample call
+    assert 1 <= worker_calls <= 4 < len(pairs), worker_calls
+    assert len(set(worker_prompts)) == len(with_soft) < len(pairs)
     # scores vary (the BAD responses fail the joint judgement), and the open <think> is a format failure
     scores = [o["reward_score"] for o in outputs]
     assert scores[-1] == 0.0 and outputs[-1]["reward_extra_info"]["format_ok"] == 0
