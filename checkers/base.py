@@ -170,6 +170,9 @@ class CheckerSpec:
     group: str = field(default="")
     #: optional rule across parameters (e.g. nth <= num); gets the validated params, raises ParamError
     check_params: Callable[[Mapping[str, Any]], None] | None = None
+    #: True: the checker itself decides an empty/whitespace response (FollowBench's rules pass some);
+    #: False: IFEval's convention, an empty response fails in strict mode without running the check
+    judges_empty: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -204,6 +204,7 @@ def _register_target_rule(source: str, fn: Callable[[str, str], Verdict]) -> Non
         [TARGET, LEVEL],
         group=GROUP,
         check_params=_v_conll if source == "CONLL2003" else None,
+        judges_empty=True,
     )(check)
 
 
@@ -218,6 +219,7 @@ def _register_leveled_rule(source: str) -> None:
         f"FollowBench's rule for source {source!r}: the first LEVEL of its five fixed constraints hold.",
         [Param("target", str, "the row's 'target' field (not used by this rule)", default=""), LEVEL],
         group=GROUP,
+        judges_empty=True,
     )(check)
 
 
@@ -274,6 +276,7 @@ def _format_30(text: str, level: int) -> Verdict:
     "FollowBench's rules for the format examples 22 and 30: the first LEVEL of that example's constraints.",
     [Param("example_id", int, "the format example", choices=FORMAT_EXAMPLES), LEVEL],
     group=GROUP,
+    judges_empty=True,
 )
 def followbench_format(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     fn = _format_22 if params["example_id"] == 22 else _format_30
@@ -297,6 +300,7 @@ def _pattern_regex(template: str) -> re.Pattern[str]:
     "single-line text.",
     [Param("template", str, "the row's target without its leading '{instruction}\\n'")],
     group=GROUP,
+    judges_empty=True,
 )
 def followbench_example(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     ok = _pattern_regex(params["template"]).fullmatch(response) is not None

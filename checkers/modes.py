@@ -1,6 +1,7 @@
 """Strict and loose evaluation: one generic mechanism around any checker.
 
-* strict: the response must be non-empty after ``strip()`` and the check must pass.
+* strict: the response must be non-empty after ``strip()`` and the check must pass (unless the checker
+  declares ``judges_empty``: FollowBench's rules decide blank responses themselves, as their authors' do).
 * loose (IFEval's upper bound): the check passes on any non-empty variant among the response with markdown
   asterisks removed and/or its first and/or last line dropped (8 variants, IFEval's order).
 
@@ -44,7 +45,7 @@ def _run(c: Constraint, response: str, prompt: str) -> Verdict:
 
 
 def _strict(c: Constraint, response: str, prompt: str) -> Verdict:
-    if not response.strip():
+    if not response.strip() and not c.spec.judges_empty:
         return _EMPTY
     return _run(c, response, prompt)
 
@@ -55,6 +56,8 @@ def _loose(
     """``variants`` holds the row's variant tuple once computed: it is only needed when the response
     itself (variant 0) does not pass, so rows that pass as they are never build it. ``strict``: the strict
     verdict on the same response, which is variant 0's (checkers are pure), so it is not judged again."""
+    if c.spec.judges_empty and not response.strip():  # no variant of a blank text is anything but blank
+        return strict if strict is not None else _run(c, response, prompt)
     first: Verdict | None = None
     undecided: Verdict | None = None
     seen: set[str] = set()

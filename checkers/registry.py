@@ -20,10 +20,12 @@ def register(
     kind: str = "hard",
     group: str = "",
     check_params: Callable[[Mapping[str, Any]], None] | None = None,
+    judges_empty: bool = False,
 ) -> Callable[[CheckFn], CheckFn]:
     """Decorator: register ``fn(response, params, prompt) -> Verdict`` under ``checker_id``.
 
     ``check_params`` validates rules that span parameters (or need more than a type), raising ParamError.
+    ``judges_empty``: the checker decides empty responses itself (see ``CheckerSpec.judges_empty``).
     """
 
     def deco(fn: CheckFn) -> CheckFn:
@@ -32,7 +34,8 @@ def register(
         names = [p.name for p in params]
         if len(names) != len(set(names)):
             raise ValueError(f"checker {checker_id!r} declares a parameter twice: {names}")
-        _REGISTRY[checker_id] = CheckerSpec(checker_id, description, tuple(params), fn, kind, group, check_params)
+        _REGISTRY[checker_id] = CheckerSpec(checker_id, description, tuple(params), fn, kind, group, check_params,
+                                                judges_empty)
         return fn
 
     return deco

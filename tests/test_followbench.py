@@ -104,16 +104,16 @@ def test_bad_rows_say_where_and_what() -> None:
 
 
 def test_reference_verdicts_through_the_scorer(samples: dict[str, Sample]) -> None:
-    """The benchmark's own path (conversion + Scorer, strict) reproduces the authors' rule verdicts; the only
-    differences are whitespace-only responses, which the project's strict mode fails for every registry check."""
+    """The benchmark's own path (conversion + Scorer, strict) reproduces every one of the authors' rule verdicts,
+    whitespace-only responses included (FollowBench's checkers declare ``judges_empty``)."""
     ref = [json.loads(line) for line in (DATA / "rule_reference.jsonl").read_text().splitlines()]
     insts = [samples[f"{r['category']}:{r['example_id']}:{r['level']}"].turns[0].instance for r in ref]
     with Scorer(None) as scorer:
         scored = scorer.score_batch(insts, [r["generation"] for r in ref])  # type: ignore[arg-type]
     differ = [(r["generation"], r["passed"]) for r, s in zip(ref, scored, strict=True)
               if s.constraints[0].verdict.passed is not r["passed"]]
-    assert differ and all(not g.strip() and passed for g, passed in differ)
-    assert len(differ) == 12
+    assert differ == []
+    assert sum(not r["generation"].strip() for r in ref) >= 12  # the blank responses are really there
 
 
 def test_metrics_by_hand(samples: dict[str, Sample], scripted_verifier, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
