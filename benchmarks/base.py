@@ -99,6 +99,9 @@ class Benchmark:
     bundled: ClassVar[str | None] = None
     modes: ClassVar[tuple[str, ...]] = ("strict",)
     headline: ClassVar[tuple[str, ...]] = ()
+    #: metrics that are means of numbers, not pass rates (FollowBench's CSL, 0-5 levels): reports show
+    #: them as values, not percentages; a name also matches its per-category form ``CATEGORY/name``
+    mean_metrics: ClassVar[tuple[str, ...]] = ()
     #: whether scoring may need the LLM verifier (soft constraints); False lets the runner skip loading it
     needs_verifier: ClassVar[bool] = False
 

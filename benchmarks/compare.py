@@ -36,9 +36,11 @@ def compare(runs: Sequence[tuple[str, Mapping[str, Any]]], *, all_metrics: bool 
     rows = []
     for bname, m in keys:
         vals = [s["benchmarks"].get(bname, {}).get("metrics", {}).get(m) for _, s in runs]
+        mean = any(m in s["benchmarks"].get(bname, {}).get("means", ()) for _, s in runs)
         base = vals[0]
-        deltas = [None if v is None or base is None else round(100 * (v["rate"] - base["rate"]), 2) for v in vals]
-        rows.append({"benchmark": bname, "metric": m, "values": vals, "delta_points": deltas})
+        scale = 1 if mean else 100  # a mean metric's difference in its own unit, a rate's in points
+        deltas = [None if v is None or base is None else round(scale * (v["rate"] - base["rate"]), 2) for v in vals]
+        rows.append({"benchmark": bname, "metric": m, "values": vals, "delta_points": deltas, "mean": mean})
     return rows
 
 
@@ -51,7 +53,8 @@ def render(runs: Sequence[tuple[str, Mapping[str, Any]]], rows: Sequence[Mapping
             if v is None:
                 cells.append("-")
             else:
-                cells.append(fmt(v) + ("" if k == 0 or d is None else f" [{d:+.1f}]"))
+                cells.append(fmt(v, r.get("mean", False))
+                             + ("" if k == 0 or d is None else f" [{d:+.2f}]" if r.get("mean") else f" [{d:+.1f}]"))
         table.append(cells)
     widths = [max(len(str(c)) for c in col) for col in zip(heads, *table, strict=True)]
     line = lambda cs: "  ".join(str(c).ljust(w) for c, w in zip(cs, widths, strict=True)).rstrip()  # noqa: E731

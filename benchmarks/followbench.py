@@ -66,6 +66,7 @@ class FollowBench(Benchmark):
     hub_id = "YuxinJiang/FollowBench"
     hub_split = "train"
     modes: ClassVar[tuple[str, ...]] = ("strict",)
+    mean_metrics: ClassVar[tuple[str, ...]] = ("csl",)
     headline: ClassVar[tuple[str, ...]] = (
         *(f"hsr_level_{n}" for n in LEVELS), *(f"ssr_level_{n}" for n in LEVELS), "csl", "hsr", "ssr")
     needs_verifier: ClassVar[bool] = True

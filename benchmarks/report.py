@@ -38,23 +38,27 @@ def build_summary(results: Sequence[BenchResult], *, model: str, generation: Map
     benches = {}
     for r in results:
         b = r.benchmark
+        metrics = b.metrics(r.records)
         benches[b.name] = {
-            "metrics": b.metrics(r.records),
+            "metrics": metrics,
             "per_type": b.per_type(r.records),
             "samples": len(r.records),
             "modes": list(b.modes),
             "headline": list(b.headline),
+            "means": sorted(m for m in metrics if m.rsplit("/", 1)[-1] in b.mean_metrics),
             "file": f"samples/{b.name}.jsonl",
         }
     return {"model": model, "benchmarks": benches, "generation": dict(generation), "judge": judge,
             "versions": versions()}
 
 
-def fmt(m: Mapping[str, Any]) -> str:
+def fmt(m: Mapping[str, Any], mean: bool = False) -> str:
+    """``rate %`` (passed/total), or for a mean metric its value (sum/total)."""
     p = m["passed"]
     ps = f"{p}" if isinstance(p, int) else f"{p:.2f}"
     und = f", {m['undecided']} undecided" if m.get("undecided") else ""
-    return f"{100 * m['rate']:.1f} ({ps}/{m['total']}{und})"
+    value = f"{m['rate']:.2f}" if mean else f"{100 * m['rate']:.1f}"
+    return f"{value} ({ps}/{m['total']}{und})"
 
 
 def markdown(summary: Mapping[str, Any]) -> str:
@@ -62,8 +66,10 @@ def markdown(summary: Mapping[str, Any]) -> str:
     lines = [f"# verif eval: {summary['model']}", ""]
     for name, b in summary["benchmarks"].items():
         shown = [m for m in b.get("headline") or b["metrics"] if m in b["metrics"]]
+        means = set(b.get("means") or ())
         lines += [f"## {name} ({b['samples']} samples)", "", "| metric | rate % (passed/total) |", "| --- | --- |"]
-        lines += [f"| {m} | {fmt(b['metrics'][m])} |" for m in shown]
+        lines += [f"| {m}{' (mean, not %)' if m in means else ''} | {fmt(b['metrics'][m], m in means)} |"
+                  for m in shown]
         lines.append("")
     return "\n".join(lines)
 
