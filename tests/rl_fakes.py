@@ -35,7 +35,8 @@ class FakeJudge:
         self.seen: list[str] = []
         self.lock = threading.Lock()
 
-    def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+    def _arrive(self, batch: Sequence[Messages]) -> None:
+        """Count one backend call of ``batch`` and wait out the latency."""
         with self.lock:
             self.requests += len(batch)
             self.calls += 1
@@ -43,6 +44,9 @@ class FakeJudge:
             self.seen += [m[-1]["content"] for m in batch]
         if self.latency:
             time.sleep(self.latency)
+
+    def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
+        self._arrive(batch)
         out = []
         for messages in batch:
             last = messages[-1]["content"]
@@ -58,13 +62,7 @@ class FakeJudge:
 
     def score(self, batch: Sequence[Messages], candidates: Sequence[str]) -> list[ScoreResult]:
         """Whole-answer scoring (what score mode asks of `verif serve`): the same decisions as generate."""
-        with self.lock:
-            self.requests += len(batch)
-            self.calls += 1
-            self.largest = max(self.largest, len(batch))
-            self.seen += [m[-1]["content"] for m in batch]
-        if self.latency:
-            time.sleep(self.latency)
+        self._arrive(batch)
         out = []
         for messages in batch:
             yes = BAD not in messages[-1]["content"]
