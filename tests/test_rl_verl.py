@@ -175,7 +175,8 @@ def _run_worker(config: Any, data: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("manager", [False, True], ids=["custom_reward_function", "importlib_manager"])
-def test_reward_loop_worker_scores_equal_the_scorer(prepared: Path, tokenizer_dir: Path, judge, manager: bool) -> None:
+def test_reward_loop_worker_scores_equal_the_scorer(prepared: Path, tokenizer_dir: Path, judge, manager: bool,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
     url, fake = judge
@@ -195,9 +196,13 @@ def test_reward_loop_worker_scores_equal_the_scorer(prepared: Path, tokenizer_di
     from verinstruct.convert import from_verif
 
     with_soft = {(k, t) for k, t in distinct if from_verif(ROWS[k]).counts()["soft"]}
-    # score mode sends one request per answer string ([[1]], [[0]]); the server may split them over two of
-    # its micro-batches, so a conversation can reach the backend twice but is never a per-sample call
-    assert 1 <= worker_calls <= 4 < len(pairs), worker_calls
+    # the micro-batcher turned verl's per-sample calls into at most two reward batches (one log line each)
+    batches = [int(line.split("n=", 1)[1].split()[0]) for line in capsys.readouterr().err.splitlines()
+               if line.startswith("verinstruct reward: n=")]
+    assert 1 <= len(batches) <= 2 and sum(batches) == len(pairs), batches
+    # score mode sends one request per answer string ([[1]], [[0]]) and how the server groups what arrives
+    # is timing-dependent, so count distinct conversations: every distinct (row, answer) judged, once each
+    assert worker_calls >= 1
     assert len(set(worker_prompts)) == len(with_soft) < len(pairs)
     # scores vary (the BAD responses fail the joint judgement), and the open <think> is a format failure
     scores = [o["reward_score"] for o in outputs]
