@@ -89,24 +89,9 @@ def remove_thinking(text: str, mode: str) -> tuple[str, str]:
 
 def read_done(path: Path) -> list[dict[str, Any]]:
     """Complete records already in ``path``; a torn tail (killed mid-write) is truncated away."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    out, keep = [], 0
-    for raw in data.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
-            break
-        try:
-            rec = json.loads(raw)
-            rec["id"]  # noqa: B018 - a record without an id is torn/foreign: stop here
-        except (json.JSONDecodeError, KeyError, TypeError):
-            break
-        out.append(rec)
-        keep += len(raw)
-    if keep != len(data):
-        with path.open("r+b") as f:
-            f.truncate(keep)
-    return out
+    from verinstruct.jsonl import complete_records
+
+    return complete_records(path)
 
 
 def append_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:

@@ -60,3 +60,26 @@ def read_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if isinstance(row, JSONLineError):
             raise row
         yield n, row
+
+
+def complete_records(path: Path) -> list[dict[str, Any]]:
+    """The complete records (objects with an ``id``) already in an append-only output; a torn tail (a run
+    killed mid-write) is truncated away so appending resumes after the last whole record."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    out, keep = [], 0
+    for raw in data.splitlines(keepends=True):
+        if not raw.endswith(b"\n"):
+            break
+        try:
+            rec = json.loads(raw)
+            rec["id"]  # noqa: B018 - a record without an id is torn or foreign: stop here
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            break
+        out.append(rec)
+        keep += len(raw)
+    if keep != len(data):
+        with path.open("r+b") as f:
+            f.truncate(keep)
+    return out

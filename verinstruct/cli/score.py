@@ -59,23 +59,11 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
 
 def _existing(out: Path) -> list[dict[str, Any]]:
     """The complete rows already in ``out`` (parsed); a torn last line (interrupted write) is cut off."""
-    if not out.exists():
-        return []
-    rows, keep = [], 0
-    data = out.read_bytes()
-    for raw in data.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
-            break
-        try:
-            row = json.loads(raw)
-            row["id"] = str(row["id"])
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            break
-        rows.append(row)
-        keep += len(raw)
-    if keep != len(data):
-        with out.open("r+b") as f:
-            f.truncate(keep)
+    from verinstruct.jsonl import complete_records
+
+    rows = complete_records(out)
+    for row in rows:
+        row["id"] = str(row["id"])
     return rows
 
 
