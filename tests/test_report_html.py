@@ -1,0 +1,329 @@
+"""The HTML report in a real browser (headless Debian chromium driven by Playwright): the numbers on the page
+are read from the DOM and compared with ``summary.json``; filters, the sample view, keyboard navigation and a
+comparison of two runs are checked against the runs' own ``samples/*.jsonl`` records. One browser for the
+whole module (CI has 2 cores). The screenshot it takes is ``docs/report.png`` (shown in the README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from verinstruct.cli import _register, app
+
+_register()
+
+ROOT = Path(__file__).resolve().parents[1]
+IFEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ifeval"
+CHROMIUM = os.environ.get("VERINSTRUCT_CHROMIUM", "/usr/bin/chromium")
+HELDOUT_DATA = ROOT / "tests" / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' (playwright)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    ctx.close()
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def _eval(out: Path, responses: Path, limit: int = 20) -> Path:
+    rel = os.path.relpath(responses, Path.cwd())  # the model name shows the path as given: stable in the screenshot
+    res = CliRunner().invoke(app, ["eval", "--responses", rel, "--benchmarks", "ifeval", "--data",
+                                   str(IFEVAL / "input_data.jsonl"), "--limit", str(limit), "--out", str(out),
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's command on 20 IFEval prompts with GPT-4's published responses: it ends with report.html."""
+    out = _eval(tmp_path_factory.mktemp("runs") / "gpt4", IFEVAL / "responses_gpt4.jsonl")
+    assert (out / "report.html").is_file()
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second 'checkpoint': the same responses, lowercased (fixes lowercase constraints, breaks capitals)."""
+    d = tmp_path_factory.mktemp("resp")
+    rows = [json.loads(line) for line in (IFEVAL / "responses_gpt4.jsonl").read_text().splitlines() if line.strip()]
+    path = d / "responses_lower.jsonl"
+    path.write_text("".join(json.dumps({**r, "response": r["response"].lower()}) + "\n" for r in rows))
+    return _eval(d / "lower", path)
+
+
+def _records(run: Path, bench: str = "ifeval") -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "samples" / f"{bench}.jsonl").read_text().splitlines()]
+
+
+def _strict_verdicts(rec: dict[str, Any], mode: str = "strict") -> list[bool | None]:
+    return [c["passed"] for t in rec["turns"] for c in (t["scores"] or {}).get(mode, {}).get("constraints", [])]
+
+
+def _open(page: Any, html: Path) -> None:
+    page.goto(html.resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def _visible_ids(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#list .row", "rs => rs.map(r => r.dataset.id)")
+
+
+# ------------------------------------------------------------------------------- page vs summary.json
+
+
+def page_disagreements(page: Any, summary: dict[str, Any], run: int = 0) -> list[str]:
+    """Every place where the numbers shown on the page differ from ``summary.json`` (empty: they agree)."""
+    bad = []
+    for bname, b in summary["benchmarks"].items():
+        means = set(b.get("means") or ())
+        rows = page.eval_on_selector_all(
+            f"table.summary[data-bench='{bname}'] tr[data-metric]",
+            f"""trs => trs.map(tr => [tr.dataset.metric, tr.querySelector("td.value[data-run='{run}']").textContent,
+                                      tr.querySelector("td.count[data-run='{run}']").textContent])""")
+        shown = {m: (v, c) for m, v, c in rows}
+        if set(shown) != set(b["metrics"]):
+            bad.append(f"{bname}: metrics on the page {sorted(shown)} != summary.json {sorted(b['metrics'])}")
+        for m, v in b["metrics"].items():
+            if m not in shown:
+                continue
+            value, count = shown[m]
+            want = round(v["rate"], 2) if m in means else round(100 * v["rate"], 1)
+            got = float(value.rstrip("%"))
+            passed = v["passed"] if isinstance(v["passed"], int) else round(v["passed"], 2)
+            if abs(got - want) > 1e-9 or count != f"{passed}/{v['total']}":
+                bad.append(f"{bname}/{m}: page shows {value} {count}, summary.json has rate {v['rate']} "
+                           f"({v['passed']}/{v['total']})")
+        bars = page.eval_on_selector_all(
+            f".bar[data-bench='{bname}'][data-run='{run}']",
+            "bs => bs.map(b => [b.dataset.type, b.querySelector('.txt').textContent])")
+        shown_pt = dict(bars)
+        if set(shown_pt) != set(b.get("per_type") or {}):
+            bad.append(f"{bname}: per-type bars {sorted(shown_pt)} != summary.json {sorted(b.get('per_type') or {})}")
+        for t, v in (b.get("per_type") or {}).items():
+            m = re.search(r"([\d.]+)% \((\d+)/(\d+)", shown_pt.get(t, ""))
+            if not m or abs(float(m[1]) - round(100 * v["rate"], 1)) > 1e-9 or (int(m[2]), int(m[3])) != (v["passed"], v["total"]):
+                bad.append(f"{bname} type {t}: page shows {shown_pt.get(t)!r}, summary.json has {v}")
+    return bad
+
+
+def test_report_numbers_equal_summary_json(page: Any, run_a: Path) -> None:
+    summary = json.loads((run_a / "summary.json").read_text())
+    _open(page, run_a / "report.html")
+    assert page_disagreements(page, summary) == []
+    assert page.inner_text("#count") == "20 of 20 samples"
+
+
+def test_the_check_fails_when_the_page_disagrees(page: Any, run_a: Path, tmp_path: Path) -> None:
+    """A page whose data says 13 passed where summary.json says 12 is caught (the check above can fail)."""
+    summary = json.loads((run_a / "summary.json").read_text())
+    m = summary["benchmarks"]["ifeval"]["metrics"]["prompt_strict"]
+    text = (run_a / "report.html").read_text()
+    needle = f'"prompt_strict":{{"passed":{m["passed"]},"total":{m["total"]},"rate":{m["rate"]}'
+    assert text.count(needle) == 1
+    bad_page = tmp_path / "bad.html"
+    bad_page.write_text(text.replace(needle, needle.replace(f'"passed":{m["passed"]}', f'"passed":{m["passed"] + 1}')))
+    _open(page, bad_page)
+    found = page_disagreements(page, summary)
+    assert len(found) == 1 and "ifeval/prompt_strict" in found[0]
+
+
+# ------------------------------------------------------------------------------------ the sample browser
+
+
+def test_filters_show_the_samples_the_records_say(page: Any, run_a: Path) -> None:
+    recs = _records(run_a)
+    _open(page, run_a / "report.html")
+    page.select_option("#f-verdict", "failed")
+    failed = [r["id"] for r in recs if False in _strict_verdicts(r)]
+    assert 0 < len(failed) < len(recs)
+    assert _visible_ids(page) == failed
+    assert page.inner_text("#count") == f"{len(failed)} of {len(recs)} samples"
+    page.select_option("#f-verdict", "passed")
+    assert _visible_ids(page) == [r["id"] for r in recs if all(_strict_verdicts(r))]
+
+    # a chart bar lists the samples behind it; the verdict filter then applies to that constraint type
+    page.select_option("#f-verdict", "")
+    page.click(".bar[data-type='length_constraints:number_words']")
+    having = [r for r in recs if any(c["name"] == "length_constraints:number_words"
+                                     for c in r["turns"][0]["scores"]["strict"]["constraints"])]
+    assert _visible_ids(page) == [r["id"] for r in having]
+    page.select_option("#f-verdict", "failed")
+    assert _visible_ids(page) == [r["id"] for r in having if any(
+        c["name"] == "length_constraints:number_words" and c["passed"] is False
+        for c in r["turns"][0]["scores"]["strict"]["constraints"])]
+
+    page.select_option("#f-type", "")
+    page.select_option("#f-verdict", "")
+    page.fill("#f-text", "raymond iii")
+    page.wait_for_function("document.getElementById('count').textContent.startsWith('1 of')")
+    assert _visible_ids(page) == ["1000"]
+
+
+def test_a_sample_shows_its_verdicts(page: Any, run_a: Path) -> None:
+    rec = next(r for r in _records(run_a) if r["id"] == "1000")
+    _open(page, run_a / "report.html")
+    page.click("#list .row[data-id='1000']")
+    detail = page.locator("#detail")
+    assert "Raymond III" in detail.inner_text()
+    for mode in ("strict", "loose"):
+        for c in rec["turns"][0]["scores"][mode]["constraints"]:
+            cell = detail.locator(f"tr[data-constraint='{c['name']}'] td.verdict[data-mode='{mode}'] span")
+            assert cell.get_attribute("data-verdict") == {True: "passed", False: "failed", None: "undecided"}[c["passed"]]
+            assert c["reason"] in detail.locator(f"tr[data-constraint='{c['name']}'] td.reason").inner_text()
+    # this sample failed (288 words, need at least 300): the page says so in words, not by colour alone
+    assert "\u2717 failed" in detail.inner_text() and "288 words" in detail.inner_text()
+    page.screenshot(path=str(ROOT / "docs" / "report.png"), full_page=True)
+
+
+def test_keyboard_moves_through_the_samples(page: Any, run_a: Path) -> None:
+    recs = _records(run_a)
+    _open(page, run_a / "report.html")
+    page.focus("#list")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#detail h3").first.inner_text() == f"ifeval / {recs[1]['id']}"
+    assert page.get_attribute("#list", "aria-activedescendant") == "row-1"
+    page.keyboard.press("End")
+    assert page.locator("#detail h3").first.inner_text() == f"ifeval / {recs[-1]['id']}"
+
+
+# --------------------------------------------------------------------------- soft constraints (the judge)
+
+
+class _ScoreJudge:
+    """A judge backend for score mode: log P('Yes') high unless the judged text contains 'BAD'."""
+
+    kind, model = "fake", "fake-score-judge"
+
+    def generate(self, batch: Sequence[Any], config: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def score(self, batch: Sequence[Any], candidates: Sequence[str]) -> list[Any]:
+        from verifier.backends.base import ScoreResult
+
+        out = []
+        for msgs in batch:
+            good = "BAD" not in "\n".join(m["content"] for m in msgs)
+            out.append(ScoreResult({c: (-0.3 if c.strip().lower().startswith("y") == good else -1.6) for c in candidates}))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_judge_verdicts_show_source_reason_and_p_yes(page: Any, tmp_path: Path) -> None:
+    from benchmarks.html_report import write_report
+    from benchmarks.report import build_summary, write_outputs
+    from benchmarks.responses import ResponseFile
+    from benchmarks.runner import RunOptions, run_benchmark
+    from benchmarks.verinstruct_heldout import BENCHMARK as HELDOUT
+    from verifier import Verifier, load_template
+    from verinstruct.scorer import Scorer
+
+    samples = HELDOUT.load_samples(HELDOUT_DATA, 8)
+    gen = ResponseFile(HELDOUT_DATA).for_samples(HELDOUT.name, samples)
+    verifier = Verifier(backend=_ScoreJudge(), mode="score", template=load_template("en"))
+    with Scorer(verifier) as sc:
+        res = run_benchmark(HELDOUT, samples, gen, lambda _: sc, tmp_path, RunOptions(progress=False))
+    summary = build_summary([res], model="fixture-responses", generation={}, judge={"verifier": "fake", "used": True})
+    write_outputs(tmp_path, summary)
+    write_report([tmp_path], tmp_path / "report.html")
+    _open(page, tmp_path / "report.html")
+    assert page_disagreements(page, json.loads((tmp_path / "summary.json").read_text())) == []
+
+    rec = next(r for r in res.records if any(c["check"] == "llm" for c in r["turns"][0]["scores"]["strict"]["constraints"]))
+    soft = next(c for c in rec["turns"][0]["scores"]["strict"]["constraints"] if c["check"] == "llm")
+    assert soft["prob"] is not None
+    page.click(f"#list .row[data-id='{rec['id']}']")
+    row = page.locator(f"#detail tr[data-constraint='{soft['name']}']")
+    cells = row.locator("td").all_inner_texts()
+    assert cells[2] == "judge"  # source
+    assert cells[-1] == f"{soft['prob']:.3f}"  # P(yes)
+    assert soft["reason"] in cells[-2]
+    assert row.locator("td.verdict span").get_attribute("data-verdict") == ("passed" if soft["passed"] else "failed")
+
+
+# ------------------------------------------------------------------------------------------ comparison
+
+
+def test_comparison_shows_deltas_paired_test_and_flips(page: Any, run_a: Path, run_b: Path, tmp_path: Path) -> None:
+    from benchmarks.stats import mcnemar_exact
+
+    out = tmp_path / "cmp.html"
+    res = CliRunner().invoke(app, ["report", str(run_a), str(run_b), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    _open(page, out)
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (run_a, run_b))
+    assert page_disagreements(page, sa, run=0) == [] and page_disagreements(page, sb, run=1) == []
+
+    # deltas in points, from the two summaries
+    for m, v in sa["benchmarks"]["ifeval"]["metrics"].items():
+        d = 100 * (sb["benchmarks"]["ifeval"]["metrics"][m]["rate"] - v["rate"])
+        shown = page.inner_text(f"table.summary tr[data-metric='{m}'] td.delta")
+        assert f"{d:+.1f} pt" in shown if round(d, 1) else shown == "+0.0 pt" or shown.endswith("0.0 pt")
+
+    # the paired test: discordant prompt-level verdicts counted from the records
+    ra, rb = {r["id"]: r for r in _records(run_a)}, {r["id"]: r for r in _records(run_b)}
+    va = {i: all(_strict_verdicts(r)) for i, r in ra.items()}
+    vb = {i: all(_strict_verdicts(r)) for i, r in rb.items()}
+    b = sum(1 for i in va if va[i] and not vb[i])
+    c = sum(1 for i in va if not va[i] and vb[i])
+    assert b + c > 0
+    cells = page.locator("table.paired tr").nth(1).locator("td").all_inner_texts()
+    assert cells[2] == "strict" and cells[3:5] == ["20", "20"] and cells[7:9] == [str(b), str(c)]
+    assert float(cells[9]) == pytest.approx(mcnemar_exact(b, c), abs=5e-4)
+
+    # flips by constraint type: lowercasing fixes english_lowercase constraints
+    fixed = [i for i, r in ra.items() for x, y in zip(r["turns"][0]["scores"]["strict"]["constraints"],
+                                                         rb[i]["turns"][0]["scores"]["strict"]["constraints"], strict=True)
+             if x["name"] == "change_case:english_lowercase" and x["passed"] is False and y["passed"] is True]
+    assert fixed
+    row = page.locator("table.flips tr", has_text="change_case:english_lowercase")
+    row.locator("td").nth(4).locator("button").click()
+    assert _visible_ids(page) == fixed
+    # the same sample side by side: run A fails it, run B passes it
+    page.click(f"#list .row[data-id='{fixed[0]}']")
+    cols = page.locator("#detail .cols").first.locator(":scope > div")
+    assert cols.count() == 2
+    for k, want in ((0, "failed"), (1, "passed")):
+        cell = cols.nth(k).locator("tr[data-constraint='change_case:english_lowercase'] td.verdict[data-mode='strict'] span")
+        assert cell.get_attribute("data-verdict") == want
+
+
+def test_report_command_errors_are_one_line(tmp_path: Path, run_a: Path) -> None:
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "no summary.json" in res.output
+    broken = tmp_path / "broken"
+    shutil.copytree(run_a, broken)
+    (broken / "samples" / "ifeval.jsonl").unlink()
+    res = CliRunner().invoke(app, ["report", str(broken)])
+    assert res.exit_code == 2 and "ifeval" in res.output and "missing" in res.output
