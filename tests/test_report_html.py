@@ -24,6 +24,7 @@ _register()
 ROOT = Path(__file__).resolve().parents[1]
 IFEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "ifeval"
 CHROMIUM = os.environ.get("VERINSTRUCT_CHROMIUM", "/usr/bin/chromium")
+THOUGHT = "Plan: answer in lowercase only."
 HELDOUT_DATA = ROOT / "tests" / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
 
 
@@ -72,11 +73,13 @@ def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second 'checkpoint': the same responses, lowercased (fixes lowercase constraints, breaks capitals)."""
+    """A second 'checkpoint', a reasoning model: each answer lowercased (fixes lowercase constraints, breaks
+    capitals) after a ``<think>`` block that the runner removes before scoring."""
     d = tmp_path_factory.mktemp("resp")
     rows = [json.loads(line) for line in (IFEVAL / "responses_gpt4.jsonl").read_text().splitlines() if line.strip()]
     path = d / "responses_lower.jsonl"
-    path.write_text("".join(json.dumps({**r, "response": r["response"].lower()}) + "\n" for r in rows))
+    path.write_text("".join(json.dumps({**r, "response": f"<think>{THOUGHT}</think>\n" + r["response"].lower()}) + "\n"
+                            for r in rows))
     return _eval(d / "lower", path)
 
 
@@ -270,6 +273,12 @@ def test_judge_verdicts_show_source_reason_and_p_yes(page: Any, tmp_path: Path) 
     assert cells[-1] == f"{soft['prob']:.3f}"  # P(yes)
     assert soft["reason"] in cells[-2]
     assert row.locator("td.verdict span").get_attribute("data-verdict") == ("passed" if soft["passed"] else "failed")
+    # the RL reward's parts of this turn (verinstruct held-out's extra scores), as recorded
+    reward = rec["turns"][0]["extra"]["reward"]
+    shown = dict(zip(page.locator("#detail table[data-extra='reward'] th").all_inner_texts(),
+                     page.locator("#detail table[data-extra='reward'] td").all_inner_texts(), strict=True))
+    assert float(shown["score"]) == pytest.approx(reward["score"], abs=5e-4)
+    assert float(shown["hard_pass_rate"]) == pytest.approx(reward["hard_pass_rate"], abs=5e-4)
 
 
 # ------------------------------------------------------------------------------------------ comparison
@@ -317,6 +326,13 @@ def test_comparison_shows_deltas_paired_test_and_flips(page: Any, run_a: Path, r
     for k, want in ((0, "failed"), (1, "passed")):
         cell = cols.nth(k).locator("tr[data-constraint='change_case:english_lowercase'] td.verdict[data-mode='strict'] span")
         assert cell.get_attribute("data-verdict") == want
+    # B's reasoning is kept but collapsed: the scored answer is shown, the full response behind a <details>
+    reasoning = cols.nth(1).locator("details")
+    assert reasoning.count() == 1 and reasoning.get_attribute("open") is None
+    assert THOUGHT not in cols.nth(1).inner_text()
+    reasoning.locator("summary").click()
+    assert THOUGHT in reasoning.inner_text()
+    assert cols.nth(0).locator("details").count() == 0
 
 
 def test_report_command_errors_are_one_line(tmp_path: Path, run_a: Path) -> None:

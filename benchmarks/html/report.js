@@ -299,7 +299,13 @@
     if (turn.s !== undefined) {
       box.append(textBlock(turn.s), el("details", {}, el("summary", {}, "full response with reasoning"), textBlock(turn.r)));
     } else box.append(textBlock(turn.r));
-    if (turn.x) box.append(el("div", { class: "muted" }, "reward parts: " + Object.entries(turn.x).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")));
+    // extra numbers per turn (e.g. the RL reward's parts on held-out data), one small table per group
+    for (const [k, v] of Object.entries(turn.x || {})) {
+      const entries = v && typeof v === "object" ? Object.entries(v) : [[k, v]];
+      box.append(el("table", { class: "extra", "data-extra": k }, el("caption", { class: "msg-role" }, k),
+        el("tr", {}, ...entries.map(([n]) => el("th", { scope: "col" }, n))),
+        el("tr", {}, ...entries.map(([, x]) => el("td", { class: "num" }, typeof x === "number" && !Number.isInteger(x) ? x.toFixed(3) : x === null ? "\u2014" : typeof x === "object" ? JSON.stringify(x) : String(x))))));
+    }
     return box;
   }
   function showSample(i) {
