@@ -343,3 +343,78 @@ def test_report_command_errors_are_one_line(tmp_path: Path, run_a: Path) -> None
     (broken / "samples" / "ifeval.jsonl").unlink()
     res = CliRunner().invoke(app, ["report", str(broken)])
     assert res.exit_code == 2 and "ifeval" in res.output and "missing" in res.output
+
+
+def test_intervals_and_benchmark_version_when_the_summary_has_them(page: Any, run_a: Path, tmp_path: Path) -> None:
+    """summary.json may carry ``stderr``/``ci95`` per metric and ``version``/``data_sha256``/``metric_info`` per
+    benchmark (older runs do not): shown when present, a dash when null."""
+    run = tmp_path / "with_ci"
+    shutil.copytree(run_a, run)
+    s = json.loads((run / "summary.json").read_text())
+    b = s["benchmarks"]["ifeval"]
+    b["metrics"]["prompt_strict"].update(stderr=0.1124, ci95=[0.4, 0.8])
+    b["metrics"]["inst_loose"].update(stderr=None, ci95=None)
+    b.update(version="1.0.2", data_sha256="ab12" * 16, metric_info={
+        m: {"aggregation": "mean", "unit": "rate", "higher_is_better": True} for m in b["metrics"]})
+    (run / "summary.json").write_text(json.dumps(s))
+    res = CliRunner().invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    _open(page, run / "report.html")
+    assert page_disagreements(page, s) == []
+    row = page.locator("table.summary tr[data-metric='prompt_strict']")
+    assert row.locator("td.ci").inner_text() == "[40.0, 80.0]" and "\u00b111.2" in row.inner_text()
+    assert page.locator("table.summary tr[data-metric='inst_loose'] td.ci").inner_text() == "\u2014"
+    assert "version: 1.0.2" in page.inner_text("#summary") and "ab12ab12ab12" in page.inner_text("#summary")
+
+
+def test_hostile_long_and_multi_turn_text_is_shown_as_text(page: Any, tmp_path: Path) -> None:
+    """A response that closes the script tag or looks like a template placeholder is shown literally; a
+    40,000-character response is cut (the rest named by file and line); a later turn shows only its new message."""
+    import benchmarks as registry
+    from benchmarks.report import build_summary, write_outputs
+    from benchmarks.runner import BenchResult, append_records
+
+    hostile = '</script><script>document.title="pwned"</script> {{data}} {{script}} <b>not bold</b> &amp;'
+    long = "word " * 8000
+
+    def turn(msgs: list[dict[str, str]], response: str, passed: bool) -> dict[str, Any]:
+        c = [{"name": "punctuation:no_comma", "kind": "hard", "check": "registry", "passed": passed, "reason": hostile}]
+        sr = {"id": "x", "constraints": c, "hard": {"passed": int(passed), "total": 1, "undecided": 0}}
+        return {"messages": msgs, "response": response, "scored_text": response, "thinking": "none", "error": None,
+                "finish_reason": "stop", "prompt_tokens": 0, "completion_tokens": 0,
+                "scores": {"strict": sr, "loose": sr}}
+
+    first = [{"role": "user", "content": "first question"}]
+    second = first + [{"role": "assistant", "content": "first answer"}, {"role": "user", "content": "second question"}]
+    recs = [{"id": "h1", "benchmark": "ifeval", "meta": {}, "turns": [turn([{"role": "user", "content": hostile}], hostile, True)]},
+            {"id": "long", "benchmark": "ifeval", "meta": {}, "turns": [turn(first, long, False)]},
+            {"id": "mt", "benchmark": "ifeval", "meta": {}, "turns": [turn(first, "first answer", True),
+                                                                     turn(second, "second answer", False)]}]
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    append_records(run / "samples" / "ifeval.jsonl", recs)
+    summary = build_summary([BenchResult(registry.get("ifeval"), recs, run / "samples" / "ifeval.jsonl")],
+                            model="hand-made", generation={}, judge=None)
+    write_outputs(run, summary)
+    res = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "page.html")])
+    assert res.exit_code == 0, res.output
+    html_text = (tmp_path / "page.html").read_text()
+    _open(page, tmp_path / "page.html")
+    assert page.title() != "pwned"
+    page.click("#list .row[data-id='h1']")
+    assert hostile in page.locator("#detail pre.text").first.inner_text()
+    assert hostile in page.locator("#detail td.reason").first.inner_text()
+
+    from benchmarks.html_report import TEXT_LIMIT
+
+    page.click("#list .row[data-id='long']")
+    shown = page.locator("#detail pre.text").nth(1).inner_text()
+    assert shown.startswith("word word") and len(shown) < TEXT_LIMIT + 200
+    assert f"{len(long) - TEXT_LIMIT} more characters" in shown and "ifeval.jsonl line 2" in shown
+    assert long[:TEXT_LIMIT] in html_text and long[:TEXT_LIMIT + 100] not in html_text  # the rest is not in the page
+
+    page.click("#list .row[data-id='mt']")
+    detail = page.locator("#detail")
+    assert detail.locator("h3", has_text="Turn 2").count() == 1
+    texts = detail.locator("pre.text").all_inner_texts()
+    assert texts == ["first question", "first answer", "second question", "second answer"]
