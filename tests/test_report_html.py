@@ -217,6 +217,16 @@ def test_keyboard_moves_through_the_samples(page: Any, run_a: Path) -> None:
     assert page.get_attribute("#list", "aria-activedescendant") == "row-1"
     page.keyboard.press("End")
     assert page.locator("#detail h3").first.inner_text() == f"ifeval / {recs[-1]['id']}"
+    # the address names the open sample, and opening that address opens it again
+    assert page.url.endswith(f"#sample=ifeval/{recs[-1]['id']}")
+    page.goto((run_a / "report.html").resolve().as_uri() + f"#sample=ifeval/{recs[3]['id']}")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#detail h3").first.inner_text() == f"ifeval / {recs[3]['id']}"
+    # "/" jumps to the search box
+    page.focus("#list")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "f-text"
 
 
 # --------------------------------------------------------------------------- soft constraints (the judge)

@@ -85,7 +85,10 @@
             const row = (D.deltas || []).find((r) => r.benchmark === bname && r.metric === m);
             const d = row ? row.delta_points[k] : null;
             const txt = d === null || d === undefined ? "\u2014" : (d > 0 ? "+" : "") + (mean ? d.toFixed(2) : d.toFixed(1) + " pt");
-            tr.append(el("td", { class: "num delta " + (d > 0 ? "up" : d < 0 ? "down" : ""), "data-run": k }, d > 0 ? "\u25b2 " + txt : d < 0 ? "\u25bc " + txt : txt));
+            // green = better: up for most metrics, down where metric_info says lower is better
+            const better = ((b.metric_info || {})[m] || {}).higher_is_better === false ? d < 0 : d > 0;
+            const worse = d !== 0 && d !== null && d !== undefined && !better;
+            tr.append(el("td", { class: "num delta " + (better ? "up" : worse ? "down" : ""), "data-run": k, title: better ? "better" : worse ? "worse" : "" }, d > 0 ? "\u25b2 " + txt : d < 0 ? "\u25bc " + txt : txt));
           }
           tr.append(el("td", { class: "num" }, String(v.undecided || 0)), el("td", { class: "num" }, fmtSE(v, mean)), el("td", { class: "num ci" }, fmtCI(v, mean)));
         });
@@ -271,6 +274,8 @@
     else if (y + ROW > list.scrollTop + list.clientHeight) list.scrollTop = y + ROW - list.clientHeight;
     renderRows(true);
     showSample(visible[p]);
+    const s = S[visible[p]];
+    history.replaceState(null, "", `#sample=${encodeURIComponent(BENCHES[s[0]])}/${encodeURIComponent(s[1])}`);
   }
 
   // ---- one sample: its turns, prompt, response (reasoning collapsed), each constraint's verdict
@@ -328,8 +333,22 @@
     d.scrollTop = 0;
   }
 
+  // #sample=BENCHMARK/ID links to one sample (copy the address to point a colleague at it)
+  function fromHash() {
+    const m = /^#sample=([^/]*)\/(.*)$/.exec(location.hash);
+    if (!m) return;
+    const b = BENCHES.indexOf(decodeURIComponent(m[1])), id = decodeURIComponent(m[2]);
+    const p = visible.findIndex((i) => S[i][0] === b && S[i][1] === id);
+    if (p >= 0) { select(p); $("samples").scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", fromHash);
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "/" && !/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName)) { ev.preventDefault(); fText.focus(); }
+  });
+
   applyFilters();
-  performance.mark("report-ready");
-  setTimeout(buildSlice, 50);  // perf/bench_report_html.py reads the load time from this mark
+  fromHash();
+  performance.mark("report-ready");  // perf/bench_report_html.py reads the load time from this mark
+  setTimeout(buildSlice, 50);
   document.body.setAttribute("data-ready", "1");
 })();
