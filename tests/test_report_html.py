@@ -321,6 +321,13 @@ def test_comparison_shows_deltas_paired_test_and_flips(page: Any, run_a: Path, r
     assert cells[2] == "strict" and cells[3:5] == ["20", "20"] and cells[7:9] == [str(b), str(c)]
     assert float(cells[9]) == pytest.approx(mcnemar_exact(b, c), abs=5e-4)
 
+    # the Change filter: prompt-level verdicts that differ between the runs
+    page.select_option("#f-flip", "regressed")
+    assert _visible_ids(page) == [i for i in va if va[i] and not vb[i]]
+    page.select_option("#f-flip", "fixed")
+    assert _visible_ids(page) == [i for i in va if not va[i] and vb[i]]
+    page.select_option("#f-flip", "")
+
     # flips by constraint type: lowercasing fixes english_lowercase constraints
     fixed = [i for i, r in ra.items() for x, y in zip(r["turns"][0]["scores"]["strict"]["constraints"],
                                                          rb[i]["turns"][0]["scores"]["strict"]["constraints"], strict=True)
