@@ -45,12 +45,35 @@ class Run:
     records: dict[str, list[dict[str, Any]]]
 
 
-def load_run(d: Path) -> Run:
-    """``summary.json`` and every benchmark's ``samples/<name>.jsonl`` (complete records only)."""
+def partial_summary(root: Path) -> dict[str, Any]:
+    """The summary of a run that has not finished (still running, or killed before ``summary.json``): rebuilt by
+    the run's own aggregation from the complete records in ``samples/``, marked ``"partial": true``."""
+    from benchmarks import get
+    from benchmarks.report import build_summary
+    from benchmarks.runner import BenchResult
     from verinstruct.jsonl import complete_records
 
-    summary = load_summary(d)
+    try:
+        config = json.loads((root / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise BenchmarkError(f"{root}: no summary.json and no readable run.json ({e})") from None
+    results = [BenchResult(get(p.stem), complete_records(p), p) for p in sorted((root / "samples").glob("*.jsonl"))]
+    if not results:
+        raise BenchmarkError(f"{root}: no summary.json and no samples/*.jsonl yet")
+    summary = build_summary(results, model=str(config.get("model")), generation=config.get("generation") or {},
+                            judge=None)
+    summary["partial"] = True
+    return summary
+
+
+def load_run(d: Path) -> Run:
+    """``summary.json`` and every benchmark's ``samples/<name>.jsonl`` (complete records only); a run without
+    ``summary.json`` yet (running, or interrupted) is shown from the records it has."""
+    from verinstruct.jsonl import complete_records
+
     root = d if d.is_dir() else d.parent
+    unfinished = d.is_dir() and not (d / "summary.json").exists() and (d / "run.json").is_file()
+    summary = partial_summary(root) if unfinished else load_summary(d)
     records = {}
     for name, b in summary["benchmarks"].items():
         path = root / str(b.get("file") or f"samples/{name}.jsonl")
@@ -209,7 +232,7 @@ def build_data(runs: Sequence[Run]) -> dict[str, Any]:
                 samples[index[key]][2][k] = _compact(r, modes, names, f"{run.path / file} line {line}")
     data: dict[str, Any] = {
         "runs": [{"label": chr(ord("A") + k) if k < 26 else f"R{k}", "dir": str(run.path),
-                  **{f: run.summary.get(f) for f in ("model", "generation", "judge", "versions")},
+                  **{f: run.summary.get(f) for f in ("model", "generation", "judge", "versions", "partial")},
                   "benchmarks": {n: {f: v for f, v in b.items() if f != "file"}
                                  for n, b in run.summary["benchmarks"].items()}}
                  for k, run in enumerate(runs)],

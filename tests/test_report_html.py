@@ -435,3 +435,25 @@ def test_hostile_long_and_multi_turn_text_is_shown_as_text(page: Any, tmp_path: 
     assert detail.locator("h3", has_text="Turn 2").count() == 1
     texts = detail.locator("pre.text").all_inner_texts()
     assert texts == ["first question", "first answer", "second question", "second answer"]
+
+
+def test_an_unfinished_run_is_shown_from_its_complete_records(page: Any, run_a: Path, tmp_path: Path) -> None:
+    """Killed mid-write (10 whole records and a torn line, no summary.json): the page shows the 10 samples and
+    counts computed by hand from them, and says the run has not finished."""
+    run = tmp_path / "killed"
+    run.mkdir()
+    shutil.copy(run_a / "run.json", run / "run.json")
+    lines = (run_a / "samples" / "ifeval.jsonl").read_text().splitlines(keepends=True)
+    (run / "samples").mkdir()
+    (run / "samples" / "ifeval.jsonl").write_text("".join(lines[:10]) + lines[10][:200])
+    res = CliRunner().invoke(app, ["report", str(run)])
+    assert res.exit_code == 0, res.output
+    _open(page, run / "report.html")
+    recs = [json.loads(line) for line in lines[:10]]
+    assert page.inner_text("#count") == "10 of 10 samples" and _visible_ids(page) == [r["id"] for r in recs]
+    assert "has not finished" in page.inner_text("#runs")
+    passed = sum(1 for r in recs if all(_strict_verdicts(r)))
+    inst = [v for r in recs for v in _strict_verdicts(r)]
+    row = page.locator("table.summary tr[data-metric='prompt_strict']")
+    assert row.locator("td.count").inner_text() == f"{passed}/10"
+    assert page.locator("table.summary tr[data-metric='inst_strict'] td.count").inner_text() == f"{sum(inst)}/{len(inst)}"

@@ -48,6 +48,7 @@
       t.append(el("tr", {}, el("td", {}, r.label), el("td", {}, r.model), el("td", { title: r.dir }, r.dir.split(/[\\/]/).filter(Boolean).pop() || r.dir), el("td", {}, j), el("td", {}, vers)));
     }
     $("runs").append(t);
+    for (const r of RUNS) if (r.partial) $("runs").append(el("p", { class: "v-und", role: "note" }, `\u26a0 run ${r.label} has not finished (no summary.json): its numbers are computed from the samples recorded so far.`));
   })();
 
   // ---- summary: every metric of every benchmark (from summary.json)
