@@ -81,7 +81,7 @@ def _check_run_config(out: Path, config: dict[str, Any], overwrite: bool) -> Non
 
         for sub in ("samples",):
             shutil.rmtree(out / sub, ignore_errors=True)
-        for f in ("run.json", "summary.json", "summary.md", "per_type.png"):
+        for f in ("run.json", "summary.json", "summary.md", "per_type.png", "report.html"):
             (out / f).unlink(missing_ok=True)
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
@@ -192,6 +192,9 @@ def eval_cmd(
             "used": scorers.used}
         summary = build_summary(results, model=spec, generation=generation, judge=judge)
         table = write_outputs(out, summary)
+        from benchmarks.html_report import write_report
+
+        write_report([out], out / "report.html")
     except (BenchmarkError, OSError, ValueError) as e:
         raise _fail(str(e)) from None
     finally:
@@ -199,7 +202,7 @@ def eval_cmd(
         if backend is not None:
             backend.close()
     typer.echo(table)
-    typer.echo(f"wrote {out}/summary.json, summary.md, per_type.png, samples/", err=True)
+    typer.echo(f"wrote {out}/summary.json, summary.md, per_type.png, report.html, samples/", err=True)
     sys.stdout.flush()
 
 
@@ -219,6 +222,22 @@ def compare_cmd(
     typer.echo(json.dumps(rows, indent=2) if json_out else render(runs, rows))
 
 
+def report_cmd(
+    dirs: Annotated[list[Path], typer.Argument(help="run directories (each with summary.json); several = a comparison, the first is the base")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default: RUN_DIR/report.html for one run, compare.html for several)")] = None,
+) -> None:
+    """One self-contained HTML page of a run (or a comparison of runs): summary, per-type chart, every sample's verdicts."""
+    from benchmarks.html_report import write_report
+
+    target = out or (dirs[0] / "report.html" if len(dirs) == 1 else Path("compare.html"))
+    try:
+        write_report(dirs, target)
+    except (BenchmarkError, OSError) as e:
+        raise _fail(str(e)) from None
+    typer.echo(f"wrote {target}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_cmd)
     app.command("compare")(compare_cmd)
+    app.command("report")(report_cmd)

@@ -32,3 +32,4 @@ def test_quick_start_prints_the_table_offline(tmp_path: Path) -> None:
     assert len(rec) == 2 and all(r["turns"][0]["error"] is None and r["turns"][0]["completion_tokens"] > 0 for r in rec)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["model"] == "transformers:default" and summary["generation"]["max_tokens"] == 16
+    assert "report.html" in out.stderr and (tmp_path / "report.html").stat().st_size > 1000
