@@ -104,6 +104,9 @@ class Benchmark:
     mean_metrics: ClassVar[tuple[str, ...]] = ()
     #: whether scoring may need the LLM verifier (soft constraints); False lets the runner skip loading it
     needs_verifier: ClassVar[bool] = False
+    #: the benchmark's own judge prompt (a name in ``verifier.prompts.BENCHMARK_TEMPLATES``), used by ``verif eval``
+    #: unless ``--judge-template`` says otherwise; None: the project's generic VerIF template
+    judge_template: ClassVar[str | None] = None
 
     # ---- load ----------------------------------------------------------------------------------
     def load_rows(self, path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -249,12 +252,19 @@ def read_local(name: str, path: Path) -> list[dict[str, Any]]:
         except UnicodeDecodeError as e:
             raise BenchmarkError(f"benchmark {name!r}: {path}: not UTF-8 text ({e.reason})") from None
         except json.JSONDecodeError as e:
-            raise BenchmarkError(f"benchmark {name!r}: {path}: invalid JSON: {e.msg} (line {e.lineno})") from None
+            if e.msg != "Extra data":
+                raise BenchmarkError(f"benchmark {name!r}: {path}: invalid JSON: {e.msg} (line {e.lineno})") from None
+            # JSON Lines under a .json name (InFoBench's InfoBench.json, as its authors and the Hub ship it)
+            return _read_jsonl(name, path)
         if isinstance(data, Mapping):
             data = data.get("data", data.get("rows"))
         if not isinstance(data, list):
             raise BenchmarkError(f"benchmark {name!r}: {path}: expected a JSON list of rows")
         return [_row(name, path, i + 1, r) for i, r in enumerate(data)]
+    return _read_jsonl(name, path)
+
+
+def _read_jsonl(name: str, path: Path) -> list[dict[str, Any]]:
     from verinstruct.jsonl import JSONLineError, read_objects
 
     try:

@@ -146,6 +146,14 @@ def eval_cmd(
     backend = None
     try:
         benches = [registry.get(n) for n in names]
+        if judge_template is None and not no_llm:  # the benchmarks' own judge prompt, when they declare one
+            declared = sorted({b.judge_template for b in benches if b.needs_verifier and b.judge_template})
+            if len(declared) > 1:
+                raise BenchmarkError(f"these benchmarks declare different judge prompts ({', '.join(declared)}): "
+                                     "run them separately or pass --judge-template")
+            if declared:
+                judge_template = vkw["template"] = declared[0]
+                scorers.verifier_kwargs["template"] = declared[0]
         paths = _data_paths(data, [b.name for b in benches])
         loaded = [(b, b.load_samples(paths.get(b.name), limit)) for b in benches]
         template_text = chat_template.read_text(encoding="utf-8") if chat_template is not None else None

@@ -4,12 +4,19 @@ Rows (Hub ``kqsong/InFoBench``, 500 instructions, 2,250 questions; or a local co
 ``input`` (may be empty), ``category``, ``subset`` (``Easy_set`` / ``Hard_set``), ``decomposed_questions``
 (list of yes/no questions) and ``question_label`` (per question, its requirement types).
 
+The authors ship ``InfoBench.json`` as JSON Lines under a ``.json`` name (the Hub serves the same file): it loads
+as it is. ``--responses`` reads the authors' output files (the data rows plus an ``output`` field, matched by ``id``).
+
 The model is asked the instruction, followed by the input on its own paragraph when there is one. Each
-decomposed question becomes one soft constraint that this project's LLM verifier answers, as the authors'
-GPT-4 judge answers it with YES/NO (``evaluation.py``). Two differences from the authors' judge: it saw only the
-input and the response (ours also sees the instruction), and it answered the questions one after another in
-one conversation (ours judges each question on its own, batched and cached like every soft constraint); an
-answer the verifier cannot read is undecided here, where the authors' loop stopped the instance.
+decomposed question becomes one soft constraint that the LLM verifier answers YES/NO with the authors' judge
+prompt (``judge_template = "infobench"``, :data:`verifier.prompts.INFOBENCH_SYS_MSG`): their rubric, then
+``Input:`` (left out when there is none), ``Generated Text:`` and ``Question:``, as ``evaluation.py`` builds its
+first message. Like theirs, the judge sees the input, not the instruction (the instance's ``prompt`` is the input).
+Remaining departures from their judge: they asked an instance's questions one after another in one conversation
+(each later message only the question), where each question here is judged on its own message (batched and
+cached like every soft constraint); their reply rule is "starts with yes/no, else YES xor NO appears", this
+project's is :func:`verifier.parsing.parse_verdict`'s; an answer the verifier cannot read is undecided here, where
+their loop stopped the instance. ``--judge-template en`` gives the project's generic template instead.
 
 Metrics: ``drfr`` = questions answered yes / all questions, and the same over the ``Easy_set`` and ``Hard_set``
 instructions (``drfr_easy``, ``drfr_hard``). Undecided answers count in the total, not as yes, and are
@@ -39,6 +46,7 @@ class InFoBench(Benchmark):
     modes: ClassVar[tuple[str, ...]] = ("strict",)
     headline: ClassVar[tuple[str, ...]] = ("drfr", "drfr_easy", "drfr_hard")
     needs_verifier: ClassVar[bool] = True
+    judge_template: ClassVar[str | None] = "infobench"
 
     def to_sample(self, row: Mapping[str, Any], where: str) -> Sample:
         rid = row.get("id")
@@ -62,10 +70,11 @@ class InFoBench(Benchmark):
             if not isinstance(q, str) or not q.strip():
                 raise BenchmarkError(f"{where}: field 'decomposed_questions[{k}]' must be a non-empty string, got {q!r}")
             constraints.append(Constraint(f"infobench:{_label(labels[k] if labels is not None else None)}", "soft",
-                                          q.strip(), LLMCheck(), None, "given"))
+                                          q, LLMCheck(), None, "given"))
         prompt = prompt_of(instruction, input_text)
         meta = {"subset": subset, "category": row.get("category")}
-        inst = Instance(str(rid), prompt, tuple(constraints), None, {"format": "infobench", "extra": meta})
+        # the judge sees what the authors' judge saw of the task: the input only
+        inst = Instance(str(rid), input_text, tuple(constraints), None, {"format": "infobench", "extra": meta})
         return Sample.single(str(rid), prompt, inst, meta=meta)
 
     def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:

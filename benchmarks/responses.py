@@ -3,6 +3,7 @@
 Two row shapes are read (JSONL):
 
 * IFEval's ``{"prompt", "response"}`` (optionally ``key``/``id``): single-turn only;
+* InFoBench's output files: the data row plus ``output`` (the response; ``null`` when not generated), by ``id``;
 * this project's sample records (``{"id", "turns": [{"response": ...}, ...]}``, e.g. a previous run's
   ``samples/<benchmark>.jsonl``): any number of turns; a ``benchmark`` field, when present, must match.
 
@@ -50,9 +51,11 @@ class ResponseFile:
                 texts = [t.get("response") for t in turns]
             elif isinstance(row.get("response"), str):
                 texts = [row["response"]]
+            elif "output" in row and isinstance(row["output"], (str, type(None))):  # InFoBench's output files
+                texts = [row["output"]]
             else:
-                raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string or a 'turns' "
-                                     "list (this project's sample records)")
+                raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string, an 'output' "
+                                     "string (InFoBench) or a 'turns' list (this project's sample records)")
             rid = row.get("id", row.get("key"))
             self.rows.append({"line": n, "id": None if rid is None else str(rid), "prompt": row.get("prompt"),
                               "benchmark": row.get("benchmark"), "texts": texts})

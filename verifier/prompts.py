@@ -67,6 +67,9 @@ class Template:
     granularity: str = "constraint"
     #: the model reasons first and gives its verdict at the end (generate mode only)
     reasoning: bool = False
+    #: the text used instead of ``text`` when the instruction is empty (a benchmark's judge that leaves out its
+    #: "Input:" block when there is no input, as InFoBench's does); same placeholders minus ``instruction``
+    no_instruction_text: str | None = None
 
     def __post_init__(self) -> None:
         if not self.yes or not self.no:
@@ -77,6 +80,12 @@ class Template:
             raise TemplateError(f"template {self.name!r}: answer strings overlap between yes and no")
         fields = validate_text(self.text, where=f"template {self.name!r}")
         object.__setattr__(self, "granularity", "item" if "constraints" in fields else "constraint")
+        if self.no_instruction_text is not None:
+            alt = validate_text(self.no_instruction_text.replace("{response}", "{response}{instruction}"),
+                                where=f"template {self.name!r} (no-instruction text)")
+            if (alt - {"instruction"}) != (fields - {"instruction"}):
+                raise TemplateError(f"template {self.name!r}: its no-instruction text must use the same "
+                                    "placeholders as its text, minus {instruction}")
 
     @property
     def digest(self) -> str:
@@ -85,6 +94,8 @@ class Template:
         parts = [self.text, self.system or "", "\x1f".join(self.yes), "\x1f".join(self.no)]
         if self.reasoning:  # changes how the output is parsed; answer-only digests stay as before
             parts.append("reasoning")
+        if self.no_instruction_text is not None:
+            parts.append(self.no_instruction_text)
         for part in parts:
             h.update(part.encode())
             h.update(b"\x1e")
@@ -107,7 +118,8 @@ class Template:
                 constraints = constraints[0]
             values = {"constraint": constraints}
         values.update(instruction=instruction, response=response)
-        content = self.text.format_map(values)
+        text = self.no_instruction_text if self.no_instruction_text is not None and not instruction else self.text
+        content = text.format_map(values)
         messages: Messages = []
         if self.system:
             messages.append({"role": "system", "content": self.system})
@@ -260,6 +272,36 @@ BUILTIN: dict[str, Template] = {
 }
 
 
+# ------------------------------------------------------------------------------ benchmarks' own judges
+
+#: InFoBench's judge instruction, verbatim from the authors' ``evaluation.py`` (qinyiwei/InfoBench, MIT licence,
+#: commit 557fba0): its typos and its closing ``'''`` are part of what GPT-4 was shown for the published numbers
+INFOBENCH_SYS_MSG = (
+    "Based on the provided Input (if any) and Generated Text, answer the ensuing Questions with either a YES or NO "
+    "choice. Your selection should be based on your judgment as well as the following rules:\n\n- YES: Select "
+    "'YES' if the generated text entirely fulfills the condition specified in the question. However, note that even "
+    "minor inaccuracies exclude the text from receiving a 'YES' rating. As an illustration. consider a question "
+    "that asks. \"Does each sentence in the generated text use a second person?\u201d If even one sentence does not "
+    "use the second person, the answer should NOT be 'YES'. To qualify for a 'YES' rating, the generated text must "
+    "be entirely accurate and relevant to the question\n\n- NO: Opt for 'NO' if the generated text fails to meet "
+    "the question's requirements or provides no information that could be utilized to answer the question. For "
+    "instance, if the question asks. \"Is the second sentence in the generated text a compound sentence?\" and the "
+    "generated text only has one sentence. it offers no relevant information to answer the question. "
+    "Consequently, the answer should be 'NO'.'''"
+)
+
+#: Templates a benchmark declares as its own judge (``Benchmark.judge_template``). Each renders the first message
+#: the authors' judge sends for a question, byte for byte; ``{instruction}`` is what their judge sees of the task.
+BENCHMARK_TEMPLATES: dict[str, Template] = {
+    "infobench": Template(
+        "infobench", "1",
+        INFOBENCH_SYS_MSG + '\n\nInput:\n"{instruction}"\n\nGenerated Text:\n"{response}"\n\nQuestion:\n{constraint}\n',
+        ("YES", "Yes", "yes"), ("NO", "No", "no"), language="en",
+        no_instruction_text=INFOBENCH_SYS_MSG + '\n\nGenerated Text:\n"{response}"\n\nQuestion:\n{constraint}\n',
+    ),
+}
+
+
 def builtin_name(language: str, granularity: str, reasoning: bool) -> str:
     """Name of the built-in for a language ("zh" or "en"; others map to "en"), granularity and kind."""
     lang = language if language in ("zh", "en") else "en"
@@ -359,6 +401,9 @@ def load_template(
     """
     if isinstance(spec, Template):
         return spec
+    if isinstance(spec, str) and spec in BENCHMARK_TEMPLATES:
+        return BENCHMARK_TEMPLATES[spec] if granularity == "constraint" else companion(BENCHMARK_TEMPLATES[spec],
+                                                                                      granularity)
     if spec is None:
         spec = default_template_name(mode, "en", granularity)
     if isinstance(spec, str) and spec in BUILTIN:
