@@ -123,6 +123,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model (or stored responses) on instruction-following benchmarks; resumable."""
     import benchmarks as registry
+    from benchmarks.base import samples_sha256
     from benchmarks.report import build_summary, write_outputs
     from benchmarks.runner import THINKING, BackendGenerator, RunOptions, run_benchmark
     from verifier.backends.base import GenerationConfig
@@ -198,7 +199,8 @@ def eval_cmd(
             "verifier": verifier_spec, "base_url": list(verifier_url or []), "mode": judge_mode,
             "template": scorers.judged.verifier.template.name if scorers.used else judge_template,
             "used": scorers.used}
-        summary = build_summary(results, model=spec, generation=generation, judge=judge)
+        summary = build_summary(results, model=spec, generation=generation, judge=judge,
+                                data_sha256={b.name: samples_sha256(samples) for b, samples in loaded})
         table = write_outputs(out, summary)
     except (BenchmarkError, OSError, ValueError) as e:
         raise _fail(str(e)) from None

@@ -31,7 +31,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Value, all_passed, read_local, verdicts
+from benchmarks.base import (
+    Benchmark,
+    BenchmarkError,
+    MetricInfo,
+    Record,
+    Sample,
+    Value,
+    all_passed,
+    read_local,
+    verdicts,
+)
 from checkers.followbench import EXAMPLE_ID, FORMAT_EXAMPLES, FORMAT_ID, RULE_SOURCES
 from verinstruct.schema import Constraint, Instance, LLMCheck, SchemaError, make_registry_check
 
@@ -70,6 +80,25 @@ class FollowBench(Benchmark):
     headline: ClassVar[tuple[str, ...]] = (
         *(f"hsr_level_{n}" for n in LEVELS), *(f"ssr_level_{n}" for n in LEVELS), "csl", "hsr", "ssr")
     needs_verifier: ClassVar[bool] = True
+    aggregations: ClassVar[Mapping[str, str]] = {
+        **{f"hsr_level_{n}": f"level-{n} instructions with every constraint satisfied / level-{n} instructions"
+           for n in LEVELS},
+        **{f"ssr_level_{n}": f"mean over level-{n} instructions of the share of constraints satisfied" for n in LEVELS},
+        "hsr": "instructions of levels 1-5 with every constraint satisfied / instructions",
+        "ssr": "mean over instructions of levels 1-5 of the share of constraints satisfied",
+        "csl": "mean over examples with all five levels of the consecutive levels satisfied from level 1 (0-5)",
+    }
+
+    def metric_info(self, metric: str) -> MetricInfo:
+        """Pooled numbers (no ``CATEGORY/``) say so: they weight each category by its number of rows (the authors' ``example``
+        file has 200, ``mixed`` 102), where the authors report per category only."""
+        info = super().metric_info(metric)
+        if "/" in metric:
+            return MetricInfo(f"{metric.split('/', 1)[0]} category: {info.aggregation}", info.unit,
+                              info.higher_is_better)
+        return MetricInfo(f"POOLED over all categories, each weighted by its number of rows (the authors report "
+                          f"per category only: see CATEGORY/{metric}): {info.aggregation}", info.unit,
+                          info.higher_is_better)
 
     # ---- load ----------------------------------------------------------------------------------
     def read_rows(self, path: Path) -> list[dict[str, Any]]:

@@ -47,6 +47,10 @@ class InFoBench(Benchmark):
     headline: ClassVar[tuple[str, ...]] = ("drfr", "drfr_easy", "drfr_hard")
     needs_verifier: ClassVar[bool] = True
     judge_template: ClassVar[str | None] = "infobench"
+    version = "2"  # 2: the authors' judge prompt
+    aggregations: ClassVar[Mapping[str, str]] = {
+        "drfr": "decomposed questions answered YES / all questions, pooled over instructions (DRFR)",
+        "drfr_easy": "DRFR over the Easy_set instructions", "drfr_hard": "DRFR over the Hard_set instructions"}
 
     def to_sample(self, row: Mapping[str, Any], where: str) -> Sample:
         rid = row.get("id")

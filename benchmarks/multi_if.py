@@ -69,6 +69,14 @@ FOUR: tuple[str, ...] = ("prompt_strict", "inst_strict", "prompt_loose", "inst_l
 
 class MultiIF(Benchmark):
     name = "multi_if"
+    version = "2"  # 2: the authors' quotation, keyword-frequency and whitespace-only rules
+    aggregations: ClassVar[Mapping[str, str]] = {
+        **{f"_{level}_{mode}": (f"conversations at this turn whose every instruction passes ({mode}) / "
+                                "conversations at this turn" if level == "prompt" else
+                                f"instructions of this turn that pass ({mode}) / instructions, pooled")
+           + " (interval: samples resampled)" for level in ("prompt", "inst") for mode in ("strict", "loose")},
+        "_overall": "mean of this turn's four rates (prompt/inst x strict/loose), the authors' headline; no interval",
+    }
     hub_id = "facebook/Multi-IF"
     hub_split = "train"
     modes: ClassVar[tuple[str, ...]] = ("strict", "loose")
