@@ -230,6 +230,18 @@ class Benchmark:
                 counts.append(int(count))
         return out
 
+    def sample_values(self, records: Sequence[Record]) -> dict[str, dict[str, tuple[float, int]]] | None:
+        """Per metric, ``{sample id: (sum, count)}`` (undecided counts 0), for paired tests between two runs on the
+        same samples; None when the benchmark's values span samples (it overrides :meth:`contributions`)."""
+        if type(self).contributions is not Benchmark.contributions:
+            return None
+        out: dict[str, dict[str, tuple[float, int]]] = {}
+        for r in records:
+            for name, v in self.record_contributions(r):
+                total, count = out.setdefault(name, {}).get(str(r["id"]), (0.0, 0))
+                out[name][str(r["id"])] = (total + (0.0 if v is None else float(v)), count + 1)
+        return out
+
     def uncertainty(self, records: Sequence[Record], metrics: Iterable[str] | None = None
                     ) -> dict[str, dict[str, Any]]:
         """``{metric: {"stderr", "ci95"}}``: the cluster standard error and the seeded 95% percentile bootstrap

@@ -217,15 +217,20 @@ def compare_cmd(
     dirs: Annotated[list[Path], typer.Argument(help="run directories (each with summary.json); the first is the base")],
     all_metrics: Annotated[bool, typer.Option("--all", help="every metric, not only the headline ones")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="refuse (exit 2) when runs differ in benchmark version, data, sample count, totals or judge")] = False,
 ) -> None:
-    """Print runs side by side with their differences from the first (e.g. base vs RL checkpoint)."""
+    """Print runs side by side with their differences from the first (e.g. base vs RL checkpoint), a paired test
+    per metric when they share samples, and a warning for everything that makes them not comparable."""
     from benchmarks.compare import compare, load_summary, render
 
     try:
         runs = [(str(d), load_summary(d)) for d in dirs]
-    except BenchmarkError as e:
+        rows = compare(runs, all_metrics=all_metrics, dirs=dirs)
+    except (BenchmarkError, OSError) as e:
         raise _fail(str(e)) from None
-    rows = compare(runs, all_metrics=all_metrics)
+    warnings = list(dict.fromkeys(w for r in rows for w in r["warnings"]))
+    if strict and warnings:
+        raise _fail(f"runs are not comparable ({len(warnings)} differences; first: {warnings[0]})")
     typer.echo(json.dumps(rows, indent=2) if json_out else render(runs, rows))
 
 
