@@ -25,6 +25,7 @@ class IFBench(IFEvalStyle):
     version = "2"  # 2: decided-only rates
     hub_id = "allenai/IFBench_test"
     hub_split = "train"
+    headline: ClassVar[tuple[str, ...]] = (*IFEvalStyle.headline, *(f"{m}_decided" for m in IFEvalStyle.headline))
     aggregations: ClassVar[Mapping[str, str]] = {
         **IFEvalStyle.aggregations,
         **{f"{k}_decided": v.split(";")[0] + ", over decided verdicts only (undecided left out of the total)"
