@@ -18,10 +18,12 @@ Metrics (the authors' definitions): for an instruction of level n, hard satisfac
 satisfied" and soft satisfaction the fraction satisfied (a rule row is 1 or 0 for both). ``hsr_level_n`` /
 ``ssr_level_n`` average them over instructions; ``csl`` is, per example with all five levels, the number of
 consecutive levels satisfied from level 1, averaged (its ``rate`` is that mean, 0-5). Every metric is also
-given per category (``content/hsr_level_1``, ...). The overall numbers pool all instructions of all
-categories. An undecided verdict makes that instruction's hard/soft value undecided (counted, reported, not
-credited). One difference from the authors' code: a whitespace-only response fails every rule-scored row
-(the project's strict rule for all registry checks), where a few of the authors' rules let it pass.
+given per category (``content/hsr_level_1``, ...), which is how the authors report them. The overall numbers
+pool all instructions of all categories (so ``example``, 200 rows, weighs twice ``mixed``, 102): their
+``metric_info`` says so. An undecided verdict makes that instruction's hard/soft value undecided (counted,
+reported, not credited). The rule checkers decide whitespace-only responses themselves, as the authors' do.
+Remaining departure (docs/benchmark-parity.md): the LLM-judged rows are asked one constraint per call with the
+project's judge template, where the authors' GPT-4 prompt asks for a list of all n verdicts at once.
 """
 
 from __future__ import annotations
