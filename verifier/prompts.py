@@ -422,7 +422,7 @@ def load_template(
     spec = str(spec)
     if "{" not in spec:
         raise TemplateError(
-            f"template {spec!r} is neither a built-in name ({', '.join(BUILTIN)}), an existing file, "
+            f"template {spec!r} is neither a built-in name ({', '.join([*BUILTIN, *BENCHMARK_TEMPLATES])}), an existing file, "
             "nor template text with placeholders"
         )
     return template_from_text(spec, name="inline")
