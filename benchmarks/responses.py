@@ -4,6 +4,8 @@ Two row shapes are read (JSONL):
 
 * IFEval's ``{"prompt", "response"}`` (optionally ``key``/``id``): single-turn only;
 * InFoBench's output files: the data row plus ``output`` (the response; ``null`` when not generated), by ``id``;
+* FollowBench's ``api_output/<model>/<category>_constraint.jsonl``: ``{"prompt", "choices": [{"message":
+  {"content": response}}]}``, matched by prompt; ``--responses`` may name that folder (its ``*.jsonl``, sorted);
 * this project's sample records (``{"id", "turns": [{"response": ...}, ...]}``, e.g. a previous run's
   ``samples/<benchmark>.jsonl``): any number of turns; a ``benchmark`` field, when present, must match.
 
@@ -35,10 +37,20 @@ class ResponseFile:
     """Responses looked up by (sample id, turn); built per benchmark with :meth:`for_samples`."""
 
     def __init__(self, path: Path) -> None:
-        if not path.is_file():
+        if path.is_dir():  # FollowBench's api_output/<model>/ folder: one file per category
+            files = sorted(p for p in path.iterdir() if p.suffix == ".jsonl" and p.is_file())
+            if not files:
+                raise BenchmarkError(f"--responses: no .jsonl files in {str(path)!r}")
+        elif path.is_file():
+            files = [path]
+        else:
             raise BenchmarkError(f"--responses: no such file {str(path)!r}")
         self.path = path
         self.rows: list[dict[str, Any]] = []
+        for f in files:
+            self._read(f, prefix=f"{f.name} " if len(files) > 1 else "")
+
+    def _read(self, path: Path, prefix: str) -> None:
         for n, row in iter_lines(path):
             if isinstance(row, JSONLineError):
                 raise BenchmarkError(f"--responses {path} {row}")
@@ -53,11 +65,22 @@ class ResponseFile:
                 texts = [row["response"]]
             elif "output" in row and isinstance(row["output"], (str, type(None))):  # InFoBench's output files
                 texts = [row["output"]]
+            elif isinstance(row.get("choices"), list):  # FollowBench's api_output files (OpenAI response shape)
+                try:
+                    content = row["choices"][0]["message"]["content"]
+                except (IndexError, KeyError, TypeError):
+                    content = 0
+                if not isinstance(content, str):
+                    raise BenchmarkError(f"--responses {path} line {n}: field 'choices[0].message.content' must be "
+                                         "a string (FollowBench's api_output format)")
+                texts = [content]
             else:
                 raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string, an 'output' "
-                                     "string (InFoBench) or a 'turns' list (this project's sample records)")
+                                     "string (InFoBench), 'choices' (FollowBench) or a 'turns' list (this "
+                                     "project's sample records)")
             rid = row.get("id", row.get("key"))
-            self.rows.append({"line": n, "id": None if rid is None else str(rid), "prompt": row.get("prompt"),
+            self.rows.append({"line": f"{prefix}{n}" if prefix else n, "id": None if rid is None else str(rid),
+                              "prompt": row.get("prompt"),
                               "benchmark": row.get("benchmark"), "texts": texts})
 
     def for_samples(self, benchmark: str, samples: Sequence[Sample], positions: Sequence[int] | None = None
