@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "verinstruct": "benchmarks.verinstruct_heldout",
     "followbench": "benchmarks.followbench",
     "infobench": "benchmarks.infobench",
+    "infobench_conversation": "benchmarks.infobench_conversation",
     "multi_if": "benchmarks.multi_if",
 }
 

@@ -302,6 +302,32 @@ BENCHMARK_TEMPLATES: dict[str, Template] = {
 }
 
 
+def infobench_answer(reply: str) -> bool | None:
+    """InFoBench's reading of a judge reply (their ``evaluation.py``): starts with "yes" / "no" (any case; a prefix,
+    so "Not ..." reads as no), else "YES" without "NO" (or the reverse) anywhere in it; otherwise None, where the
+    authors stop asking that instance's remaining questions."""
+    low = reply.lower()
+    if low.startswith("yes"):
+        return True
+    if low.startswith("no"):
+        return False
+    if ("YES" in reply) != ("NO" in reply):
+        return "YES" in reply
+    return None
+
+
+def infobench_conversation(input_text: str, output: str, questions: list[str], replies: list[str]) -> Messages:
+    """The conversation InFoBench's judge sees before answering question ``len(replies)``: the first question inside
+    the full first message (rubric, input, generated text), each later one alone (``"{question}\n"``), with the
+    judge's own earlier replies in between."""
+    first = BENCHMARK_TEMPLATES["infobench"].render(input_text, output, questions[0])
+    messages: Messages = list(first)
+    for k, reply in enumerate(replies):
+        messages.append({"role": "assistant", "content": reply})
+        messages.append({"role": "user", "content": f"{questions[k + 1]}\n"})
+    return messages
+
+
 def builtin_name(language: str, granularity: str, reasoning: bool) -> str:
     """Name of the built-in for a language ("zh" or "en"; others map to "en"), granularity and kind."""
     lang = language if language in ("zh", "en") else "en"
