@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -326,6 +327,69 @@ def infobench_conversation(input_text: str, output: str, questions: list[str], r
         messages.append({"role": "assistant", "content": reply})
         messages.append({"role": "user", "content": f"{questions[k + 1]}\n"})
     return messages
+
+
+#: how FollowBench's judge prompt names an added constraint, per category (their ``gpt4_based_evaluation.py``)
+FOLLOWBENCH_KINDS = {
+    "content": "content constraint",
+    "situation": "situation constraint (information to describe a specific situation/background)",
+    "style": "style constraint",
+    "format": "format constraint",
+    "mixed": "constraint",
+}
+
+
+def followbench_judge_prompt(category: str, path: Sequence[str], answer: str) -> str:
+    """FollowBench's judge prompt for a level-n instruction (``path``: the instructions of levels 0..n), as the
+    authors' ``<category>_evaluation_prompt`` builds it (YJiangcm/FollowBench, Apache-2.0, commit 6278f4c): the
+    constraint-evolution path, the answer, and a request for a Python list of n YES/NO verdicts on its last line."""
+    n = len(path) - 1
+    if n < 1:
+        raise ValueError("a FollowBench judge prompt needs levels 0..n with n >= 1")
+    kind = FOLLOWBENCH_KINDS[category]
+    if n == 1:
+        return (f"Given an initial instruction, we add one {kind} and obtain the final instruction with 1 additional "
+                f"constraint.\n\n#Initial Instruction#\n{path[0]}\n\n#Initial Instruction + 1 constraint#\n{path[1]}"
+                f"\n\n#Answer of Initial Instruction + 1 constraint#\n{answer}\n\n#System#\n1) Please identify the 1 "
+                "added constraint.\n2) Please descriminate if the #Answer of Initial Instruction + 1 constraint# "
+                "satisfies the 1 added constraint.\n3) In the final line, only output a Python LIST with 1 element "
+                "('YES' or 'NO') indicating whether the answer satisfies the 1 added constraint.")
+    steps = "".join(f"#Initial Instruction + {i} constraint{'s' if i > 1 else ''}#\n{path[i]}\n\n"
+                    for i in range(1, n + 1))
+    return (f"Given an initial instruction, we add one {kind} per time and obtain the final instruction with {n} "
+            f"additional constraints.\n\n#Initial Instruction#\n{path[0]}\n\n{steps}"
+            f"#Answer of Initial Instruction + {n} constraints#\n{answer}\n\n#System#\n1) Please identify all {n} "
+            f"added constraints.\n2) For the {n} added constraints, discriminate if the #Answer of Initial "
+            f"Instruction + {n} constraints# satisfies each constraint.\n3) In the final line, only output a Python "
+            f"LIST with {n} elements ('YES' or 'NO') indicating whether the answer satisfies each constraint.")
+
+
+#: list elements FollowBench's reader counts as "not satisfied" (anything else but YES makes the reply invalid)
+FOLLOWBENCH_NOT_YES = ("NO", "PARTIAL", "MAYBE", "UNKNOWN", "N/A")
+
+
+def followbench_verdicts(reply: str, level: int) -> list[bool] | None:
+    """FollowBench's reading of a judge reply (their ``paring_discriminative_generation``): the last line after
+    stripping backticks; level 1: "YES" in it, else "NO" in it; level n: the first ``[...]`` on it, a list of n
+    items, each YES (satisfied) or NO/PARTIAL/MAYBE/UNKNOWN/N/A (not). None where their code logs "You must
+    manually fix the evaluation" (and counts -1)."""
+    import ast
+
+    last = reply.strip("`").strip().split("\n")[-1]
+    if level == 1:
+        return [True] if "YES" in last else [False] if "NO" in last else None
+    found = re.search(r"\[.*\]", last)
+    if not found:
+        return None
+    try:
+        items = ast.literal_eval(found.group())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(items, (list, tuple)) or len(items) != level:
+        return None
+    if not all(isinstance(x, str) and (x == "YES" or x in FOLLOWBENCH_NOT_YES) for x in items):
+        return None
+    return [x == "YES" for x in items]
 
 
 def builtin_name(language: str, granularity: str, reasoning: bool) -> str:
