@@ -148,11 +148,12 @@ def eval_cmd(
     try:
         benches = [registry.get(n) for n in names]
         if judge_template is None and not no_llm:  # the benchmarks' own judge prompt, when they declare one
-            declared = sorted({b.judge_template for b in benches if b.needs_verifier and b.judge_template})
+            # one verifier serves the run: benchmarks that want different judge prompts are run separately
+            declared = sorted({b.judge_template or "generic" for b in benches if b.needs_verifier})
             if len(declared) > 1:
                 raise BenchmarkError(f"these benchmarks declare different judge prompts ({', '.join(declared)}): "
                                      "run them separately or pass --judge-template")
-            if declared:
+            if declared and declared[0] != "generic":
                 judge_template = vkw["template"] = declared[0]
                 scorers.verifier_kwargs["template"] = declared[0]
         paths = _data_paths(data, [b.name for b in benches])

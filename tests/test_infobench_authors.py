@@ -142,3 +142,10 @@ def test_output_files_without_an_output_say_which_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["eval", "-b", "infobench", "--data", str(HERE / "InfoBench.json"),
                                    "--responses", str(bad), "--out", str(tmp_path / "o"), "--no-llm"])
     assert res.exit_code == 2 and "line 1" in res.output and "'output'" in res.output
+
+
+def test_benchmarks_wanting_different_judges_are_not_mixed(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["eval", "-b", "infobench,verinstruct", "--data", f"infobench={HERE / 'InfoBench.json'}",
+                                   "--data", "verinstruct=nope.jsonl", "--responses", str(HERE / "output.json"),
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "different judge prompts (generic, infobench)" in res.output
