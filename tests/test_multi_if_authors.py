@@ -58,3 +58,29 @@ def test_the_three_departures_from_ifeval_one_by_one() -> None:
     assert freq.spec.fn("a * b * c", freq.params, "").passed is False  # authors: re.error -> False
     with pytest.raises(checkers.ParamError):  # IFEval's checker still refuses the regex up front
         checkers.build("keywords:frequency", {"keyword": "*", "frequency": 2, "relation": "at least"})
+
+
+def test_the_authors_step_files_as_responses(tmp_path: Path) -> None:
+    """Their runner writes results/<model>/<prefix>_step_<n>.csv (the data's columns, turn_index, turns, responses),
+    answering every row at every step (a "None" prompt too); `--responses` reads that folder."""
+    import csv
+
+    rows = list(csv.DictReader((HERE / "multiIF_authors_cases.csv").open(newline="", encoding="utf-8")))
+    answers = {r["id"]: [t["response"] for t in r["turns"]] for r in
+               (json.loads(x) for x in (HERE / "responses.jsonl").read_text(encoding="utf-8").splitlines())}
+    folder = tmp_path / "results" / "model"
+    folder.mkdir(parents=True)
+    for n in (1, 2, 3):
+        with (folder / f"eval_result_step_{n}.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=[*rows[0], "turn_index", "turns", "responses"])
+            w.writeheader()
+            for r in rows:
+                own = answers[r["key"]]
+                w.writerow({**r, "turn_index": str(n), "turns": "[]",
+                            "responses": own[n - 1] if n <= len(own) else "There is no new request."})
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["eval", "-b", "multi_if", "--data", str(HERE / "multiIF_authors_cases.csv"),
+                                   "--responses", str(folder), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "summary.json").read_text(encoding="utf-8"))["benchmarks"]["multi_if"]["metrics"]
+    assert {k: metrics[k]["rate"] for k in AUTHORS["metrics"]} == pytest.approx(AUTHORS["metrics"])
