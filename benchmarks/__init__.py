@@ -16,7 +16,9 @@ REGISTRY: dict[str, str] = {
     "ifbench": "benchmarks.ifbench",
     "verinstruct": "benchmarks.verinstruct_heldout",
     "followbench": "benchmarks.followbench",
+    "followbench_authors_judge": "benchmarks.followbench_authors_judge",
     "infobench": "benchmarks.infobench",
+    "infobench_conversation": "benchmarks.infobench_conversation",
     "multi_if": "benchmarks.multi_if",
 }
 

@@ -42,10 +42,19 @@ The contract (stable; extend it only in backwards-compatible ways):
    ``rate`` the mean, e.g. a mean reward). :func:`aggregate` is the ONE aggregator: every metric comes
    out as ``{"passed": P, "total": T, "rate": R, "undecided": U}``. :meth:`type_contributions` does the
    same per constraint type (``per_type.png``); the default uses the constraint names of the first mode.
+
+6. **Declare each metric.** :meth:`Benchmark.metric_info` says, per metric, its ``aggregation`` (one line: what
+   is averaged over what), ``unit`` (``"rate"``, 0..1, or ``"mean"``, a value in the metric's own unit) and
+   ``higher_is_better``; subclasses fill ``aggregations`` (metric-name suffix -> line). :meth:`uncertainty` gives
+   each metric's standard error and seeded 95% bootstrap interval, resampling *samples* (a prompt's
+   instructions move together); ``version`` names the benchmark definition and :func:`samples_sha256` hashes
+   the samples as evaluated, so two runs can tell whether they measured the same thing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,10 +97,27 @@ class Sample:
         return cls(str(id), (Turn(({"role": "user", "content": prompt},), instance),), system, dict(meta or {}))
 
 
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """What a metric is (lm-eval's declaration): how it aggregates, its unit, and which direction is better."""
+
+    aggregation: str
+    unit: str = "rate"  # "rate": a share in 0..1; "mean": an average in the metric's own unit
+    higher_is_better: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"aggregation": self.aggregation, "unit": self.unit, "higher_is_better": self.higher_is_better}
+
+
 class Benchmark:
     """Base class; subclasses set the class attributes and implement :meth:`to_sample`."""
 
     name: ClassVar[str] = ""
+    #: the benchmark definition's version (data reading, checkers, metrics); bump it when a number can change
+    version: ClassVar[str] = "1"
+    #: one line per metric, keyed by the metric name or its suffix after the last "/" or "_" group (longest match
+    #: wins): what is averaged over what. Metrics without one get the generic line.
+    aggregations: ClassVar[Mapping[str, str]] = {}
     hub_id: ClassVar[str | None] = None
     hub_config: ClassVar[str | None] = None
     hub_split: ClassVar[str] = "train"
@@ -104,6 +130,9 @@ class Benchmark:
     mean_metrics: ClassVar[tuple[str, ...]] = ()
     #: whether scoring may need the LLM verifier (soft constraints); False lets the runner skip loading it
     needs_verifier: ClassVar[bool] = False
+    #: the benchmark's own judge prompt (a name in ``verifier.prompts.BENCHMARK_TEMPLATES``), used by ``verif eval``
+    #: unless ``--judge-template`` says otherwise; None: the project's generic VerIF template
+    judge_template: ClassVar[str | None] = None
 
     # ---- load ----------------------------------------------------------------------------------
     def load_rows(self, path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -169,6 +198,68 @@ class Benchmark:
         agg = aggregate(self.type_contributions(records))
         return {k: agg[k] for k in sorted(agg)}
 
+    # ---- declarations and uncertainty ----------------------------------------------------------
+    def metric_info(self, metric: str) -> MetricInfo:
+        """The declaration of ``metric`` (see ``aggregations``; a mean metric's unit is "mean")."""
+        base = metric.rsplit("/", 1)[-1]
+        mean = base in self.mean_metrics
+        keys = sorted((k for k in self.aggregations if metric == k or metric.endswith(k)), key=len, reverse=True)
+        line = self.aggregations[keys[0]] if keys else (
+            "mean of the values over samples" if mean else
+            "passed / total over every contribution (undecided counts in total, not as passed)")
+        return MetricInfo(line, "mean" if mean else "rate", True)
+
+    def metric_units(self, records: Sequence[Record]) -> dict[str, tuple[list[float], list[int]]]:
+        """Per metric, the (sum, count) each independent unit contributes; undecided counts 0 in the sum, as in the
+        rate. A unit is one record, unless the benchmark overrides :meth:`contributions` (values that span records,
+        e.g. FollowBench's CSL): then each contribution is its own unit."""
+        out: dict[str, tuple[list[float], list[int]]] = {}
+        if type(self).contributions is Benchmark.contributions:
+            groups: Iterable[Iterable[tuple[str, Value]]] = (self.record_contributions(r) for r in records)
+        else:
+            groups = ([pair] for pair in self.contributions(records))
+        for group in groups:
+            unit: dict[str, list[float]] = {}
+            for name, v in group:
+                acc = unit.setdefault(name, [0.0, 0])
+                acc[0] += 0.0 if v is None else float(v)
+                acc[1] += 1
+            for name, (total, count) in unit.items():
+                sums, counts = out.setdefault(name, ([], []))
+                sums.append(total)
+                counts.append(int(count))
+        return out
+
+    def sample_values(self, records: Sequence[Record]) -> dict[str, dict[str, tuple[float, int]]] | None:
+        """Per metric, ``{sample id: (sum, count)}`` (undecided counts 0), for paired tests between two runs on the
+        same samples; None when the benchmark's values span samples (it overrides :meth:`contributions`)."""
+        if type(self).contributions is not Benchmark.contributions:
+            return None
+        out: dict[str, dict[str, tuple[float, int]]] = {}
+        for r in records:
+            for name, v in self.record_contributions(r):
+                total, count = out.setdefault(name, {}).get(str(r["id"]), (0.0, 0))
+                out[name][str(r["id"])] = (total + (0.0 if v is None else float(v)), count + 1)
+        return out
+
+    def uncertainty(self, records: Sequence[Record], metrics: Iterable[str] | None = None
+                    ) -> dict[str, dict[str, Any]]:
+        """``{metric: {"stderr", "ci95"}}``: the cluster standard error and the seeded 95% percentile bootstrap
+        interval over samples (:mod:`benchmarks.stats`), in the metric's own unit; None where a metric is not an
+        average of sample values (e.g. Multi-IF's ``overall``, a mean of four rates) or has under two samples."""
+        from benchmarks import stats
+
+        units = self.metric_units(records)
+        out: dict[str, dict[str, Any]] = {}
+        for m in metrics if metrics is not None else units:
+            if m not in units:
+                out[m] = {"stderr": None, "ci95": None}
+                continue
+            sums, counts = units[m]
+            ci = stats.cluster_bootstrap_ci(sums, counts) if len(sums) >= 2 else None
+            out[m] = {"stderr": stats.ratio_stderr(sums, counts), "ci95": None if ci is None else list(ci)}
+        return out
+
 
 # ---------------------------------------------------------------------------------------- aggregation
 
@@ -227,6 +318,17 @@ def all_passed(vs: Sequence[bool | None]) -> bool | None:
     return True
 
 
+def samples_sha256(samples: Sequence[Sample]) -> str:
+    """SHA-256 of the samples as evaluated (ids, messages, constraints with their parameters), whatever file
+    layout they were read from: the same data from a JSONL copy or the Hub's Parquet gives the same hash, and a
+    different ``--limit``, data release or converter gives another."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps(dataclasses.asdict(s), sort_keys=True, ensure_ascii=False, default=str).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
 # ------------------------------------------------------------------------------------------- loading
 
 
@@ -249,12 +351,19 @@ def read_local(name: str, path: Path) -> list[dict[str, Any]]:
         except UnicodeDecodeError as e:
             raise BenchmarkError(f"benchmark {name!r}: {path}: not UTF-8 text ({e.reason})") from None
         except json.JSONDecodeError as e:
-            raise BenchmarkError(f"benchmark {name!r}: {path}: invalid JSON: {e.msg} (line {e.lineno})") from None
+            if e.msg != "Extra data":
+                raise BenchmarkError(f"benchmark {name!r}: {path}: invalid JSON: {e.msg} (line {e.lineno})") from None
+            # JSON Lines under a .json name (InFoBench's InfoBench.json, as its authors and the Hub ship it)
+            return _read_jsonl(name, path)
         if isinstance(data, Mapping):
             data = data.get("data", data.get("rows"))
         if not isinstance(data, list):
             raise BenchmarkError(f"benchmark {name!r}: {path}: expected a JSON list of rows")
         return [_row(name, path, i + 1, r) for i, r in enumerate(data)]
+    return _read_jsonl(name, path)
+
+
+def _read_jsonl(name: str, path: Path) -> list[dict[str, Any]]:
     from verinstruct.jsonl import JSONLineError, read_objects
 
     try:

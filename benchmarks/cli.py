@@ -123,6 +123,7 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model (or stored responses) on instruction-following benchmarks; resumable."""
     import benchmarks as registry
+    from benchmarks.base import samples_sha256
     from benchmarks.report import build_summary, write_outputs
     from benchmarks.runner import THINKING, BackendGenerator, RunOptions, run_benchmark
     from verifier.backends.base import GenerationConfig
@@ -146,6 +147,15 @@ def eval_cmd(
     backend = None
     try:
         benches = [registry.get(n) for n in names]
+        if judge_template is None and not no_llm:  # the benchmarks' own judge prompt, when they declare one
+            # one verifier serves the run: benchmarks that want different judge prompts are run separately
+            declared = sorted({b.judge_template or "generic" for b in benches if b.needs_verifier})
+            if len(declared) > 1:
+                raise BenchmarkError(f"these benchmarks declare different judge prompts ({', '.join(declared)}): "
+                                     "run them separately or pass --judge-template")
+            if declared and declared[0] != "generic":
+                judge_template = vkw["template"] = declared[0]
+                scorers.verifier_kwargs["template"] = declared[0]
         paths = _data_paths(data, [b.name for b in benches])
         loaded = [(b, b.load_samples(paths.get(b.name), limit)) for b in benches]
         template_text = chat_template.read_text(encoding="utf-8") if chat_template is not None else None
@@ -190,7 +200,8 @@ def eval_cmd(
             "verifier": verifier_spec, "base_url": list(verifier_url or []), "mode": judge_mode,
             "template": scorers.judged.verifier.template.name if scorers.used else judge_template,
             "used": scorers.used}
-        summary = build_summary(results, model=spec, generation=generation, judge=judge)
+        summary = build_summary(results, model=spec, generation=generation, judge=judge,
+                                data_sha256={b.name: samples_sha256(samples) for b, samples in loaded})
         table = write_outputs(out, summary)
         from benchmarks.html_report import write_report
 
@@ -210,15 +221,20 @@ def compare_cmd(
     dirs: Annotated[list[Path], typer.Argument(help="run directories (each with summary.json); the first is the base")],
     all_metrics: Annotated[bool, typer.Option("--all", help="every metric, not only the headline ones")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="refuse (exit 2) when runs differ in benchmark version, data, sample count, totals or judge")] = False,
 ) -> None:
-    """Print runs side by side with their differences from the first (e.g. base vs RL checkpoint)."""
+    """Print runs side by side with their differences from the first (e.g. base vs RL checkpoint), a paired test
+    per metric when they share samples, and a warning for everything that makes them not comparable."""
     from benchmarks.compare import compare, load_summary, render
 
     try:
         runs = [(str(d), load_summary(d)) for d in dirs]
-    except BenchmarkError as e:
+        rows = compare(runs, all_metrics=all_metrics, dirs=dirs)
+    except (BenchmarkError, OSError) as e:
         raise _fail(str(e)) from None
-    rows = compare(runs, all_metrics=all_metrics)
+    warnings = list(dict.fromkeys(w for r in rows for w in r["warnings"]))
+    if strict and warnings:
+        raise _fail(f"runs are not comparable ({len(warnings)} differences; first: {warnings[0]})")
     typer.echo(json.dumps(rows, indent=2) if json_out else render(runs, rows))
 
 

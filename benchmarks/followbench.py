@@ -18,20 +18,36 @@ Metrics (the authors' definitions): for an instruction of level n, hard satisfac
 satisfied" and soft satisfaction the fraction satisfied (a rule row is 1 or 0 for both). ``hsr_level_n`` /
 ``ssr_level_n`` average them over instructions; ``csl`` is, per example with all five levels, the number of
 consecutive levels satisfied from level 1, averaged (its ``rate`` is that mean, 0-5). Every metric is also
-given per category (``content/hsr_level_1``, ...). The overall numbers pool all instructions of all
-categories. An undecided verdict makes that instruction's hard/soft value undecided (counted, reported, not
-credited). One difference from the authors' code: a whitespace-only response fails every rule-scored row
-(the project's strict rule for all registry checks), where a few of the authors' rules let it pass.
+given per category (``content/hsr_level_1``, ...), which is how the authors report them. The overall numbers
+pool all instructions of all categories (so ``example``, 200 rows, weighs twice ``mixed``, 102): their
+``metric_info`` says so. An undecided verdict makes that instruction's hard/soft value undecided (counted,
+reported, not credited). The rule checkers decide whitespace-only responses themselves, as the authors' do.
+The LLM-judged rows are asked one constraint per call with the project's judge template (batched, cached, any
+judge mode); ``-b followbench_authors_judge`` asks them as the authors do instead (:class:`FollowBenchAuthorsJudge`):
+one call per instruction with their prompt (:func:`verifier.prompts.followbench_judge_prompt`) and their reading of
+the reply's last-line list (:func:`verifier.prompts.followbench_verdicts`); a reply their code cannot read (it counts
+-1 and asks for a manual fix) is undecided here. Its verdicts are stored as the turn's ``extra["followbench_judge"]``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from benchmarks.base import Benchmark, BenchmarkError, Record, Sample, Value, all_passed, read_local, verdicts
+from benchmarks.base import (
+    Benchmark,
+    BenchmarkError,
+    MetricInfo,
+    Record,
+    Sample,
+    Turn,
+    Value,
+    all_passed,
+    read_local,
+    verdicts,
+)
 from checkers.followbench import EXAMPLE_ID, FORMAT_EXAMPLES, FORMAT_ID, RULE_SOURCES
 from verinstruct.schema import Constraint, Instance, LLMCheck, SchemaError, make_registry_check
 
@@ -70,6 +86,25 @@ class FollowBench(Benchmark):
     headline: ClassVar[tuple[str, ...]] = (
         *(f"hsr_level_{n}" for n in LEVELS), *(f"ssr_level_{n}" for n in LEVELS), "csl", "hsr", "ssr")
     needs_verifier: ClassVar[bool] = True
+    aggregations: ClassVar[Mapping[str, str]] = {
+        **{f"hsr_level_{n}": f"level-{n} instructions with every constraint satisfied / level-{n} instructions"
+           for n in LEVELS},
+        **{f"ssr_level_{n}": f"mean over level-{n} instructions of the share of constraints satisfied" for n in LEVELS},
+        "hsr": "instructions of levels 1-5 with every constraint satisfied / instructions",
+        "ssr": "mean over instructions of levels 1-5 of the share of constraints satisfied",
+        "csl": "mean over examples with all five levels of the consecutive levels satisfied from level 1 (0-5)",
+    }
+
+    def metric_info(self, metric: str) -> MetricInfo:
+        """Pooled numbers (no ``CATEGORY/``) say so: they weight each category by its number of rows (the authors' ``example``
+        file has 200, ``mixed`` 102), where the authors report per category only."""
+        info = super().metric_info(metric)
+        if "/" in metric:
+            return MetricInfo(f"{metric.split('/', 1)[0]} category: {info.aggregation}", info.unit,
+                              info.higher_is_better)
+        return MetricInfo(f"POOLED over all categories, each weighted by its number of rows (the authors report "
+                          f"per category only: see CATEGORY/{metric}): {info.aggregation}", info.unit,
+                          info.higher_is_better)
 
     # ---- load ----------------------------------------------------------------------------------
     def read_rows(self, path: Path) -> list[dict[str, Any]]:
@@ -166,11 +201,15 @@ class FollowBench(Benchmark):
         return Constraint(checker, "hard", f"FollowBench rule {checker} at level {level}", check, None, "given")
 
     # ---- measure -------------------------------------------------------------------------------
+    def row_verdicts(self, record: Record) -> list[bool | None]:
+        """The verdicts of one instruction's added constraints (a rule row: its one verdict)."""
+        return verdicts(record, 0, "strict")
+
     def contributions(self, records: Sequence[Record]) -> Iterable[tuple[str, Value]]:
         hard_by_example: dict[tuple[str, Any], dict[int, bool | None]] = {}
         for r in records:
             cat, level = r["meta"]["category"], r["meta"]["level"]
-            vs = verdicts(r, 0, "strict")
+            vs = self.row_verdicts(r)
             hard = all_passed(vs)
             soft = None if not vs or any(v is None for v in vs) else sum(vs) / len(vs)
             for prefix in ("", f"{cat}/"):
@@ -185,6 +224,65 @@ class FollowBench(Benchmark):
             csl = consecutive_levels([by_level[n] for n in LEVELS])
             yield "csl", csl
             yield f"{cat}/csl", csl
+
+
+JUDGE = "followbench_judge"
+
+
+class FollowBenchAuthorsJudge(FollowBench):
+    """FollowBench with the authors' judge protocol for its LLM-judged rows (module docstring)."""
+
+    name = "followbench_authors_judge"
+
+    def _sample(self, cat: str, eid: int, level: int,
+                levels: Mapping[int, tuple[Mapping[str, Any], str]]) -> Sample:
+        s = super()._sample(cat, eid, level, levels)
+        if s.meta["judge"] != "llm":
+            return s
+        inst = s.turns[0].instance
+        assert inst is not None
+        extra = {**inst.source["extra"], "path": [levels[k][0]["instruction"] for k in range(level + 1)]}
+        judged = Instance(inst.id, inst.prompt, (), None, {"format": "followbench", "extra": extra})
+        return Sample(s.id, (Turn(s.turns[0].messages, judged),), s.system, s.meta)
+
+    def extra_scores(self, get_scorer: Callable[[bool], Any], instances: Sequence[Instance],
+                     texts: Sequence[str]) -> list[dict[str, Any]] | None:
+        from verifier.prompts import followbench_judge_prompt, followbench_verdicts
+
+        todo = [i for i, inst in enumerate(instances) if "path" in inst.source["extra"]]
+        if not todo:
+            return None
+        verifier = getattr(get_scorer(True), "verifier", None)
+        out: list[dict[str, Any]] = [{} for _ in instances]
+        results = verifier.complete_batch([[{"role": "user", "content": followbench_judge_prompt(
+            instances[i].source["extra"]["category"], instances[i].source["extra"]["path"], texts[i])}]
+            for i in todo]) if verifier is not None else [None] * len(todo)
+        for i, res in zip(todo, results, strict=True):
+            level = instances[i].source["extra"]["level"]
+            if res is None or res.text is None:
+                note = "no judge (--no-llm)" if res is None else f"judge failed: {res.error}"
+                out[i] = {JUDGE: {"verdicts": [None] * level, "reply": None, "note": note}}
+                continue
+            vs = followbench_verdicts(res.text, level)
+            out[i] = {JUDGE: {"verdicts": [None] * level if vs is None else vs, "reply": res.text,
+                              "note": None if vs is not None else "reply not readable by the authors' rule"}}
+        return out
+
+    def row_verdicts(self, record: Record) -> list[bool | None]:
+        extra = record["turns"][0].get("extra") or {}
+        if JUDGE in extra:
+            return list(extra[JUDGE]["verdicts"])
+        if record["meta"]["judge"] == "llm":  # generation failed: every added constraint undecided
+            return [None] * record["meta"]["level"]
+        return verdicts(record, 0, "strict")
+
+    def type_contributions(self, records: Sequence[Record]) -> Iterable[tuple[str, Value]]:
+        for r in records:
+            if r["meta"]["judge"] == "llm":
+                for v in self.row_verdicts(r):
+                    yield f"followbench:{r['meta']['category']}", v
+            else:
+                yield from super().type_contributions([r])
 
 
 def consecutive_levels(hard: Sequence[bool | None]) -> int | None:
@@ -218,3 +316,4 @@ def _field(row: Mapping[str, Any], key: str, typ: type, where: str) -> Any:
 
 
 BENCHMARK = FollowBench()
+AUTHORS_JUDGE = FollowBenchAuthorsJudge()

@@ -20,6 +20,11 @@ class IFEvalStyle(Benchmark):
 
     modes: ClassVar[tuple[str, ...]] = ("strict", "loose")
     headline: ClassVar[tuple[str, ...]] = ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")
+    aggregations: ClassVar[Mapping[str, str]] = {
+        f"{level}_{mode}": (f"prompts whose every instruction passes ({mode}) / prompts" if level == "prompt" else
+                            f"instructions that pass ({mode}) / instructions, pooled over prompts")
+        + "; undecided counts in the total, not as passed"
+        for level in ("prompt", "inst") for mode in ("strict", "loose")}
 
     def to_sample(self, row: Mapping[str, Any], where: str) -> Sample:
         from verinstruct.convert import from_ifeval

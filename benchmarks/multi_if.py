@@ -7,13 +7,26 @@ items are JSON strings). A row is one sample of up to three turns: the runner se
 OWN answers to turns 1..n-1, and turn n's answer is checked against turn n's instructions (which repeat the
 earlier turns': the constraints are cumulative).
 
-Checking is IFEval's, through the same registry, except that word and sentence counts follow the response's
-language (:mod:`checkers.multilingual`: Thai, Hindi, Chinese/Japanese), as the authors' evaluator does.
+Checking is IFEval's, through the same registry, except where the authors' ``ifeval.py`` / ``metrics.py`` differ
+from Google's (each is the authors' behaviour, tested against their code's verdicts):
+
+* word and sentence counts follow the response's language (:mod:`checkers.multilingual`: Thai, Hindi,
+  Chinese/Japanese);
+* ``startend:quotation`` also accepts ``“…”`` and ``「…」`` (``multilingual:quotation``);
+* a ``keywords:frequency`` keyword that is not a valid regex fails that instruction instead of rejecting the
+  file (``multilingual:keyword_frequency``);
+* strict mode tests ``if response``, not ``response.strip()``: a whitespace-only answer is checked as it is
+  (Google's convention, and this project's strict mode, fail it unchecked). Those verdicts are stored as the
+  turn's ``extra["strict_as_authors"]`` and the strict metrics use them; loose mode already agrees (the
+  authors' loose tries only non-blank variants).
+
+Remaining departures: langdetect is seeded here (unseeded there, so their Thai/CJK/Hindi counts can vary from
+run to run); a checker that raises is undecided here, where the authors' run stops.
 
 Metrics, per turn and per language (``all_languages`` pools them): IFEval's four numbers
 (``turn_1_English_prompt_strict``, ``..._inst_strict``, ``..._prompt_loose``, ``..._inst_loose``) and their plain
 mean ``turn_1_English_overall`` (the authors' headline; its ``passed`` is the sum of the four rates and
-``total`` 4, so ``rate`` is the mean). The authors' bootstrap confidence intervals are not computed.
+``total`` 4, so ``rate`` is the mean). Intervals: see :mod:`benchmarks.stats` (``summary.json``).
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import checkers
 from benchmarks.base import (
     Benchmark,
     BenchmarkError,
@@ -32,24 +46,37 @@ from benchmarks.base import (
     Turn,
     Value,
     all_passed,
+    constraint_verdicts,
     read_local,
     verdicts,
 )
 from verinstruct.convert import describe
-from verinstruct.schema import Constraint, Instance, SchemaError, make_registry_check
+from verinstruct.schema import Constraint, Instance, RegistryCheck, SchemaError, make_registry_check
 
 TURNS: tuple[int, ...] = (1, 2, 3)
 ALL = "all_languages"
-#: IFEval ids whose counting follows the response's language in Multi-IF
+#: IFEval ids whose Multi-IF checker differs from Google's: the variant registered in checkers.multilingual
 LANGUAGE_AWARE: dict[str, str] = {
     "length_constraints:number_words": "multilingual:number_words",
     "length_constraints:number_sentences": "multilingual:number_sentences",
+    "startend:quotation": "multilingual:quotation",
+    "keywords:frequency": "multilingual:keyword_frequency",
 }
+#: turn["extra"] key holding the authors' strict verdicts of a whitespace-only answer
+BLANK_STRICT = "strict_as_authors"
 FOUR: tuple[str, ...] = ("prompt_strict", "inst_strict", "prompt_loose", "inst_loose")
 
 
 class MultiIF(Benchmark):
     name = "multi_if"
+    version = "2"  # 2: the authors' quotation, keyword-frequency and whitespace-only rules
+    aggregations: ClassVar[Mapping[str, str]] = {
+        **{f"_{level}_{mode}": (f"conversations at this turn whose every instruction passes ({mode}) / "
+                                "conversations at this turn" if level == "prompt" else
+                                f"instructions of this turn that pass ({mode}) / instructions, pooled")
+           + " (interval: samples resampled)" for level in ("prompt", "inst") for mode in ("strict", "loose")},
+        "_overall": "mean of this turn's four rates (prompt/inst x strict/loose), the authors' headline; no interval",
+    }
     hub_id = "facebook/Multi-IF"
     hub_split = "train"
     modes: ClassVar[tuple[str, ...]] = ("strict", "loose")
@@ -104,6 +131,31 @@ class MultiIF(Benchmark):
             raise BenchmarkError(f"{where}: field 'turn_1_prompt' must hold a chat message, got nothing")
         return Sample(sid, tuple(turns), None, {"language": language, "turns": len(turns)})
 
+    # ---- authors' strict mode on whitespace-only answers ---------------------------------------
+    def extra_scores(self, get_scorer: Any, instances: Sequence[Instance],
+                     texts: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The authors' strict verdicts for answers that are whitespace only (``if response`` is true for them,
+        so their checkers run on the text); nothing for any other answer."""
+        if not any(t and not t.strip() for t in texts):
+            return None
+        out: list[dict[str, Any]] = []
+        for inst, text in zip(instances, texts, strict=True):
+            if not text or text.strip():
+                out.append({})
+                continue
+            out.append({BLANK_STRICT: [_run_check(c, text, inst.prompt) for c in inst.constraints]})
+        return out
+
+    def strict_verdicts(self, record: Record, t: int) -> list[bool | None]:
+        extra = record["turns"][t].get("extra") or {}
+        return list(extra[BLANK_STRICT]) if BLANK_STRICT in extra else verdicts(record, t, "strict")
+
+    def type_contributions(self, records: Sequence[Record]) -> Iterable[tuple[str, Value]]:
+        for r in records:
+            for t in range(len(r["turns"])):
+                names = [n for n, _ in constraint_verdicts(r, t, "strict")]
+                yield from zip(names, self.strict_verdicts(r, t), strict=True)
+
     # ---- measure -------------------------------------------------------------------------------
     def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:
         language = record["meta"]["language"]
@@ -111,7 +163,7 @@ class MultiIF(Benchmark):
             for lang in (ALL, language):
                 prefix = f"turn_{t + 1}_{lang}"
                 for mode in self.modes:
-                    vs = verdicts(record, t, mode)
+                    vs = self.strict_verdicts(record, t) if mode == "strict" else verdicts(record, t, mode)
                     yield f"{prefix}_prompt_{mode}", all_passed(vs)
                     for v in vs:
                         yield f"{prefix}_inst_{mode}", v
@@ -128,6 +180,17 @@ class MultiIF(Benchmark):
                                    "undecided": sum(x["undecided"] for x in parts)}
         order = [m for m in self.headline if m in agg] + sorted(m for m in agg if m not in self.headline)
         return {m: agg[m] for m in order}
+
+
+def _run_check(c: Constraint, text: str, prompt: str) -> bool | None:
+    """One registry check run directly on ``text`` (undecided if the checker raises, as everywhere here)."""
+    check = c.check
+    assert isinstance(check, RegistryCheck)
+    try:
+        built = checkers.build(check.checker, check.params)
+        return built.spec.fn(text, built.params, prompt).passed
+    except Exception:  # noqa: BLE001 - a broken checker is undecided, never a crashed run
+        return None
 
 
 def _absent(v: Any) -> bool:

@@ -34,13 +34,24 @@ def versions() -> dict[str, Any]:
 
 
 def build_summary(results: Sequence[BenchResult], *, model: str, generation: Mapping[str, Any],
-                  judge: Any) -> dict[str, Any]:
+                  judge: Any, data_sha256: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The run's ``summary.json``. Each metric dict is ``{"passed", "total", "rate", "undecided", "stderr",
+    "ci95"}`` (``stderr`` and ``ci95`` = [low, high] in the rate's own unit, or null); each benchmark carries its
+    ``version``, ``data_sha256`` (:func:`benchmarks.base.samples_sha256` of the samples evaluated, passed in by
+    ``verif eval``; else a hash of the records' ids and user messages) and ``metric_info`` (aggregation, unit,
+    higher_is_better per metric)."""
     benches = {}
     for r in results:
         b = r.benchmark
         metrics = b.metrics(r.records)
+        unc = b.uncertainty(r.records, metrics)
+        metrics = {m: {**v, **unc[m]} for m, v in metrics.items()}
+        digest = (data_sha256 or {}).get(b.name) or _records_sha256(r.records)
         benches[b.name] = {
+            "version": b.version,
+            "data_sha256": digest,
             "metrics": metrics,
+            "metric_info": {m: b.metric_info(m).to_dict() for m in metrics},
             "per_type": b.per_type(r.records),
             "samples": len(r.records),
             "modes": list(b.modes),
@@ -50,6 +61,16 @@ def build_summary(results: Sequence[BenchResult], *, model: str, generation: Map
         }
     return {"model": model, "benchmarks": benches, "generation": dict(generation), "judge": judge,
             "versions": versions()}
+
+
+def _records_sha256(records: Sequence[Mapping[str, Any]]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in records:
+        users = [[m for m in (t.get("messages") or []) if m.get("role") != "assistant"] for t in r["turns"]]
+        h.update(json.dumps([r["id"], users], sort_keys=True, ensure_ascii=False).encode() + b"\n")
+    return h.hexdigest()
 
 
 def fmt(m: Mapping[str, Any], mean: bool = False) -> str:

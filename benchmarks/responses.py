@@ -3,6 +3,11 @@
 Two row shapes are read (JSONL):
 
 * IFEval's ``{"prompt", "response"}`` (optionally ``key``/``id``): single-turn only;
+* InFoBench's output files: the data row plus ``output`` (the response; ``null`` when not generated), by ``id``;
+* FollowBench's ``api_output/<model>/<category>_constraint.jsonl``: ``{"prompt", "choices": [{"message":
+  {"content": response}}]}``, matched by prompt; ``--responses`` may name that folder (its ``*.jsonl``, sorted);
+* Multi-IF's ``results/<model>/`` folder: ``<prefix>_step_<n>.csv`` per turn n (the data's columns plus
+  ``responses``, the turn-n answer), matched by ``key``;
 * this project's sample records (``{"id", "turns": [{"response": ...}, ...]}``, e.g. a previous run's
   ``samples/<benchmark>.jsonl``): any number of turns; a ``benchmark`` field, when present, must match.
 
@@ -34,10 +39,24 @@ class ResponseFile:
     """Responses looked up by (sample id, turn); built per benchmark with :meth:`for_samples`."""
 
     def __init__(self, path: Path) -> None:
-        if not path.is_file():
+        steps = sorted(path.glob("*_step_*.csv")) if path.is_dir() else []
+        if steps:  # Multi-IF's results/<model>/ folder: one CSV per turn
+            self.path, self.rows = path, _multi_if_steps(path, steps)
+            return
+        if path.is_dir():  # FollowBench's api_output/<model>/ folder: one file per category
+            files = sorted(p for p in path.iterdir() if p.suffix == ".jsonl" and p.is_file())
+            if not files:
+                raise BenchmarkError(f"--responses: no .jsonl files in {str(path)!r}")
+        elif path.is_file():
+            files = [path]
+        else:
             raise BenchmarkError(f"--responses: no such file {str(path)!r}")
         self.path = path
         self.rows: list[dict[str, Any]] = []
+        for f in files:
+            self._read(f, prefix=f"{f.name} " if len(files) > 1 else "")
+
+    def _read(self, path: Path, prefix: str) -> None:
         for n, row in iter_lines(path):
             if isinstance(row, JSONLineError):
                 raise BenchmarkError(f"--responses {path} {row}")
@@ -50,11 +69,24 @@ class ResponseFile:
                 texts = [t.get("response") for t in turns]
             elif isinstance(row.get("response"), str):
                 texts = [row["response"]]
+            elif "output" in row and isinstance(row["output"], (str, type(None))):  # InFoBench's output files
+                texts = [row["output"]]
+            elif isinstance(row.get("choices"), list):  # FollowBench's api_output files (OpenAI response shape)
+                try:
+                    content = row["choices"][0]["message"]["content"]
+                except (IndexError, KeyError, TypeError):
+                    content = 0
+                if not isinstance(content, str):
+                    raise BenchmarkError(f"--responses {path} line {n}: field 'choices[0].message.content' must be "
+                                         "a string (FollowBench's api_output format)")
+                texts = [content]
             else:
-                raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string or a 'turns' "
-                                     "list (this project's sample records)")
+                raise BenchmarkError(f"--responses {path} line {n}: expected a 'response' string, an 'output' "
+                                     "string (InFoBench), 'choices' (FollowBench) or a 'turns' list (this "
+                                     "project's sample records)")
             rid = row.get("id", row.get("key"))
-            self.rows.append({"line": n, "id": None if rid is None else str(rid), "prompt": row.get("prompt"),
+            self.rows.append({"line": f"{prefix}{n}" if prefix else n, "id": None if rid is None else str(rid),
+                              "prompt": row.get("prompt"),
                               "benchmark": row.get("benchmark"), "texts": texts})
 
     def for_samples(self, benchmark: str, samples: Sequence[Sample], positions: Sequence[int] | None = None
@@ -96,6 +128,31 @@ class ResponseFile:
             print(f"verif eval: {benchmark} sample {s.id!r} matched by line ({self.path.name} line {r['line']}); "
                   "its prompt differs", file=sys.stderr)
         return ResponseGenerator(table, str(self.path))
+
+
+def _multi_if_steps(path: Path, files: Sequence[Path]) -> list[dict[str, Any]]:
+    """Rows of Multi-IF's step files: per ``key``, the ``responses`` of step 1, 2, 3 as its turns' answers."""
+    import csv
+    import re
+
+    by_step: dict[int, Path] = {}
+    for f in files:
+        m = re.search(r"_step_(\d+)\.csv$", f.name)
+        if m:
+            by_step[int(m.group(1))] = f
+    if sorted(by_step) != list(range(1, len(by_step) + 1)):
+        raise BenchmarkError(f"--responses {path}: Multi-IF step files must be _step_1.csv .. _step_N.csv, "
+                             f"got steps {sorted(by_step)}")
+    texts: dict[str, list[str | None]] = {}
+    for step, f in sorted(by_step.items()):
+        with f.open(newline="", encoding="utf-8") as fh:
+            for n, row in enumerate(csv.DictReader(fh), start=2):
+                if "key" not in row or "responses" not in row:
+                    raise BenchmarkError(f"--responses {f} line {n}: Multi-IF step files need 'key' and 'responses'")
+                got = texts.setdefault(str(row["key"]), [])
+                got.extend([None] * (step - 1 - len(got)))
+                got.append(row["responses"])
+    return [{"line": f"key {k}", "id": k, "prompt": None, "benchmark": None, "texts": t} for k, t in texts.items()]
 
 
 def _similarity(a: str | None, b: str | None) -> float:

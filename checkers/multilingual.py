@@ -21,6 +21,15 @@ undecided, saying what to install; other languages never need them.
 
 Registered as ``multilingual:number_words`` / ``multilingual:number_sentences`` with IFEval's parameters, so
 the RL reward can use them as well as the Multi-IF benchmark.
+
+Two more of the authors' checkers differ from Google's IFEval, and have their own ids here so that IFEval's
+stay exactly Google's:
+
+* ``multilingual:quotation`` (Multi-IF's ``startend:quotation``): the stripped response may be wrapped in
+  ``"…"``, ``“…”`` (Chinese, and curly quotes in any language) or ``「…」`` (Japanese).
+* ``multilingual:keyword_frequency`` (Multi-IF's ``keywords:frequency``): a keyword that is not a valid regular
+  expression (the data has ``*``) fails that one instruction, as the authors' ``try``/``except`` does, instead of
+  rejecting the data file.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from checkers import text
-from checkers.base import Param, Verdict
+from checkers.base import Param, ParamError, Verdict
 from checkers.registry import register
 
 CJK_LANGS = frozenset({"zh", "zh-cn", "zh-tw", "ja"})
@@ -177,3 +186,50 @@ def number_sentences(response: str, params: Mapping[str, Any], prompt: str) -> V
 )
 def number_words(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
     return _judge(count_words, response, params["num_words"], params["relation"], "words")
+
+
+#: the (opening, closing) marks Multi-IF's ``startend:quotation`` accepts around the stripped response
+QUOTES: tuple[tuple[str, str], ...] = (('"', '"'), ("\u201c", "\u201d"), ("\u300c", "\u300d"))
+
+
+@register(
+    "multilingual:quotation",
+    "The whole response is wrapped in double quotation marks: \"...\", \u201c...\u201d or \u300c...\u300d "
+    "(Multi-IF's startend:quotation).",
+    [],
+    group="startend",
+)
+def quotation(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
+    v = response.strip()
+    for left, right in QUOTES:
+        if len(v) > 1 and v[0] == left and v[-1] == right:
+            return Verdict(True, f"wrapped in {left}{right}")
+    return Verdict(False, "not wrapped in \"\", \u201c\u201d or \u300c\u300d")
+
+
+def _v_keyword(p: Mapping[str, Any]) -> None:
+    if not p["keyword"].strip():
+        raise ParamError("multilingual:keyword_frequency", "keyword", "must be a non-empty string")
+
+
+@register(
+    "multilingual:keyword_frequency",
+    "A keyword occurs 'less than' / 'at least' N times (case-insensitive regex count); a keyword that is not a "
+    "valid regex fails (Multi-IF's keywords:frequency).",
+    [
+        Param("keyword", str, "the keyword, a regular expression (surrounding spaces are stripped)"),
+        Param("frequency", int, "the threshold N", min=0),
+        _relation(),
+    ],
+    group="keywords",
+    check_params=_v_keyword,
+)
+def keyword_frequency(response: str, params: Mapping[str, Any], prompt: str) -> Verdict:
+    kw = params["keyword"].strip()
+    try:
+        n = len(re.findall(kw, response, flags=re.IGNORECASE))
+    except re.error as e:
+        return Verdict(False, f"keyword {kw!r} is not a valid regular expression ({e}); Multi-IF scores it False")
+    n_needed = params["frequency"]
+    ok = n < n_needed if params["relation"] == "less than" else n >= n_needed
+    return Verdict(ok, f"{n} occurrences of {kw!r}, need {params['relation']} {n_needed}")

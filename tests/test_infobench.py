@@ -28,7 +28,8 @@ def test_loader_turns_questions_into_soft_constraints() -> None:
     assert first.messages == ({"role": "user", "content": "Write a one-line advert for the fruit listed below.\n\n"
                                                           "Apples, pears and plums are on sale this week."},)
     inst = first.instance
-    assert inst is not None and inst.prompt == first.messages[0]["content"]
+    # the judge sees what the authors' judge saw of the task: the input only (the model gets both)
+    assert inst is not None and inst.prompt == ROWS[0]["input"]
     assert [c.text for c in inst.constraints] == ROWS[0]["decomposed_questions"]
     assert all(c.kind == "soft" and isinstance(c.check, LLMCheck) for c in inst.constraints)
     assert [c.name for c in samples[1].turns[0].instance.constraints] == [  # type: ignore[union-attr]

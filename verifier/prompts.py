@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,9 @@ class Template:
     granularity: str = "constraint"
     #: the model reasons first and gives its verdict at the end (generate mode only)
     reasoning: bool = False
+    #: the text used instead of ``text`` when the instruction is empty (a benchmark's judge that leaves out its
+    #: "Input:" block when there is no input, as InFoBench's does); same placeholders minus ``instruction``
+    no_instruction_text: str | None = None
 
     def __post_init__(self) -> None:
         if not self.yes or not self.no:
@@ -77,6 +81,12 @@ class Template:
             raise TemplateError(f"template {self.name!r}: answer strings overlap between yes and no")
         fields = validate_text(self.text, where=f"template {self.name!r}")
         object.__setattr__(self, "granularity", "item" if "constraints" in fields else "constraint")
+        if self.no_instruction_text is not None:
+            alt = validate_text(self.no_instruction_text.replace("{response}", "{response}{instruction}"),
+                                where=f"template {self.name!r} (no-instruction text)")
+            if (alt - {"instruction"}) != (fields - {"instruction"}):
+                raise TemplateError(f"template {self.name!r}: its no-instruction text must use the same "
+                                    "placeholders as its text, minus {instruction}")
 
     @property
     def digest(self) -> str:
@@ -85,6 +95,8 @@ class Template:
         parts = [self.text, self.system or "", "\x1f".join(self.yes), "\x1f".join(self.no)]
         if self.reasoning:  # changes how the output is parsed; answer-only digests stay as before
             parts.append("reasoning")
+        if self.no_instruction_text is not None:
+            parts.append(self.no_instruction_text)
         for part in parts:
             h.update(part.encode())
             h.update(b"\x1e")
@@ -107,7 +119,8 @@ class Template:
                 constraints = constraints[0]
             values = {"constraint": constraints}
         values.update(instruction=instruction, response=response)
-        content = self.text.format_map(values)
+        text = self.no_instruction_text if self.no_instruction_text is not None and not instruction else self.text
+        content = text.format_map(values)
         messages: Messages = []
         if self.system:
             messages.append({"role": "system", "content": self.system})
@@ -260,6 +273,125 @@ BUILTIN: dict[str, Template] = {
 }
 
 
+# ------------------------------------------------------------------------------ benchmarks' own judges
+
+#: InFoBench's judge instruction, verbatim from the authors' ``evaluation.py`` (qinyiwei/InfoBench, MIT licence,
+#: commit 557fba0): its typos and its closing ``'''`` are part of what GPT-4 was shown for the published numbers
+INFOBENCH_SYS_MSG = (
+    "Based on the provided Input (if any) and Generated Text, answer the ensuing Questions with either a YES or NO "
+    "choice. Your selection should be based on your judgment as well as the following rules:\n\n- YES: Select "
+    "'YES' if the generated text entirely fulfills the condition specified in the question. However, note that even "
+    "minor inaccuracies exclude the text from receiving a 'YES' rating. As an illustration. consider a question "
+    "that asks. \"Does each sentence in the generated text use a second person?\u201d If even one sentence does not "
+    "use the second person, the answer should NOT be 'YES'. To qualify for a 'YES' rating, the generated text must "
+    "be entirely accurate and relevant to the question\n\n- NO: Opt for 'NO' if the generated text fails to meet "
+    "the question's requirements or provides no information that could be utilized to answer the question. For "
+    "instance, if the question asks. \"Is the second sentence in the generated text a compound sentence?\" and the "
+    "generated text only has one sentence. it offers no relevant information to answer the question. "
+    "Consequently, the answer should be 'NO'.'''"
+)
+
+#: Templates a benchmark declares as its own judge (``Benchmark.judge_template``). Each renders the first message
+#: the authors' judge sends for a question, byte for byte; ``{instruction}`` is what their judge sees of the task.
+BENCHMARK_TEMPLATES: dict[str, Template] = {
+    "infobench": Template(
+        "infobench", "1",
+        INFOBENCH_SYS_MSG + '\n\nInput:\n"{instruction}"\n\nGenerated Text:\n"{response}"\n\nQuestion:\n{constraint}\n',
+        ("YES", "Yes", "yes"), ("NO", "No", "no"), language="en",
+        no_instruction_text=INFOBENCH_SYS_MSG + '\n\nGenerated Text:\n"{response}"\n\nQuestion:\n{constraint}\n',
+    ),
+}
+
+
+def infobench_answer(reply: str) -> bool | None:
+    """InFoBench's reading of a judge reply (their ``evaluation.py``): starts with "yes" / "no" (any case; a prefix,
+    so "Not ..." reads as no), else "YES" without "NO" (or the reverse) anywhere in it; otherwise None, where the
+    authors stop asking that instance's remaining questions."""
+    low = reply.lower()
+    if low.startswith("yes"):
+        return True
+    if low.startswith("no"):
+        return False
+    if ("YES" in reply) != ("NO" in reply):
+        return "YES" in reply
+    return None
+
+
+def infobench_conversation(input_text: str, output: str, questions: list[str], replies: list[str]) -> Messages:
+    """The conversation InFoBench's judge sees before answering question ``len(replies)``: the first question inside
+    the full first message (rubric, input, generated text), each later one alone (``"{question}\n"``), with the
+    judge's own earlier replies in between."""
+    first = BENCHMARK_TEMPLATES["infobench"].render(input_text, output, questions[0])
+    messages: Messages = list(first)
+    for k, reply in enumerate(replies):
+        messages.append({"role": "assistant", "content": reply})
+        messages.append({"role": "user", "content": f"{questions[k + 1]}\n"})
+    return messages
+
+
+#: how FollowBench's judge prompt names an added constraint, per category (their ``gpt4_based_evaluation.py``)
+FOLLOWBENCH_KINDS = {
+    "content": "content constraint",
+    "situation": "situation constraint (information to describe a specific situation/background)",
+    "style": "style constraint",
+    "format": "format constraint",
+    "mixed": "constraint",
+}
+
+
+def followbench_judge_prompt(category: str, path: Sequence[str], answer: str) -> str:
+    """FollowBench's judge prompt for a level-n instruction (``path``: the instructions of levels 0..n), as the
+    authors' ``<category>_evaluation_prompt`` builds it (YJiangcm/FollowBench, Apache-2.0, commit 6278f4c): the
+    constraint-evolution path, the answer, and a request for a Python list of n YES/NO verdicts on its last line."""
+    n = len(path) - 1
+    if n < 1:
+        raise ValueError("a FollowBench judge prompt needs levels 0..n with n >= 1")
+    kind = FOLLOWBENCH_KINDS[category]
+    if n == 1:
+        return (f"Given an initial instruction, we add one {kind} and obtain the final instruction with 1 additional "
+                f"constraint.\n\n#Initial Instruction#\n{path[0]}\n\n#Initial Instruction + 1 constraint#\n{path[1]}"
+                f"\n\n#Answer of Initial Instruction + 1 constraint#\n{answer}\n\n#System#\n1) Please identify the 1 "
+                "added constraint.\n2) Please descriminate if the #Answer of Initial Instruction + 1 constraint# "
+                "satisfies the 1 added constraint.\n3) In the final line, only output a Python LIST with 1 element "
+                "('YES' or 'NO') indicating whether the answer satisfies the 1 added constraint.")
+    steps = "".join(f"#Initial Instruction + {i} constraint{'s' if i > 1 else ''}#\n{path[i]}\n\n"
+                    for i in range(1, n + 1))
+    return (f"Given an initial instruction, we add one {kind} per time and obtain the final instruction with {n} "
+            f"additional constraints.\n\n#Initial Instruction#\n{path[0]}\n\n{steps}"
+            f"#Answer of Initial Instruction + {n} constraints#\n{answer}\n\n#System#\n1) Please identify all {n} "
+            f"added constraints.\n2) For the {n} added constraints, discriminate if the #Answer of Initial "
+            f"Instruction + {n} constraints# satisfies each constraint.\n3) In the final line, only output a Python "
+            f"LIST with {n} elements ('YES' or 'NO') indicating whether the answer satisfies each constraint.")
+
+
+#: list elements FollowBench's reader counts as "not satisfied" (anything else but YES makes the reply invalid)
+FOLLOWBENCH_NOT_YES = ("NO", "PARTIAL", "MAYBE", "UNKNOWN", "N/A")
+
+
+def followbench_verdicts(reply: str, level: int) -> list[bool] | None:
+    """FollowBench's reading of a judge reply (their ``paring_discriminative_generation``): the last line after
+    stripping backticks; level 1: "YES" in it, else "NO" in it; level n: the first ``[...]`` on it, a list of n
+    items, each YES (satisfied) or NO/PARTIAL/MAYBE/UNKNOWN/N/A (not). None where their code logs "You must
+    manually fix the evaluation" (and counts -1)."""
+    import ast
+
+    last = reply.strip("`").strip().split("\n")[-1]
+    if level == 1:
+        return [True] if "YES" in last else [False] if "NO" in last else None
+    found = re.search(r"\[.*\]", last)
+    if not found:
+        return None
+    try:
+        items = ast.literal_eval(found.group())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(items, (list, tuple)) or len(items) != level:
+        return None
+    if not all(isinstance(x, str) and (x == "YES" or x in FOLLOWBENCH_NOT_YES) for x in items):
+        return None
+    return [x == "YES" for x in items]
+
+
 def builtin_name(language: str, granularity: str, reasoning: bool) -> str:
     """Name of the built-in for a language ("zh" or "en"; others map to "en"), granularity and kind."""
     lang = language if language in ("zh", "en") else "en"
@@ -359,6 +491,9 @@ def load_template(
     """
     if isinstance(spec, Template):
         return spec
+    if isinstance(spec, str) and spec in BENCHMARK_TEMPLATES:
+        return BENCHMARK_TEMPLATES[spec] if granularity == "constraint" else companion(BENCHMARK_TEMPLATES[spec],
+                                                                                      granularity)
     if spec is None:
         spec = default_template_name(mode, "en", granularity)
     if isinstance(spec, str) and spec in BUILTIN:
@@ -377,7 +512,7 @@ def load_template(
     spec = str(spec)
     if "{" not in spec:
         raise TemplateError(
-            f"template {spec!r} is neither a built-in name ({', '.join(BUILTIN)}), an existing file, "
+            f"template {spec!r} is neither a built-in name ({', '.join([*BUILTIN, *BENCHMARK_TEMPLATES])}), an existing file, "
             "nor template text with placeholders"
         )
     return template_from_text(spec, name="inline")
