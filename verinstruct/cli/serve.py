@@ -27,14 +27,14 @@ BACKENDS = ("transformers", "vllm")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def check_exposure(host: str, api_key: str | None, no_auth: bool, command: str) -> None:
+def check_exposure(host: str, api_key: str | None, no_auth: bool, command: str, envvar: str = "VERIF_API_KEY") -> None:
     """Closed by default: a server reachable from the network needs a key, or the operator's explicit
     ``--no-auth`` (shared by ``verif serve`` and ``verif rl serve``)."""
     if api_key and no_auth:
         raise _fail("--api-key and --no-auth contradict each other: pick one")
     if not api_key and not no_auth and host not in LOOPBACK:
         raise _fail(f"{command} --host {host} would accept requests from the network without a key: set "
-                    "--api-key (or VERIF_API_KEY), or pass --no-auth to serve it open on purpose")
+                    f"--api-key (or {envvar}), or pass --no-auth to serve it open on purpose")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
