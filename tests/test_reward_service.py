@@ -267,9 +267,10 @@ def test_eight_clients_of_512_samples_each_get_every_reward_once(judge: tuple[st
         assert [r["id"] for r in res] == [f"c{c}-{k}" for k in range(512)]
         assert [parts(r) for r in res] == expected
     assert health["samples"] == 8 * 512  # each sample scored exactly once by the service
-    # one shared cache and deduplication: 8 clients cost the judge no more than one in-process reward does
-    # (8 in-process rewards, one per trainer worker, would each ask it all again)
-    assert 0 < j.requests - before <= one_pass
+    # one shared cache and deduplication: 8 clients cost the judge about what one in-process reward does (8
+    # in-process rewards, one per trainer worker, would each ask it all again: 8x). Not exactly 1x: how the
+    # requests fall into batching windows varies, and the sandbox's llm_* relay is deduplicated per batch only.
+    assert 0 < j.requests - before < 2 * one_pass
 
 
 class GatedJudge(fakes.FakeJudge):
