@@ -614,6 +614,25 @@ def _half_open(url: str, data: bytes) -> socket.socket:
     return s
 
 
+def _read_response(s: socket.socket) -> bytes:
+    """One whole HTTP response (headers, then Content-Length bytes of body), however it is segmented."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def test_half_open_request_is_closed_by_the_header_timeout() -> None:
     """Before: a request that never finishes its headers held its connection 30 s and more (slow-loris).
     The server must close it (recv sees EOF) long before the client's own 60 s socket timeout."""
@@ -631,7 +650,7 @@ def test_slow_body_gets_408() -> None:
         s = _half_open(url, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                             b"Content-Length: 1000\r\n\r\n{\"model\": ")
         try:
-            reply = s.recv(4096)
+            reply = _read_response(s)
         finally:
             s.close()
         assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
