@@ -157,6 +157,9 @@ def test_request_level_errors_name_the_field_and_keys_are_required(service: str)
     assert httpx.post(f"{service}/v1/reward", json={"items": []}).status_code == 401
     assert httpx.post(f"{service}/get_reward", json={"query": [], "prompts": [], "labels": []}).status_code == 401
     assert httpx.get(f"{service}/openapi.json", headers=key).status_code == 404
+    nested = '{"items": ' + "[" * 50_000 + "]" * 50_000 + "}"  # the same guards as verif serve: a 400, not a 500
+    r = httpx.post(f"{service}/v1/reward", content=nested, headers=key | {"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "too_deep"
     assert httpx.get(f"{service}/health").status_code == 200
     with pytest.raises(RewardServiceError, match="HTTP 401"):
         RewardClient(service, api_key="wrong").score([{"ground_truth": "{}", "response": ""}])
