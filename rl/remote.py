@@ -1,8 +1,9 @@
 """Clients of the reward service (:mod:`rl.service`, ``verif rl serve``): verl, TRL and plain Python.
 
-* :class:`RewardClient` posts samples to ``POST /v1/reward``: async, chunks sent concurrently, retried with
-  exponential backoff on 502/503/504 (honouring ``Retry-After``), 500 and connection errors (a restarted or
-  failed-over service), until each sample's deadline. Scoring is a pure function of the sample, so a retry
+* :class:`RewardClient` posts samples to ``POST /v1/reward`` of one service or several replicas
+  (``reward_url`` comma-separated: requests take turns and fail over): async, chunks sent concurrently,
+  retried with exponential backoff on 502/503/504 (honouring ``Retry-After``), 500 and connection errors (a
+  restarted or failed-over service), until each sample's deadline. Scoring is a pure function of the sample, so a retry
   after a server died mid-batch gives the same result once: results are kept per sample, in order.
 * :func:`compute_score_async` / :func:`compute_score`: a verl ``reward.custom_reward_function``::
 
@@ -66,18 +67,25 @@ def reward_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 class RewardClient:
     """Posts samples to a reward service (see the module docs); one per process and configuration."""
 
-    def __init__(self, url: str | None = None, *, api_key: str | None = None, options: Mapping[str, Any] | None = None,
-                 timeout_s: float = 600.0, deadline_s: float = 1800.0, chunk_size: int = 512, concurrency: int = 8,
-                 backoff_s: float = 0.5, max_backoff_s: float = 15.0, max_attempts: int = 50) -> None:
+    def __init__(self, url: str | Sequence[str] | None = None, *, api_key: str | None = None,
+                 options: Mapping[str, Any] | None = None, timeout_s: float = 600.0, deadline_s: float = 1800.0,
+                 chunk_size: int = 512, concurrency: int = 8, backoff_s: float = 0.5, max_backoff_s: float = 15.0,
+                 max_attempts: int = 50) -> None:
         url = url or os.environ.get(URL_ENV)
         if not url:
             raise ValueError(f"the reward service URL is missing: set reward_url (or ${URL_ENV})")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"reward_url must be an http(s) URL, got {url!r}")
+        urls = [u.strip() for u in url.split(",")] if isinstance(url, str) else [str(u).strip() for u in url]
+        urls = [u.rstrip("/") for u in urls if u]
+        bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+        if bad or not urls:
+            raise ValueError(f"reward_url must be http(s) URLs (comma-separated for several), got {url!r}")
         if chunk_size < 1 or concurrency < 1 or timeout_s <= 0 or deadline_s <= 0 or max_attempts < 1:
             raise ValueError("chunk_size, concurrency, max_attempts >= 1 and timeout_s, deadline_s > 0 are required")
-        self.url = url.rstrip("/")
+        #: the service replicas: requests start on the next one in turn and fail over to the others
+        self.urls = urls
+        self.url = urls[0]
         self.endpoint = self.url + "/v1/reward"
+        self._turn = 0
         self.api_key = api_key if api_key is not None else os.environ.get(KEY_ENV)
         self.options = dict(options or {})
         self.timeout_s = timeout_s
@@ -113,26 +121,28 @@ class RewardClient:
         body = {"items": items, "options": self.options}
         wait = self.backoff_s
         last = "no attempt"
+        first, self._turn = self._turn, self._turn + 1
         for attempt in range(1, self.max_attempts + 1):
             left = deadline - loop.time()
             if left <= 0:
                 break
+            endpoint = self.urls[(first + attempt - 1) % len(self.urls)] + "/v1/reward"
             self.requests += 1
             retry_after = None
             try:
-                r = await self._http().post(self.endpoint, json=body, timeout=min(self.timeout_s, left))
+                r = await self._http().post(endpoint, json=body, timeout=min(self.timeout_s, left))
             except httpx.TransportError as e:  # refused (restarting), reset (killed mid-batch), timed out
-                last = f"{type(e).__name__}: {e}"
+                last = f"{endpoint}: {type(e).__name__}: {e}"
             else:
                 if r.status_code == 200:
                     results = r.json().get("results")
                     if not isinstance(results, list) or len(results) != len(items):
-                        raise RewardServiceError(f"{self.endpoint} returned {len(results or [])} results for "
+                        raise RewardServiceError(f"{endpoint} returned {len(results or [])} results for "
                                                  f"{len(items)} samples")
                     return results
-                last = f"HTTP {r.status_code}: {_message(r)}"
+                last = f"{endpoint}: HTTP {r.status_code}: {_message(r)}"
                 if r.status_code not in RETRY_STATUS:
-                    raise RewardServiceError(f"{self.endpoint}: {last}")
+                    raise RewardServiceError(last)
                 ra = r.headers.get("retry-after", "")
                 retry_after = float(ra) if ra.replace(".", "", 1).isdigit() else None
             pause = max(retry_after or 0.0, wait * (0.5 + random.random()))  # jitter: clients do not retry in step
@@ -141,7 +151,7 @@ class RewardClient:
             self.retries += 1
             await asyncio.sleep(pause)
             wait = min(wait * 2, self.max_backoff_s)
-        raise RewardServiceError(f"no reward from {self.endpoint} within the deadline ({self.deadline_s:g} s, "
+        raise RewardServiceError(f"no reward from {', '.join(self.urls)} within the deadline ({self.deadline_s:g} s, "
                                  f"{attempt} attempts); last: {last}")
 
     async def ascore(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from rl.reward import instance_for
+from rl.reward import instance_for, summary_line
 from verifier.http_guard import Guards, RequestError, guarded_app, read_json
 from verifier.server import QueueFull, WindowBatcher
 from verinstruct.reward import PARTS, RewardConfig, RewardResult, reward_batch
@@ -161,6 +161,7 @@ class RewardBatcher(WindowBatcher[_Job]):
                 for j in jobs:
                     j.fail(f"reward batch failed: {type(e).__name__}: {e}")
                 continue
+            log.info("%s (%d requests)", summary_line(results), len(jobs))
             at = 0
             for j in jobs:
                 n = len(j.responses)

@@ -114,6 +114,10 @@ def serve_cmd(
                f"{spec or 'none'}; defaults {json.dumps(defaults)}", err=True)
     if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host} with --no-auth: anyone who can reach the port can use it", err=True)
+    import logging
+
+    # one line per scored batch (the means of the parts), as the in-process reward prints
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         uvicorn.Server(uvicorn_config(app, guards, host=host, port=port, log_level=log_level)).run()
     finally:

@@ -148,6 +148,14 @@ def test_a_bad_item_fails_alone(service: str, judge: tuple[str, Any]) -> None:
         compute_score("x", "resp", "{not json", None, reward_url=service, api_key="k3y")
 
 
+def test_client_fails_over_to_another_replica(service: str, judge: tuple[str, Any], unused_port: int) -> None:
+    samples = fixture_samples()[:6]
+    client = RewardClient(f"http://127.0.0.1:{unused_port},{service}", api_key="k3y", chunk_size=2, backoff_s=0.01)
+    res = client.score([{"ground_truth": gt, "response": r} for _, gt, r in samples])
+    assert [parts(r) for r in res] == in_process(samples, judge[0])
+    assert client.retries >= 1  # the chunks that started on the dead replica went to the live one
+
+
 def test_request_level_errors_name_the_field_and_keys_are_required(service: str) -> None:
     key = {"Authorization": "Bearer k3y"}
     r = httpx.post(f"{service}/v1/reward", json={"items": [], "options": {"formula": "nope"}}, headers=key)
