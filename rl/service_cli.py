@@ -20,8 +20,9 @@ from verifier.serve_limits import (
     RETRY_AFTER_S,
 )
 
-#: where the judgements are cached by default (the container mounts its one writable volume there)
-DEFAULT_CACHE = "~/.cache/verinstruct/reward-service/judgements.sqlite"
+#: judgements are cached in memory by default (shared by every client while the service runs); --cache PATH
+#: keeps them across restarts (the container sets it to its one writable volume)
+DEFAULT_CACHE = ":memory:"
 #: samples waiting or being scored before 503 (a GRPO step is 512; several trainers share the service)
 MAX_QUEUE_SAMPLES = 65536
 
@@ -47,8 +48,9 @@ def serve_cmd(
     base_url: Annotated[list[str] | None, typer.Option("--base-url", help="OpenAI-compatible verifier server "
                                                                           "(repeat)")] = None,
     verifier_mode: Annotated[str | None, typer.Option(help="score or generate (the verifier's decision mode)")] = None,
-    cache: Annotated[str, typer.Option(envvar="VERIF_REWARD_CACHE", help="judge cache (SQLite), shared by every "
-                                       "client and kept across restarts; '' for none")] = DEFAULT_CACHE,
+    cache: Annotated[str, typer.Option(envvar="VERIF_REWARD_CACHE", help="judge cache shared by every client: "
+                                       "':memory:' (default), a SQLite file (kept across restarts), or '' for none"
+                                       )] = DEFAULT_CACHE,
     sandbox_workers: Annotated[int | None, typer.Option(min=1, help="sandbox worker processes for dataset code")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="default reward option KEY=VALUE (repeat), "
                                                                       "e.g. formula=prob, undecided=mask")] = None,

@@ -299,8 +299,9 @@ class GatedJudge(fakes.FakeJudge):
 
 
 def _start_service(port: int, judge_url: str) -> subprocess.Popen[str]:
+    """`verif rl serve` as a user starts it (its judge cache in memory: a restart starts empty)."""
     cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "rl", "serve", "--port", str(port),
-           "--verifier", "openai:fake-judge", "--base-url", judge_url, "--log-level", "warning"]
+           "--verifier", "openai:fake-judge", "--base-url", judge_url, "--cache", ":memory:", "--log-level", "warning"]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
