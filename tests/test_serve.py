@@ -666,3 +666,24 @@ def test_connections_beyond_the_cap_get_503() -> None:
         finally:
             for s in held:
                 s.close()
+
+
+def test_serve_verifier_recipe_needs_a_key_beyond_loopback_and_binds_what_it_says() -> None:
+    """Before: rl/recipes/serve_verifier.sh bound 0.0.0.0 with no key. DRY_RUN=1 prints the command it runs."""
+    script = REPO / "rl" / "recipes" / "serve_verifier.sh"
+    env = {k: v for k, v in os.environ.items() if k not in ("VERIF_API_KEY", "HOST")} | {"DRY_RUN": "1"}
+    for engine in ("vllm", "sglang", "verif"):
+        res = subprocess.run(["bash", str(script)], env=env | {"ENGINE": engine}, capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 2 and "VERIF_API_KEY" in res.stderr and not res.stdout
+        res = subprocess.run(["bash", str(script)], env=env | {"ENGINE": engine, "VERIF_API_KEY": "k3y"},
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "--host 0.0.0.0" in res.stdout and "--port 8000" in res.stdout
+        # the key reaches the engine (vLLM and verif serve read it from the environment, not the command line)
+        assert ("--api-key k3y" in res.stdout) == (engine == "sglang")
+        assert ("VLLM_API_KEY=***" in res.stdout) == (engine == "vllm")
+        assert "VERIF_API_KEY=***" in res.stdout
+        res = subprocess.run(["bash", str(script)], env=env | {"ENGINE": engine, "HOST": "127.0.0.1"},
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and "--host 127.0.0.1" in res.stdout

@@ -22,12 +22,17 @@ case "$HOST" in
        exit 2
      fi ;;
 esac
-run() { if [ -n "${DRY_RUN:-}" ]; then printf '%q ' "$@"; echo; else exec "$@"; fi; }
+run() {
+  if [ -z "${DRY_RUN:-}" ]; then exec "$@"; fi
+  if [ -n "${VLLM_API_KEY:-}" ]; then printf 'VLLM_API_KEY=*** '; fi
+  if [ -n "${VERIF_API_KEY:-}" ]; then printf 'VERIF_API_KEY=*** '; fi
+  printf '%q ' "$@"; echo
+}
 # The key goes through the environment where the engine reads it there (not on the command line, where
 # `ps` shows it); SGLang only takes it as an argument.
-if [ -n "${VERIF_API_KEY:-}" ]; then export VLLM_API_KEY="$VERIF_API_KEY"; fi
 case "$ENGINE" in
-  vllm)   run vllm serve "$VERIFIER" --served-model-name "$NAME" --host "$HOST" --port "$PORT" \
+  vllm)   if [ -n "${VERIF_API_KEY:-}" ]; then export VLLM_API_KEY="$VERIF_API_KEY"; fi
+          run vllm serve "$VERIFIER" --served-model-name "$NAME" --host "$HOST" --port "$PORT" \
             --tensor-parallel-size "$TP" --max-model-len 8192 --enable-prefix-caching ;;
   sglang) run python3 -m sglang.launch_server --model-path "$VERIFIER" --served-model-name "$NAME" --host "$HOST" \
             --port "$PORT" --tp "$TP" ${VERIF_API_KEY:+--api-key "$VERIF_API_KEY"} ;;
