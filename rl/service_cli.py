@@ -119,7 +119,8 @@ def serve_cmd(
     import logging
 
     # one line per scored batch (the means of the parts), as the in-process reward prints
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = getattr(logging, log_level.upper(), logging.DEBUG)  # uvicorn's 'trace' is below DEBUG
+    logging.basicConfig(level=level if isinstance(level, int) else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         uvicorn.Server(uvicorn_config(app, guards, host=host, port=port, log_level=log_level)).run()
     finally:
