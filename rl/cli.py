@@ -1,4 +1,4 @@
-"""`verif rl prepare|train-trl`: data for verl / TRL, and a small TRL GRPO run on CPU.
+"""`verif rl prepare|train-trl|serve`: data for verl / TRL, and a small TRL GRPO run on CPU.
 
 Registered into the `verif` app through the ``verinstruct.cli`` entry-point group (``pyproject.toml``).
 """
@@ -72,6 +72,11 @@ def train_trl_cmd(
     for entry in trainer.state.log_history:
         typer.echo(json.dumps({k: v for k, v in entry.items() if "reward" in k or k.startswith("verinstruct/")
                                or k == "step"}))
+
+
+from rl.service_cli import serve_cmd  # noqa: E402
+
+rl_app.command("serve")(serve_cmd)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -569,3 +570,120 @@ def test_create_app_rejects_bad_guard_settings() -> None:
         create_app(RecordingBackend(), max_queue=0)
     with pytest.raises(ValueError, match="max_body_bytes"):
         create_app(RecordingBackend(), max_body_bytes=0)
+
+
+# ---- closed by default (issue 16): one auth dependency, no docs, slow-loris and nesting guards ------------
+
+
+def test_docs_and_schema_are_not_served_and_every_route_needs_the_key() -> None:
+    """Before: /docs, /redoc and /openapi.json answered without a key (auth was called by hand per route)."""
+    with serving(create_app(RecordingBackend(), api_key="s3cret")) as url:
+        for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+            r = httpx.get(url + path)
+            assert r.status_code in (401, 404), (path, r.status_code)
+            assert "openapi" not in r.text.lower() and "swagger" not in r.text.lower()
+            r = httpx.get(url + path, headers={"Authorization": "Bearer s3cret"})
+            assert r.status_code == 404, path
+        app = create_app(RecordingBackend(), api_key="s3cret")
+        # every route the app has (a future one included) goes through the app-level key dependency
+        assert len(app.router.dependencies) == 1
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_cli_refuses_a_network_host_without_a_key() -> None:
+    res = _run_cli("serve", "--host", "0.0.0.0")
+    assert res.returncode == 2
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith("error: verif serve --host 0.0.0.0") and "--api-key" in line and "--no-auth" in line
+
+
+def test_deeply_nested_body_gets_400_not_500() -> None:
+    """Before: '[' * 100000 raised RecursionError in the parser, a 500."""
+    with serving(create_app(RecordingBackend())) as url:
+        for body in ("[" * 100_000 + "]" * 100_000, '{"model": ' + "[" * 40 + "]" * 40 + "}"):
+            r = httpx.post(f"{url}/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == "too_deep"
+        assert httpx.post(f"{url}/v1/chat/completions", json=chat("ok")).status_code == 200  # still serving
+
+
+def _half_open(url: str, data: bytes) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=60)
+    s.sendall(data)
+    return s
+
+
+def _read_response(s: socket.socket) -> bytes:
+    """One whole HTTP response (headers, then Content-Length bytes of body), however it is segmented."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_half_open_request_is_closed_by_the_header_timeout() -> None:
+    """Before: a request that never finishes its headers held its connection 30 s and more (slow-loris).
+    The server must close it (recv sees EOF) long before the client's own 60 s socket timeout."""
+    with serving(create_app(RecordingBackend(), header_timeout_s=0.3)) as url:
+        s = _half_open(url, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        try:
+            assert s.recv(1024) == b""  # closed by the server, nothing answered
+        finally:
+            s.close()
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_slow_body_gets_408() -> None:
+    with serving(create_app(RecordingBackend(), body_timeout_s=0.3)) as url:
+        s = _half_open(url, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: 1000\r\n\r\n{\"model\": ")
+        try:
+            reply = _read_response(s)
+        finally:
+            s.close()
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"request_timeout" in reply
+
+
+def test_connections_beyond_the_cap_get_503() -> None:
+    with serving(create_app(RecordingBackend(), max_connections=2)) as url:
+        held = [_half_open(url, b"GET /health HTTP/1.1\r\nHost: x\r\n") for _ in range(2)]
+        try:
+            r = httpx.get(f"{url}/health")
+            assert r.status_code == 503
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_serve_verifier_recipe_needs_a_key_beyond_loopback_and_binds_what_it_says() -> None:
+    """Before: rl/recipes/serve_verifier.sh bound 0.0.0.0 with no key. DRY_RUN=1 prints the command it runs."""
+    script = REPO / "rl" / "recipes" / "serve_verifier.sh"
+    env = {k: v for k, v in os.environ.items() if k not in ("VERIF_API_KEY", "HOST")} | {"DRY_RUN": "1"}
+    for engine in ("vllm", "sglang", "verif"):
+        res = subprocess.run(["bash", str(script)], env=env | {"ENGINE": engine}, capture_output=True, text=True,
+                             timeout=60)
+        assert res.returncode == 2 and "VERIF_API_KEY" in res.stderr and not res.stdout
+        res = subprocess.run(["bash", str(script)], env=env | {"ENGINE": engine, "VERIF_API_KEY": "k3y"},
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "--host 0.0.0.0" in res.stdout and "--port 8000" in res.stdout
+        # the key reaches the engine (vLLM and verif serve read it from the environment, not the command line)
+        assert ("--api-key k3y" in res.stdout) == (engine == "sglang")
+        assert ("VLLM_API_KEY=***" in res.stdout) == (engine == "vllm")
+        assert "VERIF_API_KEY=***" in res.stdout
+        res = subprocess.run(["bash", str(script)], env=env | {"ENGINE": engine, "HOST": "127.0.0.1"},
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and "--host 127.0.0.1" in res.stdout

@@ -2,9 +2,10 @@
 
 Only the chat-completions subset that :class:`verifier.backends.openai_backend.OpenAIBackend` uses is served
 (``POST /v1/chat/completions`` with n=1, no streaming), plus ``GET /health`` and ``GET /v1/models``.
-Requests that arrive together are micro-batched into one backend call: a single worker task drains an asyncio
-queue (up to ``max_batch_size`` requests, waiting at most ``batch_wait_ms`` for more) and runs the backend in
-a thread, one batch at a time, so the event loop stays free and the backend is never called concurrently.
+Requests that arrive together are micro-batched into one backend call by a :class:`WindowBatcher` (fixed
+window): a single worker task drains an asyncio queue (up to ``max_batch_size`` requests, waiting at most
+``batch_wait_ms`` after the first for more) and runs the backend in a thread, one batch at a time, so the
+event loop stays free and the backend is never called concurrently.
 
 Scoring (what the ``openai`` backend's default ``score_method="sequence"`` sends), as vLLM's server does it:
 a request whose last message is an assistant message, with ``add_generation_prompt: false``,
@@ -15,10 +16,14 @@ content is empty) and ``prompt_logprobs`` holds ``null`` for the conversation fo
 the whole continued message: ``{"<n>": {"logprob": ..., "rank": null, "decoded_token": <the message text>}}``
 (n = -1: the entry is not a single vocabulary token). Other uses of these three fields are refused (400).
 
-Guards, all set by :func:`create_app` (and ``verif serve`` options):
+Guards, all set by :func:`create_app` (and ``verif serve`` options), shared with the reward service through
+:mod:`verifier.http_guard`:
 
 * ``api_key``: every endpoint but ``/health`` needs ``Authorization: Bearer <key>`` (401 otherwise, an
-  OpenAI-style body with code ``invalid_api_key``); ``/health`` stays open for load balancers and probes.
+  OpenAI-style body with code ``invalid_api_key``), checked by one app-level dependency; ``/health`` stays
+  open for load balancers and probes; no docs or OpenAPI schema routes.
+* ``header_timeout_s``, ``body_timeout_s``, ``max_connections``: slow-loris guards (see ``http_guard``); a
+  body nested deeper than ``http_guard``'s limit is a 400.
 * ``max_body_bytes``: a larger request body is refused with 413 before it is parsed.
 * ``max_queue``: requests admitted but not yet answered; beyond it 503 with ``Retry-After`` (the ``openai``
   backend retries 503 and waits at least that long).
@@ -36,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import math
@@ -44,13 +48,33 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from verifier.backends.base import Backend, GenerationConfig, GenResult, Messages, ScoreResult, TokenLogprob
-from verifier.serve_limits import MAX_BODY_BYTES, MAX_QUEUE, MAX_TOKENS_LIMIT, RETRY_AFTER_S
+from verifier.http_guard import (
+    Guards,
+    RequestError,
+    error_body,
+    error_response,
+    guarded_app,
+    read_json,
+    serve_in_thread,
+)
+from verifier.serve_limits import (
+    BODY_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    MAX_CONNECTIONS,
+    MAX_QUEUE,
+    MAX_TOKENS_LIMIT,
+    RETRY_AFTER_S,
+)
+
+__all__ = ["BackendBatcher", "QueueFull", "RequestError", "WindowBatcher", "create_app", "error_body",
+           "error_response", "parse_chat_request", "serve_in_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +83,6 @@ MAX_TOP_LOGPROBS = 20
 #: the most stop sequences per request (OpenAI's own limit)
 MAX_STOP = 4
 _ROLES = {"system", "user", "assistant", "developer"}
-
-
-class RequestError(ValueError):
-    """A request the server rejects (400 unless ``status`` says otherwise); ``param`` names the field."""
-
-    def __init__(
-        self, message: str, param: str | None = None, *, status: int = 400, code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +99,6 @@ class ChatRequest:
     model: str = ""
     #: a scoring request (see the module docs): the continued assistant text; ``messages`` is what precedes it
     continuation: str | None = None
-
-
-def error_body(
-    message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
-    """The OpenAI error schema, which the official clients parse into their exception messages."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-def error_response(e: RequestError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(e.message, param=e.param, code=e.code), status_code=e.status, headers=headers)
 
 
 def _is_int(v: Any) -> bool:
@@ -345,19 +345,34 @@ class QueueFull(Exception):
     """The server already holds ``max_queue`` unanswered requests."""
 
 
-class MicroBatcher:
-    """Collects concurrent requests and runs them through the backend in batches, one batch at a time."""
+class _Pending(Protocol):
+    """What a :class:`WindowBatcher` queues: a future for the answer, and how to fail it."""
 
-    def __init__(
-        self, backend: Backend, max_batch_size: int, batch_wait_ms: float, max_queue: int | None = None
-    ) -> None:
+    future: asyncio.Future[Any]
+
+    def fail(self, message: str) -> None: ...
+
+
+J = TypeVar("J", bound=_Pending)
+
+
+class WindowBatcher(Generic[J]):
+    """Fixed-window micro-batching on the server's event loop: the first request of a batch opens a window of
+    ``batch_wait_ms``; the batch runs when the window closes or ``max_batch_size`` requests are in, whichever
+    comes first, one batch at a time (:meth:`_run`, which subclasses define).
+
+    Unlike :mod:`rl.batcher` (a thread that flushes after a quiet gap, for in-process callers), this lives on
+    one asyncio loop and bounds the requests it holds: beyond ``max_queue`` unanswered requests
+    :meth:`_submit` raises :class:`QueueFull` (the server's 503 with ``Retry-After``).
+    """
+
+    def __init__(self, max_batch_size: int, batch_wait_ms: float, max_queue: int | None = None) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         if batch_wait_ms < 0:
             raise ValueError(f"batch_wait_ms must be >= 0, got {batch_wait_ms}")
         if max_queue is not None and max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")
-        self.backend = backend
         self.max_batch_size = max_batch_size
         self.batch_wait = batch_wait_ms / 1000.0
         self.max_queue = max_queue
@@ -365,39 +380,29 @@ class MicroBatcher:
         self.batches = 0
         #: requests admitted and not yet answered (queued or running)
         self.pending = 0
-        self._queue: asyncio.Queue[_Job] | None = None
+        self._queue: asyncio.Queue[J] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def _ensure_started(self) -> asyncio.Queue[_Job]:
+    def _ensure_started(self) -> asyncio.Queue[J]:
         if self._task is None or self._task.done():
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(self._worker(self._queue))
         assert self._queue is not None
         return self._queue
 
-    async def _submit(self, job: _Job) -> Any:
-        if self.max_queue is not None and self.pending >= self.max_queue:
+    async def _submit(self, job: J, weight: int = 1) -> Any:
+        """Queue ``job`` and wait for its answer; ``weight`` is how many requests it counts for (a batch of
+        samples counts as its size against ``max_queue``)."""
+        if self.max_queue is not None and self.pending + weight > self.max_queue and self.pending:
             raise QueueFull(f"the server is busy: {self.pending} requests are waiting (max_queue)")
-        self.pending += 1
+        self.pending += weight
         try:
             await self._ensure_started().put(job)
             return await job.future
         finally:
-            self.pending -= 1
+            self.pending -= weight
 
-    async def submit(self, messages: Messages, config: GenerationConfig) -> GenResult:
-        """Generate for one conversation; raises QueueFull when the queue is full."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        result: GenResult = await self._submit(_Job(messages, config, None, fut))
-        return result
-
-    async def score(self, messages: Messages, continuation: str) -> ScoreResult:
-        """log P(continuation | messages + generation prompt) as ``logprobs[continuation]``; may raise QueueFull."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        result: ScoreResult = await self._submit(_Job(messages, None, continuation, fut))
-        return result
-
-    async def _collect(self, queue: asyncio.Queue[_Job]) -> list[_Job]:
+    async def _collect(self, queue: asyncio.Queue[J]) -> list[J]:
         items = [await queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.batch_wait
@@ -416,21 +421,65 @@ class MicroBatcher:
                 break
         return items
 
-    async def _worker(self, queue: asyncio.Queue[_Job]) -> None:
+    async def _worker(self, queue: asyncio.Queue[J]) -> None:
         while True:
             items = await self._collect(queue)
-            # one generate call per distinct config, in arrival order; all scores in one call
-            groups: dict[GenerationConfig, list[_Job]] = {}
-            scores: list[_Job] = []
-            for job in items:
-                if job.config is None:
-                    scores.append(job)
-                else:
-                    groups.setdefault(job.config, []).append(job)
-            for config, group in groups.items():
-                await self._run_generate(group, config)
-            if scores:
-                await self._run_score(scores)
+            try:
+                await self._run(items)
+            except Exception as e:  # a bug in one batch must not kill the worker or hang its requests
+                log.exception("a batch of %d failed", len(items))
+                for job in items:
+                    job.fail(f"server error: {type(e).__name__}: {e}")
+
+    async def _run(self, items: list[J]) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        queue, self._queue = self._queue, None
+        while queue is not None and not queue.empty():
+            queue.get_nowait().fail("server shutting down")
+
+
+class BackendBatcher(WindowBatcher[_Job]):
+    """Chat requests through one verifier Backend: one ``generate`` call per distinct config, all scoring
+    requests of a batch in one ``score`` call."""
+
+    def __init__(
+        self, backend: Backend, max_batch_size: int, batch_wait_ms: float, max_queue: int | None = None
+    ) -> None:
+        super().__init__(max_batch_size, batch_wait_ms, max_queue)
+        self.backend = backend
+
+    async def submit(self, messages: Messages, config: GenerationConfig) -> GenResult:
+        """Generate for one conversation; raises QueueFull when the queue is full."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        result: GenResult = await self._submit(_Job(messages, config, None, fut))
+        return result
+
+    async def score(self, messages: Messages, continuation: str) -> ScoreResult:
+        """log P(continuation | messages + generation prompt) as ``logprobs[continuation]``; may raise QueueFull."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        result: ScoreResult = await self._submit(_Job(messages, None, continuation, fut))
+        return result
+
+    async def _run(self, items: list[_Job]) -> None:
+        # one generate call per distinct config, in arrival order; all scores in one call
+        groups: dict[GenerationConfig, list[_Job]] = {}
+        scores: list[_Job] = []
+        for job in items:
+            if job.config is None:
+                scores.append(job)
+            else:
+                groups.setdefault(job.config, []).append(job)
+        for config, group in groups.items():
+            await self._run_generate(group, config)
+        if scores:
+            await self._run_score(scores)
 
     async def _call(self, method: Any, batch: list[Messages], arg: Any) -> list[Any] | str:
         """``method(batch, arg)`` in a thread; a failure of the whole call comes back as its message."""
@@ -487,16 +536,6 @@ class MicroBatcher:
             if not job.future.done():
                 job.future.set_result(out)
 
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        queue, self._queue = self._queue, None
-        while queue is not None and not queue.empty():
-            queue.get_nowait().fail("server shutting down")
-
 
 def create_app(
     backend: Backend,
@@ -509,57 +548,35 @@ def create_app(
     max_queue: int = MAX_QUEUE,
     max_tokens_limit: int = MAX_TOKENS_LIMIT,
     retry_after_s: int = RETRY_AFTER_S,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> FastAPI:
     """Build the app serving ``backend``; ``model_name`` (default ``backend.model``) is the id it serves.
 
-    ``api_key`` None or empty leaves the server open; see the module docs for the other guards.
+    ``api_key`` None or empty leaves the server open; see the module docs and :mod:`verifier.http_guard`
+    for the other guards (the connection guards apply when it is run with ``http_guard.uvicorn_config`` or
+    :func:`serve_in_thread`).
     """
-    if max_body_bytes < 1 or max_tokens_limit < 1 or retry_after_s < 0:
+    if max_tokens_limit < 1:
         raise ValueError("max_body_bytes and max_tokens_limit must be >= 1, retry_after_s >= 0")
+    try:
+        guards = Guards(api_key=api_key or None, max_body_bytes=max_body_bytes, max_queue=max_queue,
+                        retry_after_s=retry_after_s, header_timeout_s=header_timeout_s,
+                        body_timeout_s=body_timeout_s, max_connections=max_connections)
+    except ValueError as e:
+        raise ValueError(f"max_body_bytes and max_tokens_limit must be >= 1, retry_after_s >= 0 ({e})") from None
     served = model_name or backend.model
-    batcher = MicroBatcher(backend, max_batch_size, batch_wait_ms, max_queue)
-    expected = f"Bearer {api_key}".encode() if api_key else None
+    batcher = BackendBatcher(backend, max_batch_size, batch_wait_ms, max_queue)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await batcher.close()
 
-    app = FastAPI(title="verinstruct verifier", lifespan=lifespan)
+    app = guarded_app("verinstruct verifier", guards, lifespan=lifespan)
     app.state.batcher = batcher
     app.state.backend = backend
-
-    def check_key(request: Request) -> None:
-        if expected is None:
-            return
-        given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            raise RequestError(
-                "missing or wrong API key: send 'Authorization: Bearer <key>' (verif serve --api-key)",
-                status=401,
-                code="invalid_api_key",
-            )
-
-    async def read_body(request: Request) -> Any:
-        length = request.headers.get("content-length")
-        too_big = RequestError(
-            f"request body is larger than this server's limit of {max_body_bytes} bytes "
-            "(verif serve --max-body-bytes)",
-            status=413,
-            code="request_too_large",
-        )
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            raise too_big
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise too_big
-            chunks.append(chunk)
-        try:
-            return json.loads(b"".join(chunks))
-        except ValueError:
-            raise RequestError("request body is not valid JSON") from None
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -573,28 +590,20 @@ def create_app(
         }
 
     @app.get("/v1/models")
-    async def models(request: Request) -> Any:
-        try:
-            check_key(request)
-        except RequestError as e:
-            return error_response(e)
+    async def models() -> Any:
         card = {"id": served, "object": "model", "created": 0, "owned_by": "verinstruct"}
         return {"object": "list", "data": [card]}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> JSONResponse:
-        try:
-            check_key(request)
-            req = parse_chat_request(await read_body(request), max_tokens_limit=max_tokens_limit)
-            if req.model != served:
-                raise RequestError(
-                    f"The model `{req.model}` does not exist: this server serves `{served}`",
-                    "model",
-                    status=404,
-                    code="model_not_found",
-                )
-        except RequestError as e:
-            return error_response(e)
+        req = parse_chat_request(await read_json(request, guards), max_tokens_limit=max_tokens_limit)
+        if req.model != served:
+            raise RequestError(
+                f"The model `{req.model}` does not exist: this server serves `{served}`",
+                "model",
+                status=404,
+                code="model_not_found",
+            )
         try:
             if req.continuation is not None:
                 scored = await batcher.score(req.messages, req.continuation)
@@ -607,42 +616,9 @@ def create_app(
                     return JSONResponse(completion_json(result, req, served))
                 error, bad = result.error or "backend returned no text", result.bad_request
         except QueueFull as e:
-            busy = RequestError(str(e), status=503, code="server_busy")
-            return error_response(busy, headers={"Retry-After": str(retry_after_s)})
+            raise guards.busy(str(e)) from None
         if bad:
             return error_response(RequestError(error, "messages"))
         return JSONResponse(error_body(error, type_="server_error"), status_code=500)
 
     return app
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    """Serve ``app`` with uvicorn in a background thread; yield its root URL (``http://host:port``); always stop.
-
-    For a trainer that hosts its own verifier in-process, and for tests over real HTTP. ``port=0`` picks a
-    free port: the socket is bound here, before the server starts, so no other process can take it meanwhile.
-    """
-    import socket
-    import threading
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + start_timeout
-    try:
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the verifier server on {host}:{bound} did not start")
-            time.sleep(0.01)
-        yield f"http://{host}:{bound}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

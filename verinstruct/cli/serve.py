@@ -1,8 +1,9 @@
 """`verif serve`: share one verifier model over an OpenAI-compatible HTTP endpoint.
 
 Trainers then point the `openai` verifier backend at it (``--verifier openai:MODEL --base-url http://HOST:PORT/v1``);
-requests from all of them are micro-batched into the one model. On a network, set ``--api-key`` (or
-``VERIF_API_KEY``); clients send it with ``verif score --api-key`` or the same environment variable.
+requests from all of them are micro-batched into the one model. Closed by default: listening on anything but
+a loopback address needs ``--api-key`` (or ``VERIF_API_KEY``; clients send it with ``verif score --api-key``
+or the same environment variable), or an explicit ``--no-auth``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,29 @@ from typing import Any
 
 import typer
 
-from verifier.serve_limits import MAX_BODY_BYTES, MAX_QUEUE, MAX_TOKENS_LIMIT
+from verifier.serve_limits import (
+    BODY_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    MAX_CONNECTIONS,
+    MAX_QUEUE,
+    MAX_TOKENS_LIMIT,
+)
 
 BACKENDS = ("transformers", "vllm")
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_exposure(host: str, api_key: str | None, no_auth: bool, command: str, envvar: str = "VERIF_API_KEY") -> None:
+    """Closed by default: a server reachable from the network needs a key, or the operator's explicit
+    ``--no-auth`` (shared by ``verif serve`` and ``verif rl serve``)."""
+    if api_key and no_auth:
+        raise _fail("--api-key and --no-auth contradict each other: pick one")
+    if not api_key and not no_auth and host not in LOOPBACK:
+        raise _fail(f"{command} --host {host} would accept requests from the network without a key: set "
+                    f"--api-key (or {envvar}), or pass --no-auth to serve it open on purpose")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -56,8 +77,12 @@ def serve(
         None,
         "--api-key",
         envvar="VERIF_API_KEY",
-        help="Require 'Authorization: Bearer KEY' on every endpoint but /health (401 otherwise).",
+        help="Require 'Authorization: Bearer KEY' on every endpoint but /health (401 otherwise); needed to "
+        "listen beyond loopback.",
         show_envvar=True,
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Serve a non-loopback --host without a key (anyone who reaches it can use it)."
     ),
     max_body_bytes: int = typer.Option(
         MAX_BODY_BYTES, "--max-body-bytes", min=1, help="Largest request body accepted (413 beyond it)."
@@ -74,10 +99,21 @@ def serve(
         min=1,
         help="Largest max_tokens a request may ask for (400 beyond it; not clamped).",
     ),
+    header_timeout: float = typer.Option(
+        HEADER_TIMEOUT_S, "--header-timeout", min=0.001,
+        help="Seconds a connection has to send its request headers (closed otherwise).",
+    ),
+    body_timeout: float = typer.Option(
+        BODY_TIMEOUT_S, "--body-timeout", min=0.001, help="Seconds a request has to send its body (408 otherwise)."
+    ),
+    max_connections: int = typer.Option(
+        MAX_CONNECTIONS, "--max-connections", min=1, help="Connections served at once (503 beyond it)."
+    ),
 ) -> None:
     """Serve the verifier over an OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, GET /health)."""
     if backend not in BACKENDS:
         raise _fail(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_exposure(host, api_key, no_auth, "verif serve")
     try:
         engine = build_backend(backend, model, device)
     except ImportError as e:
@@ -87,6 +123,7 @@ def serve(
 
     import uvicorn
 
+    from verifier.http_guard import uvicorn_config
     from verifier.server import create_app
 
     try:
@@ -99,16 +136,18 @@ def serve(
             max_body_bytes=max_body_bytes,
             max_queue=max_queue,
             max_tokens_limit=max_tokens_limit,
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
+            max_connections=max_connections,
         )
         typer.echo(
             f"serving {served_model_name or engine.model} ({backend}) at http://{host}:{port}/v1", err=True
         )
-        if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+        if no_auth and host not in LOOPBACK:
             typer.echo(
-                f"warning: listening on {host} without --api-key: anyone who can reach the port can use it",
-                err=True,
+                f"warning: listening on {host} with --no-auth: anyone who can reach the port can use it", err=True
             )
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.Server(uvicorn_config(app, app.state.guards, host=host, port=port, log_level=log_level)).run()
     finally:
         engine.close()
 
