@@ -116,3 +116,40 @@ def test_a_forked_child_fails_at_once_instead_of_hanging() -> None:
     assert out.startswith("closed: ") and "fork" in out, out
     assert b(3) == 3  # the parent's batcher is untouched
     b.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_gets_fresh_shared_rewards() -> None:
+    """rl.reward's module-level rewards are forgotten in a child: the inherited one refuses at once, a new one
+    (shared_reward in the child) scores."""
+    from rl.reward import Sample, close_shared, shared_reward
+    from verinstruct.convert import from_ifeval
+
+    inst = from_ifeval({"key": 1, "prompt": "Do not use any commas.", "instruction_id_list": ["punctuation:no_comma"],
+                        "kwargs": [{}]})
+    parent = shared_reward(verifier="none", log_batches=False)
+    assert parent(Sample(inst, "no commas")).score == 1.0
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = []
+        try:
+            parent(Sample(inst, "x"))
+            out.append("inherited scored")
+        except BatcherClosed:
+            out.append("inherited refused")
+        except BaseException as e:  # noqa: BLE001
+            out.append(f"inherited {e!r}")
+        try:
+            child = shared_reward(verifier="none", log_batches=False)
+            out.append(f"fresh {child is not parent} {child(Sample(inst, 'a, b')).score}")
+        except BaseException as e:  # noqa: BLE001
+            out.append(f"fresh {e!r}")
+        os.write(w, "; ".join(out).encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        got = fh.read().decode()
+    os.waitpid(pid, 0)
+    close_shared()
+    assert got == "inherited refused; fresh True 0.0", got
