@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -44,6 +45,8 @@ from verinstruct.schema import Instance
 _REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode", "think_prefilled")
 _OWN_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms",
              "mask_value", "log_batches", "sample_timeout_s")
+#: distinct samples whose results (or pending futures) a BatchedReward keeps for repeats
+_MEMO_SIZE = 65536
 #: keyword arguments verl itself passes to a reward function (not ours to check)
 VERL_KEYS = ("reward_router_address", "reward_model_tokenizer")
 
@@ -163,6 +166,36 @@ class BatchedReward:
             raise RewardOptionError(f"reward verifier_kwargs: {e}") from None
         self.batcher: QuietFlushBatcher[Sample, RewardResult] = QuietFlushBatcher(
             self._score, max_batch=max_batch, quiet_s=quiet_ms / 1000.0, max_wait_s=max(0.5, quiet_ms / 1000.0))
+        self._memo: OrderedDict[tuple[int, str, bool | None, bool], tuple[Instance, cf.Future[RewardResult]]] = \
+            OrderedDict()
+        self._memo_lock = threading.Lock()
+        self.memo_hits = 0
+
+    def _submit(self, sample: Sample) -> cf.Future[RewardResult]:
+        """The sample's future: the one of an identical sample already scored or in flight, else a new one.
+
+        verl scores each trajectory as it finishes, one sample per call, so a GRPO group's repeated answers reach
+        the reward in different micro-batches; the Verifier deduplicates only inside a batch. Sharing the future
+        sends each distinct (row, answer) to the judge once per process, even while the first is still waiting."""
+        # ground truths are parsed once per process (parse_ground_truth's cache): one Instance object per row, kept
+        # alive by the memo entry, so its id names the row while the entry exists
+        key = (id(sample.instance), sample.response, sample.prefilled, sample.truncated)
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is not None and hit[0] is sample.instance and _reusable(hit[1]):
+                self._memo.move_to_end(key)
+                self.memo_hits += 1
+                return hit[1]
+            fut = self.batcher.submit(sample)  # after close (or in a forked child): fails at once
+            self._memo[key] = (sample.instance, fut)
+            if len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+            return fut
+            fut = self.batcher.submit(sample)  # after close (or in a forked child): fails at once
+            self._memo[sample] = fut
+            if len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+            return fut
 
     def _score(self, items: Sequence[Sample]) -> list[RewardResult]:
         out = reward_batch(self.scorer, [s.instance for s in items], [s.response for s in items], self.config,
@@ -179,7 +212,7 @@ class BatchedReward:
 
     def __call__(self, sample: Sample) -> RewardResult:
         """One sample, from a thread: micro-batched; undecided (``timeout=1``) once ``sample_timeout_s`` passed."""
-        fut = self.batcher.submit(sample)  # after close (or in a forked child): fails at once
+        fut = self._submit(sample)
         try:
             return fut.result(timeout=self.sample_timeout_s)
         except cf.TimeoutError:
@@ -189,9 +222,9 @@ class BatchedReward:
 
     async def acall(self, sample: Sample) -> RewardResult:
         """One sample, from a coroutine (verl's reward loop): as :meth:`__call__`, without blocking the loop."""
-        fut = self.batcher.submit(sample)  # after close (or in a forked child): fails at once
+        fut = self._submit(sample)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(fut), self.sample_timeout_s)
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), self.sample_timeout_s)
         except (asyncio.TimeoutError, cf.TimeoutError):
             return undecided_result(sample.instance, self.config, timeout=True)
         except BatcherClosed:
@@ -206,6 +239,11 @@ class BatchedReward:
         closer = threading.Thread(target=self.scorer.close, name="verinstruct-scorer-close", daemon=True)
         closer.start()
         closer.join(max(1.0, timeout))
+
+
+def _reusable(fut: cf.Future[Any]) -> bool:
+    """A pending future, or one that holds a result (a failed or cancelled one is asked again)."""
+    return not fut.done() or (not fut.cancelled() and fut.exception() is None)
 
 
 def summary_line(results: Sequence[RewardResult]) -> str:
