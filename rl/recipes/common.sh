@@ -15,6 +15,10 @@
 #   REWARD_WORKERS    reward.num_workers: Ray reward-loop actors (default 8)
 #   SAMPLE_TIMEOUT_S  per-sample reward budget in seconds (default 300, like verl's reward.timeout): a sample not
 #                     scored by then gets the UNDECIDED policy and timeout=1 in its logged parts
+#   VERIFIER_CACHE    SQLite file of judge results shared by the node's reward workers (default
+#                     $DATA_DIR/verifier_cache.sqlite; a local disk): verl sends each finished trajectory to a
+#                     random worker, so a GRPO group's repeated answers reach different workers; the cache lets
+#                     them judge each distinct answer once (keys include the model, template and prompt)
 #   LOGGER            trainer.logger (default '["console","wandb"]'; wandb needs `wandb login` or WANDB_API_KEY,
 #                     or use '["console"]')
 #   EXTRA             further Hydra overrides, appended as given
@@ -34,6 +38,7 @@ REWARD_FORMULA="${REWARD_FORMULA:-verif}"
 UNDECIDED="${UNDECIDED:-fail}"
 REWARD_WORKERS="${REWARD_WORKERS:-8}"
 SAMPLE_TIMEOUT_S="${SAMPLE_TIMEOUT_S:-300}"
+VERIFIER_CACHE="${VERIFIER_CACHE:-$DATA_DIR/verifier_cache.sqlite}"
 LOGGER="${LOGGER:-[\"console\",\"wandb\"]}"
 PROJECT="${PROJECT:-verinstruct-grpo}"
 EXPERIMENT="${EXPERIMENT:?set EXPERIMENT}"
@@ -82,6 +87,7 @@ done
   +reward.reward_kwargs.verifier="openai:$VERIFIER_MODEL" \
   +reward.reward_kwargs.base_url="'$VERIFIER_URLS'" \
   +reward.reward_kwargs.verifier_mode="$VERIFIER_MODE" \
+  +reward.reward_kwargs.verifier_kwargs.cache_path="$VERIFIER_CACHE" \
   +reward.reward_kwargs.formula="$REWARD_FORMULA" \
   +reward.reward_kwargs.undecided="$UNDECIDED" \
   +reward.reward_kwargs.sample_timeout_s="$SAMPLE_TIMEOUT_S" \
