@@ -245,6 +245,15 @@ def undecided_result(inst: Instance, config: RewardConfig, *, timeout: bool = Fa
 def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Sequence[str],
                  config: RewardConfig | None = None, *, prefilled: Sequence[bool | None] | None = None,
                  truncated: Sequence[bool] | None = None) -> list[RewardResult]:
+    """Rewards of ``responses[i]`` for ``instances[i]`` (see :func:`reward_batch_scored`)."""
+    return [r for r, _, _ in reward_batch_scored(scorer, instances, responses, config, prefilled=prefilled,
+                                              truncated=truncated)]
+
+
+def reward_batch_scored(scorer: Scorer, instances: Sequence[Instance], responses: Sequence[str],
+                        config: RewardConfig | None = None, *, prefilled: Sequence[bool | None] | None = None,
+                        truncated: Sequence[bool] | None = None,
+                        ) -> list[tuple[RewardResult, ScoredResponse | None, Instance]]:
     """Rewards of ``responses[i]`` for ``instances[i]``: one pass through ``scorer`` for the whole batch.
 
     Each distinct (instance, answer) is judged once, however often it occurs (GRPO groups repeat prompts and
@@ -252,9 +261,10 @@ def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Seque
     ``config.think_prefilled`` overrides); ``truncated[i]``: it hit the length limit without EOS.
     """
     config = config or RewardConfig()
+    # (the reward, the scored response it came from (None: not judged, a format failure), the instance as judged)
     if len(instances) != len(responses):
         raise ValueError(f"reward_batch: got {len(instances)} instances but {len(responses)} responses")
-    out: list[RewardResult | None] = [None] * len(responses)
+    out: list[tuple[RewardResult, ScoredResponse | None, Instance] | None] = [None] * len(responses)
     keys: dict[tuple[str, str, str, str], int] = {}
     todo_inst: list[Instance] = []
     todo_resp: list[str] = []
@@ -272,7 +282,7 @@ def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Seque
         answer, finished = strip_reasoning(resp, prefilled=pre)
         if not finished or cut:
             if config.unfinished_think != "keep":
-                out[k] = _format_failure(inst, config, cut)
+                out[k] = (_format_failure(inst, config, cut), None, inst)
                 continue
             answer = resp
         key = (inst.id, inst.prompt, repr(inst.constraints), answer)
@@ -285,6 +295,15 @@ def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Seque
         scored = scorer.score_batch(todo_inst, todo_resp, mode=config.mode, granularity=config.granularity)
         results = [formula_score(s, config, i) for s, i in zip(scored, todo_inst, strict=True)]
         for k, u in where:
-            out[k] = results[u]
+            out[k] = (results[u], scored[u], todo_inst[u])
     assert all(r is not None for r in out)
     return out  # type: ignore[return-value]
+
+
+def joint_judgement(scored: ScoredResponse, instance: Instance) -> Verdict | None:
+    """The item-level joint judgement of a response's soft constraints (verif/prob), or None when it has none:
+    the verdict repeated on each plain llm constraint (its ``prob`` is P(yes) where the verifier reports it)."""
+    for c, r in zip(instance.constraints, scored.constraints, strict=True):
+        if c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None:
+            return r.verdict
+    return None
