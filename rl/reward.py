@@ -36,9 +36,11 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from rl.batcher import BatcherClosed, QuietFlushBatcher
+from rl.claims import Claims
 from verinstruct.reward import RewardConfig, RewardResult, reward_batch, undecided_result
 from verinstruct.schema import Instance
 
@@ -170,6 +172,10 @@ class BatchedReward:
             OrderedDict()
         self._memo_lock = threading.Lock()
         self.memo_hits = 0
+        # judgements in flight on this machine's other reward workers: next to their shared verifier cache
+        cache_path = kwargs.get("cache_path")
+        self.claims = (Claims(Path(str(cache_path)).expanduser().with_suffix(".claims.sqlite"))
+                       if spec is not None and cache_path else None)
 
     def _submit(self, sample: Sample) -> cf.Future[RewardResult]:
         """The sample's future: the one of an identical sample already scored or in flight, else a new one.
@@ -177,9 +183,7 @@ class BatchedReward:
         verl scores each trajectory as it finishes, one sample per call, so a GRPO group's repeated answers reach
         the reward in different micro-batches; the Verifier deduplicates only inside a batch. Sharing the future
         sends each distinct (row, answer) to the judge once per process, even while the first is still waiting."""
-        # ground truths are parsed once per process (parse_ground_truth's cache): one Instance object per row, kept
-        # alive by the memo entry, so its id names the row while the entry exists
-        key = (id(sample.instance), sample.response, sample.prefilled, sample.truncated)
+        key = self._memo_key(sample)
         with self._memo_lock:
             hit = self._memo.get(key)
             if hit is not None and hit[0] is sample.instance and _reusable(hit[1]):
@@ -191,11 +195,32 @@ class BatchedReward:
             if len(self._memo) > _MEMO_SIZE:
                 self._memo.popitem(last=False)
             return fut
-            fut = self.batcher.submit(sample)  # after close (or in a forked child): fails at once
-            self._memo[sample] = fut
-            if len(self._memo) > _MEMO_SIZE:
-                self._memo.popitem(last=False)
-            return fut
+
+    @staticmethod
+    def _memo_key(sample: Sample) -> tuple[int, str, bool | None, bool]:
+        # ground truths are parsed once per process (parse_ground_truth's cache): one Instance object per row, kept
+        # alive by the memo entry, so its id names the row while the entry exists
+        return (id(sample.instance), sample.response, sample.prefilled, sample.truncated)
+
+    def _in_memo(self, sample: Sample) -> bool:
+        with self._memo_lock:
+            hit = self._memo.get(self._memo_key(sample))
+            return hit is not None and hit[0] is sample.instance and _reusable(hit[1])
+
+    def _claim_key(self, sample: Sample) -> str | None:
+        """The node-wide claim for this judgement (None: no claims, nothing to judge, or already in the memo)."""
+        if self.claims is None or not sample.instance.counts()["soft"] or self._in_memo(sample):
+            return None
+        inst = sample.instance
+        return self.claims.key(inst.id, inst.prompt, repr(inst.constraints), sample.response, sample.prefilled,
+                               sample.truncated, self.config)
+
+    def _claimed(self, key: str | None, fut: cf.Future[RewardResult]) -> cf.Future[RewardResult]:
+        if key is not None:
+            claims = self.claims
+            assert claims is not None
+            fut.add_done_callback(lambda _: claims.release(key))
+        return fut
 
     def _score(self, items: Sequence[Sample]) -> list[RewardResult]:
         out = reward_batch(self.scorer, [s.instance for s in items], [s.response for s in items], self.config,
@@ -212,7 +237,11 @@ class BatchedReward:
 
     def __call__(self, sample: Sample) -> RewardResult:
         """One sample, from a thread: micro-batched; undecided (``timeout=1``) once ``sample_timeout_s`` passed."""
-        fut = self._submit(sample)
+        key = self._claim_key(sample)
+        if key is not None and not self.claims.claim(key):  # type: ignore[union-attr]
+            self.claims.wait(key, self.sample_timeout_s)  # type: ignore[union-attr]
+            self.claims.claim(key)  # type: ignore[union-attr]
+        fut = self._claimed(key, self._submit(sample))
         try:
             return fut.result(timeout=self.sample_timeout_s)
         except cf.TimeoutError:
@@ -222,7 +251,11 @@ class BatchedReward:
 
     async def acall(self, sample: Sample) -> RewardResult:
         """One sample, from a coroutine (verl's reward loop): as :meth:`__call__`, without blocking the loop."""
-        fut = self._submit(sample)
+        key = self._claim_key(sample)
+        if key is not None and not self.claims.claim(key):  # type: ignore[union-attr]
+            await self.claims.await_released(key, self.sample_timeout_s)  # type: ignore[union-attr]
+            self.claims.claim(key)  # type: ignore[union-attr]
+        fut = self._claimed(key, self._submit(sample))
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), self.sample_timeout_s)
         except (asyncio.TimeoutError, cf.TimeoutError):
@@ -236,6 +269,8 @@ class BatchedReward:
     def close(self, timeout: float = 30.0) -> None:
         """Ends within about ``timeout`` seconds even if a batch hangs: calls still waiting get undecided results."""
         self.batcher.close(timeout)
+        if self.claims is not None:
+            self.claims.close()
         closer = threading.Thread(target=self.scorer.close, name="verinstruct-scorer-close", daemon=True)
         closer.start()
         closer.join(max(1.0, timeout))

@@ -111,3 +111,39 @@ def test_a_sample_past_its_deadline_is_undecided_with_timeout_flag() -> None:
             t0 = time.monotonic()
             r.close(timeout=0.5)
             assert time.monotonic() - t0 < 60  # bounded (not a speed check: the judge would hold it for 3 s)
+
+
+def test_two_workers_judge_a_repeated_answer_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """verl sends a GRPO group's repeats to random reward workers: with the recipes' shared verifier cache, a
+    worker that finds the same judgement in flight on another worker waits for it instead of asking again."""
+    import asyncio
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    from rl.reward import Sample
+    from verinstruct.convert import from_verif
+
+    spec = importlib.util.spec_from_file_location("rl_fakes", Path(__file__).resolve().parent / "rl_fakes.py")
+    assert spec and spec.loader
+    fakes = importlib.util.module_from_spec(spec)
+    sys.modules["rl_fakes"] = fakes
+    spec.loader.exec_module(fakes)
+    row = json.loads((Path(__file__).resolve().parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl")
+                     .read_text().splitlines()[0])
+    inst = from_verif(row)
+    assert inst.counts()["soft"]
+    with fakes.judge_server(latency=1.0) as (url, judge):
+        opts = {"verifier": "openai:fake-judge", "base_url": url, "verifier_mode": "generate", "log_batches": False,
+                "verifier_kwargs": {"cache_path": str(tmp_path / "verifier_cache.sqlite")}}
+        a, b = BatchedReward(**opts), BatchedReward(**opts)
+
+        async def both():  # type: ignore[no-untyped-def]
+            return await asyncio.gather(a.acall(Sample(inst, row["response"])), b.acall(Sample(inst, row["response"])))
+
+        ra, rb = asyncio.run(both())
+        a.close()
+        b.close()
+    assert ra == rb and ra.soft_score == 1.0
+    assert len(judge.seen) == 1, judge.seen  # one judgement, asked once

@@ -18,7 +18,8 @@
 #   VERIFIER_CACHE    SQLite file of judge results shared by the node's reward workers (default
 #                     $DATA_DIR/verifier_cache.sqlite; a local disk): verl sends each finished trajectory to a
 #                     random worker, so a GRPO group's repeated answers reach different workers; the cache lets
-#                     them judge each distinct answer once (keys include the model, template and prompt)
+#                     them judge each distinct answer once (keys include the model, template and prompt; a
+#                     .claims.sqlite beside it marks judgements in flight)
 #   LOGGER            trainer.logger (default '["console","wandb"]'; wandb needs `wandb login` or WANDB_API_KEY,
 #                     or use '["console"]')
 #   EXTRA             further Hydra overrides, appended as given
