@@ -146,7 +146,8 @@ def model_dir_with_template(work: Path, template: str) -> Path:
 def record_recipe(recipe: str, work: Path, recorder: Path, data_dir: Path, model: Path, url: str) -> list[str]:
     record = work / f"{recipe}.argv.json"
     env = {**os.environ, "PYTHON": str(recorder), "RECORD_TO": str(record), "DATA_DIR": str(data_dir),
-           "MODEL_PATH": str(model), "VERIFIER_URLS": url, "VERIFIER_MODEL": "fake-judge"}
+           "MODEL_PATH": str(model), "VERIFIER_URLS": url, "VERIFIER_MODEL": "fake-judge",
+           "VERIFIER_CACHE": str(work / f"{recipe}.verifier-cache.sqlite")}  # not the machine's shared /tmp file
     env.pop("EXTRA", None)
     env.pop("HYDRA_FLAGS", None)
     proc = subprocess.run(["bash", str(RECIPES / recipe)], env=env, capture_output=True, text=True, timeout=120)

@@ -16,7 +16,7 @@
 #   SAMPLE_TIMEOUT_S  per-sample reward budget in seconds (default 300, like verl's reward.timeout): a sample not
 #                     scored by then gets the UNDECIDED policy and timeout=1 in its logged parts
 #   VERIFIER_CACHE    SQLite file of judge results shared by the node's reward workers (default
-#                     $DATA_DIR/verifier_cache.sqlite; a local disk): verl sends each finished trajectory to a
+#                     ${TMPDIR:-/tmp}/verinstruct-verifier-cache.sqlite: a local disk on every node, never NFS): verl sends each finished trajectory to a
 #                     random worker, so a GRPO group's repeated answers reach different workers; the cache lets
 #                     them judge each distinct answer once (keys include the model, template and prompt; a
 #                     .claims.sqlite beside it marks judgements in flight)
@@ -39,7 +39,7 @@ REWARD_FORMULA="${REWARD_FORMULA:-verif}"
 UNDECIDED="${UNDECIDED:-fail}"
 REWARD_WORKERS="${REWARD_WORKERS:-8}"
 SAMPLE_TIMEOUT_S="${SAMPLE_TIMEOUT_S:-300}"
-VERIFIER_CACHE="${VERIFIER_CACHE:-$DATA_DIR/verifier_cache.sqlite}"
+VERIFIER_CACHE="${VERIFIER_CACHE:-${TMPDIR:-/tmp}/verinstruct-verifier-cache.sqlite}"
 LOGGER="${LOGGER:-[\"console\",\"wandb\"]}"
 PROJECT="${PROJECT:-verinstruct-grpo}"
 EXPERIMENT="${EXPERIMENT:?set EXPERIMENT}"
