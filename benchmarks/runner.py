@@ -75,13 +75,12 @@ def remove_thinking(text: str, mode: str) -> tuple[str, str]:
     """(text to score, what happened: none/removed/unfinished/kept). Uses the verifier's own reasoning rule."""
     if mode == "keep":
         return text, "kept"
-    from verifier.parsing import strip_reasoning
+    from verifier.reasoning import split_reasoning
 
-    answer, err = strip_reasoning(text)
-    if err is not None:  # <think> never closed: the model gave no answer; the empty answer is what is scored
+    r = split_reasoning(text)
+    if not r.finished:  # <think> never closed: the model gave no answer; the empty answer is what is scored
         return "", "unfinished"
-    assert answer is not None
-    return (answer.strip(), "removed") if answer != text else (text, "none")
+    return (r.answer.strip(), "removed") if r.removed else (text, "none")
 
 
 # --------------------------------------------------------------------------------------- file I/O

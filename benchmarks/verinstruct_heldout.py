@@ -10,7 +10,9 @@ constraints over all samples; undecided counts as not passed and is reported); `
 per-sample VerIF reward computed by ``verinstruct.reward.reward_batch`` (the function the RL reward calls:
 hard pass rate x ONE item-level judgement of all soft constraints, x 1 without soft constraints), stored per
 sample as ``turn["extra"]["reward"]``; a masked reward (undecided, see ``verinstruct.reward``) counts as
-undecided.
+undecided. The joint judgement behind it is stored too, ``turn["extra"]["joint_soft"]`` = ``{"passed", "p_yes"}``
+(None without soft constraints): the reward multiplies by ONE verdict on all soft constraints together, while
+``soft_pass_rate`` judges each constraint on its own, so the two can differ (88.9 vs 44.4 on the sample file).
 """
 
 from __future__ import annotations
@@ -46,12 +48,17 @@ class VerInstructHeldout(Benchmark):
 
     def extra_scores(self, get_scorer: Callable[[bool], Any], instances: Sequence[Instance],
                      texts: Sequence[str]) -> list[dict[str, Any]] | None:
-        """The RL reward's parts per sample: one ``reward_batch`` over the chunk, the very function verl calls."""
-        from verinstruct.reward import reward_batch
+        """The RL reward's parts per sample (one scoring pass over the chunk through the function verl calls), with
+        the joint soft judgement they came from."""
+        from verinstruct.reward import joint_judgement, reward_batch_scored
 
         needs_llm = any(c.kind == "soft" for inst in instances for c in inst.constraints)
-        results = reward_batch(get_scorer(needs_llm), instances, texts)
-        return [{"reward": r.to_dict()} for r in results]
+        out = []
+        for r, scored, judged in reward_batch_scored(get_scorer(needs_llm), instances, texts):
+            joint = joint_judgement(scored, judged) if scored is not None else None
+            out.append({"reward": r.to_dict(), "joint_soft": None if joint is None else
+                        {"passed": joint.passed, "p_yes": joint.prob, "error": joint.error}})
+        return out
 
     def record_contributions(self, record: Record) -> Iterable[tuple[str, Value]]:
         s = turn_scores(record, 0, "strict")

@@ -37,6 +37,8 @@ def prepare_cmd(
 
     if not src.exists():
         raise _fail(f"no such file or folder: {str(src)!r}")
+    if limit is not None and limit < 1:
+        raise _fail(f"--limit must be a positive number of rows, got {limit}")
     try:
         path, n = prepare(src, out, format=fmt, data_source=data_source, split=split, system_prompt=system_prompt,
                           limit=limit)
@@ -61,14 +63,40 @@ def train_trl_cmd(
     learning_rate: Annotated[float, typer.Option()] = 1e-6,
 ) -> None:
     """A small GRPO run with TRL and the VerIF reward (CPU by default); prints the logged reward parts."""
-    from rl.trl import train
+    from rl.reward import RewardOptionError
+    from verinstruct.reward import FORMULAS, UNDECIDED_POLICIES
 
+    if not data.is_file():
+        raise _fail(f"no such file: {str(data)!r} (make it with `verif rl prepare`)")
+    if data.suffix.lower() != ".parquet":
+        raise _fail(f"{str(data)!r} is not a .parquet file: convert it first with `verif rl prepare {data} OUT.parquet`")
+    if formula not in FORMULAS:
+        raise _fail(f"--formula must be one of {', '.join(FORMULAS)}, got {formula!r}")
+    if undecided not in UNDECIDED_POLICIES:
+        raise _fail(f"--undecided must be one of {', '.join(UNDECIDED_POLICIES)}, got {undecided!r}")
+    for name, value in (("--max-steps", max_steps), ("--num-generations", num_generations),
+                        ("--max-completion-length", max_completion_length), ("--batch-size", batch_size)):
+        if value < 1:
+            raise _fail(f"{name} must be >= 1, got {value}")
+    if num_generations < 2:
+        raise _fail(f"--num-generations must be >= 2 (GRPO compares a prompt's generations), got {num_generations}")
+    if batch_size % num_generations:
+        raise _fail(f"--batch-size ({batch_size}) must be a multiple of --num-generations ({num_generations})")
+    if model is not None and model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
+        raise _fail(f"--model {model!r}: no such folder")
     options = {"verifier": verifier, "formula": formula, "undecided": undecided}
     if base_url:
         options["base_url"] = list(base_url)
-    trainer = train(str(data), model, str(output_dir), max_steps=max_steps, num_generations=num_generations,
-                    max_completion_length=max_completion_length, batch_size=batch_size,
-                    learning_rate=learning_rate, reward_options=options)
+    try:
+        from rl.trl import train
+
+        trainer = train(str(data), model, str(output_dir), max_steps=max_steps, num_generations=num_generations,
+                        max_completion_length=max_completion_length, batch_size=batch_size,
+                        learning_rate=learning_rate, reward_options=options)
+    except RewardOptionError as e:
+        raise _fail(str(e)) from None
+    except (OSError, ValueError) as e:  # an unloadable model or dataset: one line, not a traceback
+        raise _fail(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     for entry in trainer.state.log_history:
         typer.echo(json.dumps({k: v for k, v in entry.items() if "reward" in k or k.startswith("verinstruct/")
                                or k == "step"}))

@@ -1,39 +1,70 @@
 """The per-process batched reward shared by the verl function, the verl manager, TRL and the benchmark.
 
 One :class:`BatchedReward` per process and configuration: it owns a :class:`verinstruct.Scorer` (sandbox
-workers + verifier, built once) and a :class:`rl.batcher.MicroBatcher` in front of it. Samples arrive as
+workers + verifier, built once) and a :class:`rl.batcher.QuietFlushBatcher` in front of it. Samples arrive as
 (ground_truth, response) pairs; ground truths are parsed once (cached) into ``Instance`` objects.
 
 Configuration comes as keyword arguments (verl: ``reward.custom_reward_function.reward_kwargs`` or
-``reward.reward_kwargs``; TRL / Python: constructor arguments):
+``reward.reward_kwargs``, each with a ``+`` on the command line; TRL / Python: constructor arguments). An
+unknown option is an error naming it and the allowed ones (verl's own extra keys aside):
 
-* ``formula``, ``undecided``, ``unfinished_think``, ``soft_code``, ``mode``: see :mod:`verinstruct.reward`;
-* ``verifier``: a verifier spec (``openai:IF-Verifier-7B``, ``transformers:default``, ``none``); default from
-  ``$VERINSTRUCT_VERIFIER``, else ``none`` (soft constraints undecided: the policy then decides);
+* ``formula``, ``undecided``, ``unfinished_think``, ``soft_code``, ``mode`` (registry checkers: strict/loose),
+  ``think_prefilled``: see :mod:`verinstruct.reward`;
+* ``verifier``: a verifier spec (``openai:IF-Verifier-7B``, ``transformers:default``) or ``none``; default from
+  ``$VERINSTRUCT_VERIFIER``. Required: with neither, construction fails (``none`` must be said explicitly,
+  because every soft constraint then comes back undecided and ``undecided=fail`` scores it 0);
+* ``verifier_mode``: the verifier's decision mode, ``score`` (one forward pass, P(yes)) or ``generate`` (it
+  reasons first); the same name as ``Scorer(verifier_mode=...)``. (``mode`` is the checkers' strict/loose.)
 * ``base_url``: one URL or a list (or a comma-separated string) of OpenAI-compatible servers;
-* ``verifier_kwargs``: a dict for ``build_verifier`` (``mode``, ``template``, ``max_tokens``, ...);
+* ``verifier_kwargs``: a dict for ``build_verifier`` (``template``, ``max_tokens``, ``concurrency``, ...;
+  not ``mode``: that is ``verifier_mode``);
 * ``sandbox_workers``; ``max_batch``, ``quiet_ms`` (micro-batching); ``mask_value`` (verl's score for a
   masked sample, default 0.0, always flagged by ``masked=1``); ``log_batches`` (default True: one line per
-  scored batch on stderr with the means of the parts; verl's trainer logs only ``score`` per step).
+  scored batch on stderr with the means of the parts; verl's trainer logs only ``score`` per step);
+* ``sample_timeout_s`` (default 300, like verl's ``reward.timeout``): a sample not scored by then gets the
+  undecided policy and ``timeout=1`` in its parts, so no single row can stall a step.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures as cf
 import functools
 import json
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from rl.batcher import MicroBatcher
-from verinstruct.reward import RewardConfig, RewardResult, reward_batch
+from rl.batcher import BatcherClosed, QuietFlushBatcher
+from rl.claims import Claims
+from verinstruct.reward import RewardConfig, RewardResult, reward_batch, undecided_result
 from verinstruct.schema import Instance
 
-_REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode")
-_OWN_KEYS = ("verifier", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms", "mask_value",
-             "log_batches")
+_REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode", "think_prefilled")
+_OWN_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms",
+             "mask_value", "log_batches", "sample_timeout_s")
+#: distinct samples whose results (or pending futures) a BatchedReward keeps for repeats
+_MEMO_SIZE = 65536
+#: keyword arguments verl itself passes to a reward function (not ours to check)
+VERL_KEYS = ("reward_router_address", "reward_model_tokenizer")
+
+
+class RewardOptionError(ValueError):
+    """A reward option is unknown or has a bad value; the message names it and what is allowed."""
+
+
+class Sample(NamedTuple):
+    """One response to score: ``prefilled`` (the rendered prompt left ``<think>`` open; None: unknown) and
+    ``truncated`` (cut at the length limit without EOS) come from the adapter."""
+
+    instance: Instance
+    response: str
+    prefilled: bool | None = None
+    truncated: bool = False
 
 
 class RewardInputError(ValueError):
@@ -89,47 +120,165 @@ def _urls(v: Any) -> list[str] | None:
 class BatchedReward:
     """A Scorer + a micro-batcher, scoring (instance, response) samples with one reward configuration."""
 
-    def __init__(self, *, verifier: Any = None, base_url: Any = None, verifier_kwargs: Mapping[str, Any] | None = None,
-                 sandbox_workers: int | None = None, max_batch: int = 1024, quiet_ms: float = 5.0,
-                 mask_value: float = 0.0, log_batches: bool = True, **reward: Any) -> None:
+    def __init__(self, *, verifier: Any = None, verifier_mode: str | None = None, base_url: Any = None,
+                 verifier_kwargs: Mapping[str, Any] | None = None, sandbox_workers: int | None = None,
+                 max_batch: int = 1024, quiet_ms: float = 5.0, mask_value: float = 0.0, log_batches: bool = True,
+                 sample_timeout_s: float = 300.0, **reward: Any) -> None:
         from verinstruct.scorer import Scorer
 
         unknown = sorted(set(reward) - set(_REWARD_KEYS))
         if unknown:
-            raise TypeError(f"unknown reward option(s) {', '.join(unknown)}; expected "
-                            f"{', '.join(_REWARD_KEYS + _OWN_KEYS)}")
-        self.config = RewardConfig(**reward)
+            raise RewardOptionError(f"unknown reward option(s) {', '.join(unknown)}; allowed: "
+                                    f"{', '.join(sorted(_REWARD_KEYS + _OWN_KEYS))}")
+        try:
+            self.config = RewardConfig(**reward)
+        except ValueError as e:
+            raise RewardOptionError(str(e)) from None
         self.mask_value = float(mask_value)
         self.log_batches = bool(log_batches)
-        spec = verifier if verifier is not None else os.environ.get("VERINSTRUCT_VERIFIER", "none")
-        if isinstance(spec, str) and spec.lower() in ("none", ""):
+        self.sample_timeout_s = float(sample_timeout_s)
+        if not self.sample_timeout_s > 0:
+            raise RewardOptionError(f"reward sample_timeout_s must be > 0 seconds, got {sample_timeout_s!r}")
+        spec = verifier if verifier is not None else os.environ.get("VERINSTRUCT_VERIFIER")
+        if spec is None or spec == "":
+            raise RewardOptionError(
+                "reward option verifier is not set: give a verifier spec (verifier=openai:MODEL with base_url=...), "
+                "or verifier=none to leave soft constraints undecided (scored by undecided="
+                f"{self.config.undecided}: {'0' if self.config.undecided == 'fail' else 'masked'})")
+        if isinstance(spec, str) and spec.lower() == "none":
             spec = None
         kwargs = dict(verifier_kwargs or {})
+        if "mode" in kwargs:
+            raise RewardOptionError(
+                f"reward option verifier_kwargs.mode={kwargs['mode']!r}: the verifier's decision mode is the option "
+                "verifier_mode (score/generate); mode is the registry checkers' strict/loose")
+        if verifier_mode is not None:
+            if verifier_mode not in ("score", "generate"):
+                raise RewardOptionError(f"reward verifier_mode must be score or generate, got {verifier_mode!r}")
+            kwargs["verifier_mode"] = verifier_mode
         urls = _urls(base_url)
         if urls:
             kwargs["base_url"] = urls
         if spec is None and kwargs:
-            raise ValueError(f"reward options {', '.join(sorted(kwargs))} need a verifier spec (verifier=openai:MODEL, ...)")
-        self.scorer = Scorer(spec, sandbox_workers=sandbox_workers, **(kwargs if isinstance(spec, str) else {}))
-        self.batcher: MicroBatcher[tuple[Instance, str], RewardResult] = MicroBatcher(
+            raise RewardOptionError(f"reward options {', '.join(sorted(kwargs))} need a verifier spec "
+                                    "(verifier=openai:MODEL, ...), not verifier=none")
+        try:
+            self.scorer = Scorer(spec, sandbox_workers=sandbox_workers, **(kwargs if isinstance(spec, str) else {}))
+        except TypeError as e:  # an unknown verifier_kwargs key reaches build_verifier / the backend
+            raise RewardOptionError(f"reward verifier_kwargs: {e}") from None
+        self.batcher: QuietFlushBatcher[Sample, RewardResult] = QuietFlushBatcher(
             self._score, max_batch=max_batch, quiet_s=quiet_ms / 1000.0, max_wait_s=max(0.5, quiet_ms / 1000.0))
+        self._memo: OrderedDict[tuple[int, str, bool | None, bool], tuple[Instance, cf.Future[RewardResult]]] = \
+            OrderedDict()
+        self._memo_lock = threading.Lock()
+        self.memo_hits = 0
+        # judgements in flight on this machine's other reward workers: next to their shared verifier cache
+        cache_path = kwargs.get("cache_path")
+        self.claims = (Claims(Path(str(cache_path)).expanduser().with_suffix(".claims.sqlite"))
+                       if spec is not None and cache_path else None)
 
-    def _score(self, items: Sequence[tuple[Instance, str]]) -> list[RewardResult]:
-        out = reward_batch(self.scorer, [i for i, _ in items], [r for _, r in items], self.config)
+    def _submit(self, sample: Sample) -> cf.Future[RewardResult]:
+        """The sample's future: the one of an identical sample already scored or in flight, else a new one.
+
+        verl scores each trajectory as it finishes, one sample per call, so a GRPO group's repeated answers reach
+        the reward in different micro-batches; the Verifier deduplicates only inside a batch. Sharing the future
+        sends each distinct (row, answer) to the judge once per process, even while the first is still waiting."""
+        key = self._memo_key(sample)
+        with self._memo_lock:
+            hit = self._memo.get(key)
+            if hit is not None and hit[0] is sample.instance and _reusable(hit[1]):
+                self._memo.move_to_end(key)
+                self.memo_hits += 1
+                return hit[1]
+            fut = self.batcher.submit(sample)  # after close (or in a forked child): fails at once
+            self._memo[key] = (sample.instance, fut)
+            if len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+            return fut
+
+    @staticmethod
+    def _memo_key(sample: Sample) -> tuple[int, str, bool | None, bool]:
+        # ground truths are parsed once per process (parse_ground_truth's cache): one Instance object per row, kept
+        # alive by the memo entry, so its id names the row while the entry exists
+        return (id(sample.instance), sample.response, sample.prefilled, sample.truncated)
+
+    def _in_memo(self, sample: Sample) -> bool:
+        with self._memo_lock:
+            hit = self._memo.get(self._memo_key(sample))
+            return hit is not None and hit[0] is sample.instance and _reusable(hit[1])
+
+    def _claim_key(self, sample: Sample) -> str | None:
+        """The node-wide claim for this judgement (None: no claims, nothing to judge, or already in the memo)."""
+        if self.claims is None or not sample.instance.counts()["soft"] or self._in_memo(sample):
+            return None
+        inst = sample.instance
+        return self.claims.key(inst.id, inst.prompt, repr(inst.constraints), sample.response, sample.prefilled,
+                               sample.truncated, self.config)
+
+    def _claimed(self, key: str | None, fut: cf.Future[RewardResult]) -> cf.Future[RewardResult]:
+        if key is not None:
+            claims = self.claims
+            assert claims is not None
+            fut.add_done_callback(lambda _: claims.release(key))
+        return fut
+
+    def _score(self, items: Sequence[Sample]) -> list[RewardResult]:
+        out = reward_batch(self.scorer, [s.instance for s in items], [s.response for s in items], self.config,
+                           prefilled=[s.prefilled for s in items], truncated=[s.truncated for s in items])
         if self.log_batches:
             print(summary_line(out), file=sys.stderr, flush=True)
         return out
 
-    def score_batch(self, instances: Sequence[Instance], responses: Sequence[str]) -> list[RewardResult]:
+    def score_batch(self, instances: Sequence[Instance], responses: Sequence[str], *,
+                    prefilled: Sequence[bool | None] | None = None,
+                    truncated: Sequence[bool] | None = None) -> list[RewardResult]:
         """A whole batch at once (TRL, benchmarks): no micro-batching needed."""
-        return reward_batch(self.scorer, instances, responses, self.config)
+        return reward_batch(self.scorer, instances, responses, self.config, prefilled=prefilled, truncated=truncated)
+
+    def __call__(self, sample: Sample) -> RewardResult:
+        """One sample, from a thread: micro-batched; undecided (``timeout=1``) once ``sample_timeout_s`` passed."""
+        key = self._claim_key(sample)
+        if key is not None and not self.claims.claim(key):  # type: ignore[union-attr]
+            self.claims.wait(key, self.sample_timeout_s)  # type: ignore[union-attr]
+            self.claims.claim(key)  # type: ignore[union-attr]
+        fut = self._claimed(key, self._submit(sample))
+        try:
+            return fut.result(timeout=self.sample_timeout_s)
+        except cf.TimeoutError:
+            return undecided_result(sample.instance, self.config, timeout=True)
+        except BatcherClosed:
+            return undecided_result(sample.instance, self.config)
+
+    async def acall(self, sample: Sample) -> RewardResult:
+        """One sample, from a coroutine (verl's reward loop): as :meth:`__call__`, without blocking the loop."""
+        key = self._claim_key(sample)
+        if key is not None and not self.claims.claim(key):  # type: ignore[union-attr]
+            await self.claims.await_released(key, self.sample_timeout_s)  # type: ignore[union-attr]
+            self.claims.claim(key)  # type: ignore[union-attr]
+        fut = self._claimed(key, self._submit(sample))
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), self.sample_timeout_s)
+        except (asyncio.TimeoutError, cf.TimeoutError):
+            return undecided_result(sample.instance, self.config, timeout=True)
+        except BatcherClosed:
+            return undecided_result(sample.instance, self.config)
 
     def parts(self, result: RewardResult) -> dict[str, Any]:
         return result.to_dict(self.mask_value)
 
-    def close(self) -> None:
-        self.batcher.close()
-        self.scorer.close()
+    def close(self, timeout: float = 30.0) -> None:
+        """Ends within about ``timeout`` seconds even if a batch hangs: calls still waiting get undecided results."""
+        self.batcher.close(timeout)
+        if self.claims is not None:
+            self.claims.close()
+        closer = threading.Thread(target=self.scorer.close, name="verinstruct-scorer-close", daemon=True)
+        closer.start()
+        closer.join(max(1.0, timeout))
+
+
+def _reusable(fut: cf.Future[Any]) -> bool:
+    """A pending future, or one that holds a result (a failed or cancelled one is asked again)."""
+    return not fut.done() or (not fut.cancelled() and fut.exception() is None)
 
 
 def summary_line(results: Sequence[RewardResult]) -> str:
@@ -161,17 +310,33 @@ def shared_reward(**options: Any) -> BatchedReward:
         return r
 
 
-def close_shared() -> None:
+def close_shared(timeout: float = 30.0) -> None:
     with _LOCK:
         rewards = list(_REWARDS.values())
         _REWARDS.clear()
     for r in rewards:
-        r.close()
+        r.close(timeout)
+
+
+def _forget_after_fork() -> None:
+    """A forked child (TRL/accelerate, user code) builds its own rewards: the parent's threads, sandbox workers and
+    connections did not come along, and the lock may have been held by a thread that no longer exists."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _REWARDS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def split_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The reward options among verl's keyword arguments (verl adds its own, e.g. reward_router_address)."""
-    return {k: _plain(v) for k, v in kwargs.items() if k in _REWARD_KEYS + _OWN_KEYS}
+    """The reward options among verl's keyword arguments: verl's own keys (:data:`VERL_KEYS`) are left out, any
+    other unknown key is an error naming it (a misspelt ``formla=mean`` must not train with the defaults)."""
+    allowed = _REWARD_KEYS + _OWN_KEYS
+    unknown = sorted(k for k in kwargs if k not in allowed and k not in VERL_KEYS)
+    if unknown:
+        raise RewardOptionError(f"unknown reward option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return {k: _plain(v) for k, v in kwargs.items() if k in allowed}
 
 
 def _plain(v: Any) -> Any:

@@ -8,9 +8,15 @@ Config::
     +reward.reward_kwargs.verifier=openai:IF-Verifier-7B
     +reward.reward_kwargs.base_url='http://h1:8000/v1,http://h2:8000/v1'
 
-``run_single`` is called once per sample, concurrently, by ``RewardLoopWorker.compute_score_batch``; it
-decodes the response and hands (instance, text) to the process's micro-batcher, so the ``Scorer`` sees the
-worker's whole share of the batch at once. Unlike ``reward.custom_reward_function`` this needs no function
+With no reward model, verl 0.9.1 scores each trajectory as it finishes: ``AgentLoopWorker._compute_score`` sends a
+one-sample ``DataProto`` to a random ``RewardLoopWorker`` (``compute_score`` -> ``run_single``);
+``compute_score_batch`` (many concurrent ``run_single``) is used only with a colocated reward model. Either way
+``run_single`` decodes the response and hands it to the process's micro-batcher, which turns the samples that
+arrive close together into one ``Scorer`` batch.
+
+It also reads what the text alone cannot tell: whether the rendered prompt left ``<think>`` open (R1-Distill's
+and Qwen3's templates end the generation prompt with ``<think>\n``; the prompt ids are in the sample) and
+whether the response was cut at ``actor_rollout_ref.rollout.response_length`` without the EOS token. Unlike ``reward.custom_reward_function`` this needs no function
 file and reads its options from ``reward.reward_kwargs`` (a custom function's ``reward_kwargs`` also work).
 """
 
@@ -21,7 +27,8 @@ from typing import Any
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from rl.reward import BatchedReward, _plain, instance_for, shared_reward, split_options
+from rl.reward import BatchedReward, Sample, _plain, instance_for, shared_reward, split_options
+from verifier.reasoning import prompt_prefills_think
 
 
 class VerIFRewardManager(RewardManagerBase):
@@ -37,6 +44,20 @@ class VerIFRewardManager(RewardManagerBase):
         opts.update(_plain(reward_cfg.get("reward_kwargs") or {}))
         self.options = split_options(opts)
         self.reward: BatchedReward = shared_reward(**self.options)
+        rollout = (config.get("actor_rollout_ref") or {}).get("rollout") or {}
+        length = rollout.get("response_length") or (config.get("data") or {}).get("max_response_length")
+        self.max_response_length = int(length) if length else None
+        eos = getattr(tokenizer, "eos_token_id", None)
+        self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+        self._prefilled_cache: dict[tuple[int, ...], bool] = {}
+
+    def _prefilled(self, prompt_ids: list[int]) -> bool:
+        """Whether the rendered prompt leaves ``<think>`` open (the tail is enough: the generation prompt)."""
+        tail = tuple(prompt_ids[-16:])
+        hit = self._prefilled_cache.get(tail)
+        if hit is None:
+            hit = self._prefilled_cache[tail] = prompt_prefills_think(self.tokenizer.decode(list(tail)))
+        return hit
 
     async def run_single(self, data: DataProto) -> dict:
         item = data[-1]  # multi-sequence outputs: the last sequence is the answer
@@ -44,9 +65,15 @@ class VerIFRewardManager(RewardManagerBase):
         valid = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
         ids = response_ids[:valid]
         text = await self.loop.run_in_executor(None, lambda: self.tokenizer.decode(ids, skip_special_tokens=True))
+        truncated = (self.max_response_length is not None and valid >= self.max_response_length
+                     and not (valid and int(ids[-1]) in self.eos_ids))
+        prompt_ids = item.batch["prompts"]
+        prompt_len = prompt_ids.shape[-1]
+        prompt_valid = item.batch["attention_mask"][:prompt_len].bool()
+        prefilled = self._prefilled(prompt_ids[prompt_valid].tolist())
         nt = item.non_tensor_batch
         extra = nt.get("extra_info")
         inst = instance_for(nt["reward_model"]["ground_truth"], extra if isinstance(extra, dict) else None)
-        result = await self.reward.batcher.acall((inst, text))
+        result = await self.reward.acall(Sample(inst, text, prefilled, truncated))
         parts = self.reward.parts(result)
         return {"reward_score": parts["score"], "reward_extra_info": parts}

@@ -63,6 +63,9 @@ def test_metrics_against_hand_computed_numbers(tmp_path: Path) -> None:
     assert m["hard_pass_rate"] == {"passed": 2, "total": 4, "rate": 0.5, "undecided": 0}
     assert m["soft_pass_rate"] == {"passed": 1, "total": 2, "rate": 0.5, "undecided": 0}
     assert m["verif_reward"] == {"passed": 0.5, "total": 3, "rate": 0.5 / 3, "undecided": 0}
+    # the joint judgement behind each reward is stored with the sample (c has no soft constraint)
+    joint = {r["id"]: r["turns"][0]["extra"]["joint_soft"] for r in res.records}
+    assert (joint["a"]["passed"], joint["b"]["passed"], joint["c"]) == (True, False, None)
 
 
 def test_without_a_judge_soft_constraints_are_undecided_and_counted(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_parts_are_always_the_same_keys() -> None:
     ("<think>a</think> x </think> final", "final", True),
     ("no reasoning here ", "no reasoning here", True),
     ("<think>still thinking", "<think>still thinking", False),
-    ("</think>done <think>again", "done <think>again", False),
+    ("</think>done <think>again", "</think>done <think>again", False),
     ("reasoning in the prompt template</think>ok", "ok", True),
 ])
 def test_strip_reasoning(text: str, answer: str, finished: bool) -> None:

@@ -95,3 +95,28 @@ def test_bad_rows_are_named(cli: CliRunner, tmp_path: Path) -> None:
                                           "reward_model": {"ground_truth": "{not json"}, "extra_info": {"index": 0}}]), gt)
     res = cli.invoke(app, ["rl", "prepare", str(gt), str(tmp_path / "o.parquet")])
     assert res.exit_code == 2 and "gt.parquet row 1" in res.output and "ground_truth" in res.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["{tmp}/missing.parquet"], "no such file"),
+    (["{raw}"], "not a .parquet"),
+    (["{pq}", "--batch-size", "3"], "multiple of --num-generations"),
+    (["{pq}", "--formula", "bogus"], "--formula must be one of"),
+    (["{pq}", "--undecided", "maybe"], "--undecided must be one of"),
+    (["{pq}", "--model", "/nonexistent"], "no such folder"),
+])
+def test_train_trl_bad_input_is_one_line(cli: CliRunner, tmp_path: Path, args: list[str], message: str) -> None:
+    pq = tmp_path / "t.parquet"
+    pq.write_bytes(b"")  # never read: every case fails before loading it
+    res = cli.invoke(app, ["rl", "train-trl", *(a.format(tmp=tmp_path, raw=RAW, pq=pq) for a in args)])
+    assert res.exit_code == 2, res.output
+    err = res.stderr if hasattr(res, "stderr") else res.output
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert "Traceback" not in res.output
+
+
+def test_prepare_negative_limit_is_an_error(cli: CliRunner, tmp_path: Path) -> None:
+    res = cli.invoke(app, ["rl", "prepare", str(RAW), str(tmp_path / "o.parquet"), "--limit", "-2"])
+    assert res.exit_code == 2 and "--limit must be a positive" in res.output
+    assert not (tmp_path / "o.parquet").exists()

@@ -2,8 +2,9 @@
 
 Rules (in order):
 
-1. Reasoning is removed first. Everything up to the last ``</think>`` is reasoning; an opening
-   ``<think>`` with no closing tag after it means the model never reached its answer -> unparseable.
+1. Reasoning is removed first (:mod:`verifier.reasoning`: exact lower-case tags). Everything up to the last
+   ``</think>`` is reasoning; an opening ``<think>`` with no closing tag after it means the model never
+   reached its answer -> unparseable.
    Nothing inside the reasoning can affect the verdict.
 2. In the final answer, the first explicit ``[[1]]`` / ``[[0]]`` decides (VerIF asks for the score at the
    very start of the answer).
@@ -30,8 +31,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+from verifier.reasoning import split_reasoning
+
 _SCORE = re.compile(r"\[\[\s*([01])\s*\]\]")
 _LEAD_JUNK = re.compile(
     r"^(?:[\s*_#>`\"'“”‘’「」【】()\[\]:：\-–—.,，。]|answer|final answer|verdict|答案|回答|结论)+", re.I
@@ -55,13 +56,11 @@ class ParsedAnswer:
 
 
 def strip_reasoning(text: str) -> tuple[str | None, str | None]:
-    """Return (final answer, None) or (None, error) when the reasoning never ended."""
-    closes = list(_THINK_CLOSE.finditer(text))
-    last_close = closes[-1].end() if closes else -1
-    opens = list(_THINK_OPEN.finditer(text))
-    if opens and opens[-1].start() >= last_close:
+    """Return (final answer, None) or (None, error) when the reasoning never ended (:mod:`verifier.reasoning`'s rule)."""
+    r = split_reasoning(text)
+    if not r.finished:
         return None, "unparseable: reasoning was not finished (<think> without </think>), no final answer"
-    return (text[last_close:] if last_close >= 0 else text), None
+    return r.answer, None
 
 
 def _leading_word(answer: str) -> bool | None:

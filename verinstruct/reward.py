@@ -5,9 +5,14 @@ numbers, so the formula lives here, below both.
 
 Per (instance, response):
 
-1. **Reasoning** is removed first: only the text after the last ``</think>`` is judged. A ``<think>`` that is
-   never closed is a format failure, handled by ``RewardConfig.unfinished_think``: ``fail`` (score 0, nothing
-   judged, ``format_ok`` 0), ``mask`` (no reward) or ``keep`` (judge the whole text).
+1. **Reasoning** is removed first (:mod:`verifier.reasoning`, one rule for the reward, ``verif eval`` and the judge
+   parser): only the text after the last ``</think>`` is judged. An **unfinished** response is a format failure,
+   handled by ``RewardConfig.unfinished_think``: ``fail`` (score 0, nothing judged, ``format_ok`` 0), ``mask``
+   (no reward) or ``keep`` (judge the whole text). Unfinished: a ``<think>`` never closed; no ``</think>`` at
+   all when the prompt prefilled ``<think>`` (R1-Distill's and Qwen3's templates end the generation prompt with
+   ``<think>\n``: per sample from the rendered prompt, or ``RewardConfig.think_prefilled``); or a response cut
+   at the length limit without its end-of-sequence token (``truncated``, told by the adapter; part
+   ``truncated`` 1).
 2. **Formula** (``RewardConfig.formula``):
 
    * ``verif`` — VerIF's: hard pass rate x the soft factor, where the soft factor is ONE item-level
@@ -36,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from checkers.base import Verdict
+from verifier.reasoning import split_reasoning
 from verinstruct.schema import CodeCheck, Constraint, Instance, LLMCheck
 
 if TYPE_CHECKING:
@@ -47,9 +53,9 @@ UNDECIDED_POLICIES = ("fail", "drop", "mask")
 THINK_POLICIES = ("fail", "mask", "keep")
 SOFT_CODE = ("judge", "run")
 #: the parts of every result, in order (``score`` first)
-PARTS = ("score", "hard_pass_rate", "soft_score", "hard_total", "soft_total", "undecided", "masked", "format_ok")
+PARTS = ("score", "hard_pass_rate", "soft_score", "hard_total", "soft_total", "undecided", "masked", "format_ok",
+         "truncated", "timeout")
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +64,12 @@ class RewardConfig:
     undecided: str = "fail"
     unfinished_think: str = "fail"
     soft_code: str = "judge"
-    #: registry checkers' mode ('strict' / 'loose'); None: the Scorer's
+    #: registry checkers' mode ('strict' / 'loose'; the Scorer's ``mode``); None: the Scorer's. The verifier's own
+    #: decision mode ('score' / 'generate') is a different option, ``verifier_mode`` (the Scorer's name too).
     mode: str | None = None
+    #: whether the prompt prefilled ``<think>``: None detects it per sample from the rendered prompt where the
+    #: adapter has one (verl's prompt ids), else assumes not; True/False overrides the detection
+    think_prefilled: bool | None = None
 
     def __post_init__(self) -> None:
         for name, allowed in (("formula", FORMULAS), ("undecided", UNDECIDED_POLICIES),
@@ -68,7 +78,11 @@ class RewardConfig:
             if v not in allowed:
                 raise ValueError(f"reward {name} must be one of {', '.join(allowed)}, got {v!r}")
         if self.mode not in (None, "strict", "loose"):
-            raise ValueError(f"reward mode must be 'strict', 'loose' or None, got {self.mode!r}")
+            hint = (f" ({self.mode!r} is a verifier decision mode: use the option verifier_mode={self.mode!r})"
+                    if self.mode in ("score", "generate") else "")
+            raise ValueError(f"reward mode (registry checkers) must be 'strict', 'loose' or None, got {self.mode!r}{hint}")
+        if self.think_prefilled not in (None, True, False):
+            raise ValueError(f"reward think_prefilled must be true, false or None (detect), got {self.think_prefilled!r}")
 
     @property
     def granularity(self) -> str:
@@ -87,6 +101,10 @@ class RewardResult:
     soft_total: int
     undecided: int
     format_ok: bool
+    #: the response hit the length limit without its end-of-sequence token
+    truncated: bool = False
+    #: the sample's time budget ran out before it was scored (its verdicts count as undecided)
+    timeout: bool = False
 
     @property
     def masked(self) -> bool:
@@ -97,18 +115,15 @@ class RewardResult:
         return {"score": self.score if self.score is not None else mask_value,
                 "hard_pass_rate": self.hard_pass_rate, "soft_score": self.soft_score,
                 "hard_total": self.hard_total, "soft_total": self.soft_total, "undecided": self.undecided,
-                "masked": int(self.masked), "format_ok": int(self.format_ok)}
+                "masked": int(self.masked), "format_ok": int(self.format_ok), "truncated": int(self.truncated),
+                "timeout": int(self.timeout)}
 
 
-def strip_reasoning(text: str) -> tuple[str, bool]:
-    """(answer, finished): the text after the last ``</think>``; ``finished`` False for an open ``<think>``."""
-    close = text.rfind(THINK_CLOSE)
-    if close >= 0:
-        answer = text[close + len(THINK_CLOSE):]
-        return answer.strip(), THINK_OPEN not in answer
-    if THINK_OPEN in text:
-        return text, False
-    return text.strip(), True
+def strip_reasoning(text: str, *, prefilled: bool = False) -> tuple[str, bool]:
+    """(answer, finished) by :func:`verifier.reasoning.split_reasoning`; the answer without surrounding blanks
+    (the whole text when unfinished, for ``unfinished_think="keep"``)."""
+    r = split_reasoning(text, prefilled=prefilled)
+    return (r.answer.strip(), True) if r.finished else (text, False)
 
 
 def _judged_by_code(c: Constraint) -> bool:
@@ -212,34 +227,62 @@ def formula_score(scored: ScoredResponse, config: RewardConfig, instance: Instan
     return RewardResult(score, hard_rate, soft_score, len(hard), len(soft), undecided, True)
 
 
-def _format_failure(inst: Instance, config: RewardConfig) -> RewardResult:
+def _format_failure(inst: Instance, config: RewardConfig, truncated: bool) -> RewardResult:
     n = inst.counts()
     score = None if config.unfinished_think == "mask" else 0.0
-    return RewardResult(score, 0.0, 0.0, n["hard"], n["soft"], 0, False)
+    return RewardResult(score, 0.0, 0.0, n["hard"], n["soft"], 0, False, truncated)
+
+
+def undecided_result(inst: Instance, config: RewardConfig, *, timeout: bool = False) -> RewardResult:
+    """The reward of a sample that could not be judged at all (its time budget ran out, the reward was closed):
+    every constraint undecided, under ``config.undecided`` (fail: 0; drop/mask: masked)."""
+    n = inst.counts()
+    total = n["hard"] + n["soft"]
+    score = 1.0 if not total else (0.0 if config.undecided == "fail" else None)
+    return RewardResult(score, 0.0, 0.0, n["hard"], n["soft"], n["hard"] + n["soft"], True, False, timeout)
 
 
 def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Sequence[str],
-                 config: RewardConfig | None = None) -> list[RewardResult]:
+                 config: RewardConfig | None = None, *, prefilled: Sequence[bool | None] | None = None,
+                 truncated: Sequence[bool] | None = None) -> list[RewardResult]:
+    """Rewards of ``responses[i]`` for ``instances[i]`` (see :func:`reward_batch_scored`)."""
+    return [r for r, _, _ in reward_batch_scored(scorer, instances, responses, config, prefilled=prefilled,
+                                              truncated=truncated)]
+
+
+def reward_batch_scored(scorer: Scorer, instances: Sequence[Instance], responses: Sequence[str],
+                        config: RewardConfig | None = None, *, prefilled: Sequence[bool | None] | None = None,
+                        truncated: Sequence[bool] | None = None,
+                        ) -> list[tuple[RewardResult, ScoredResponse | None, Instance]]:
     """Rewards of ``responses[i]`` for ``instances[i]``: one pass through ``scorer`` for the whole batch.
 
     Each distinct (instance, answer) is judged once, however often it occurs (GRPO groups repeat prompts and
-    often responses too).
+    often responses too). ``prefilled[i]``: sample i's rendered prompt left ``<think>`` open (None: unknown;
+    ``config.think_prefilled`` overrides); ``truncated[i]``: it hit the length limit without EOS.
     """
     config = config or RewardConfig()
+    # (the reward, the scored response it came from (None: not judged, a format failure), the instance as judged)
     if len(instances) != len(responses):
         raise ValueError(f"reward_batch: got {len(instances)} instances but {len(responses)} responses")
-    out: list[RewardResult | None] = [None] * len(responses)
+    out: list[tuple[RewardResult, ScoredResponse | None, Instance] | None] = [None] * len(responses)
     keys: dict[tuple[str, str, str, str], int] = {}
     todo_inst: list[Instance] = []
     todo_resp: list[str] = []
     where: list[tuple[int, int]] = []  # (sample, unique index)
+    for name, seq in (("prefilled", prefilled), ("truncated", truncated)):
+        if seq is not None and len(seq) != len(responses):
+            raise ValueError(f"reward_batch: got {len(seq)} {name} flags for {len(responses)} responses")
     for k, (inst, resp) in enumerate(zip(instances, responses, strict=True)):
         if not isinstance(resp, str):
             raise TypeError(f"reward_batch: responses[{k}] must be a string, got {type(resp).__name__}")
-        answer, finished = strip_reasoning(resp)
-        if not finished:
+        pre = config.think_prefilled
+        if pre is None:
+            pre = bool(prefilled[k]) if prefilled is not None and prefilled[k] is not None else False
+        cut = bool(truncated[k]) if truncated is not None else False
+        answer, finished = strip_reasoning(resp, prefilled=pre)
+        if not finished or cut:
             if config.unfinished_think != "keep":
-                out[k] = _format_failure(inst, config)
+                out[k] = (_format_failure(inst, config, cut), None, inst)
                 continue
             answer = resp
         key = (inst.id, inst.prompt, repr(inst.constraints), answer)
@@ -252,6 +295,15 @@ def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Seque
         scored = scorer.score_batch(todo_inst, todo_resp, mode=config.mode, granularity=config.granularity)
         results = [formula_score(s, config, i) for s, i in zip(scored, todo_inst, strict=True)]
         for k, u in where:
-            out[k] = results[u]
+            out[k] = (results[u], scored[u], todo_inst[u])
     assert all(r is not None for r in out)
     return out  # type: ignore[return-value]
+
+
+def joint_judgement(scored: ScoredResponse, instance: Instance) -> Verdict | None:
+    """The item-level joint judgement of a response's soft constraints (verif/prob), or None when it has none:
+    the verdict repeated on each plain llm constraint (its ``prob`` is P(yes) where the verifier reports it)."""
+    for c, r in zip(instance.constraints, scored.constraints, strict=True):
+        if c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None:
+            return r.verdict
+    return None

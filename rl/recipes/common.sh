@@ -13,9 +13,19 @@
 #   REWARD_FORMULA    verif | prob | mean | all (default verif)
 #   UNDECIDED         fail | drop | mask (default fail)
 #   REWARD_WORKERS    reward.num_workers: Ray reward-loop actors (default 8)
+#   SAMPLE_TIMEOUT_S  per-sample reward budget in seconds (default 300, like verl's reward.timeout): a sample not
+#                     scored by then gets the UNDECIDED policy and timeout=1 in its logged parts
+#   VERIFIER_CACHE    SQLite file of judge results shared by the node's reward workers (default
+#                     ${TMPDIR:-/tmp}/verinstruct-verifier-cache.sqlite: a local disk on every node, never NFS): verl sends each finished trajectory to a
+#                     random worker, so a GRPO group's repeated answers reach different workers; the cache lets
+#                     them judge each distinct answer once (keys include the model, template and prompt; a
+#                     .claims.sqlite beside it marks judgements in flight)
+#   LOGGER            trainer.logger (default '["console","wandb"]'; wandb needs `wandb login` or WANDB_API_KEY,
+#                     or use '["console"]')
 #   EXTRA             further Hydra overrides, appended as given
 #   PYTHON            the interpreter with verl installed (default python3)
-#   HYDRA_FLAGS       e.g. "--cfg job" to print the composed config and exit (checks every key against verl's)
+#   HYDRA_FLAGS       "--cfg job" prints the composed config and exits: a dry run that checks every key against
+#                     verl's schema (not verl's runtime checks, e.g. batch divisibility by the GPU count)
 set -euo pipefail
 
 : "${MODEL_PATH:?set MODEL_PATH}"
@@ -28,6 +38,9 @@ VERIFIER_MODE="${VERIFIER_MODE:-score}"
 REWARD_FORMULA="${REWARD_FORMULA:-verif}"
 UNDECIDED="${UNDECIDED:-fail}"
 REWARD_WORKERS="${REWARD_WORKERS:-8}"
+SAMPLE_TIMEOUT_S="${SAMPLE_TIMEOUT_S:-300}"
+VERIFIER_CACHE="${VERIFIER_CACHE:-${TMPDIR:-/tmp}/verinstruct-verifier-cache.sqlite}"
+LOGGER="${LOGGER:-[\"console\",\"wandb\"]}"
 PROJECT="${PROJECT:-verinstruct-grpo}"
 EXPERIMENT="${EXPERIMENT:?set EXPERIMENT}"
 
@@ -74,12 +87,14 @@ done
   reward.reward_manager.module.path=pkg://rl.verl_manager \
   +reward.reward_kwargs.verifier="openai:$VERIFIER_MODEL" \
   +reward.reward_kwargs.base_url="'$VERIFIER_URLS'" \
-  +reward.reward_kwargs.verifier_kwargs.mode="$VERIFIER_MODE" \
+  +reward.reward_kwargs.verifier_mode="$VERIFIER_MODE" \
+  +reward.reward_kwargs.verifier_kwargs.cache_path="$VERIFIER_CACHE" \
   +reward.reward_kwargs.formula="$REWARD_FORMULA" \
   +reward.reward_kwargs.undecided="$UNDECIDED" \
+  +reward.reward_kwargs.sample_timeout_s="$SAMPLE_TIMEOUT_S" \
   trainer.project_name="$PROJECT" \
   trainer.experiment_name="$EXPERIMENT" \
-  trainer.logger='["console","wandb"]' \
+  trainer.logger="$LOGGER" \
   trainer.nnodes="$NNODES" \
   trainer.n_gpus_per_node="$GPUS_PER_NODE" \
   trainer.save_freq=20 \
