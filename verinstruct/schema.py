@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -176,30 +177,104 @@ class Instance:
         return out
 
 
-@functools.lru_cache(maxsize=65536)
-def code_uses_llm(source: str) -> bool:
-    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?
+#: dataset code longer than this is not parsed in the parent process: CPython parses long f-strings in
+#: quadratic time (300 KB took 6 s), and real checker functions are a few KB. Longer code is still run by the
+#: sandbox (which has its own limits); here it is classified by a linear regex search for ``llm_*`` calls.
+MAX_ANALYSED_CODE = 32_000
+#: at most this many string / number literals per function are kept as evidence for text recovery
+_MAX_EVIDENCE = 64
 
-    Cached: scoring asks this for every code constraint of every batch, and the same sources recur each step.
+
+@dataclass(frozen=True, slots=True)
+class CodeFacts:
+    """What the parent learns from one dataset function, from a single parse (see :func:`analyse_code`)."""
+
+    #: why the code could not be analysed (too deeply nested, out of memory, ...); None when it could
+    error: str | None
+    uses_llm: bool
+    #: ``(function, texts)`` when the code only forwards one llm_judge / llm_score call (see forwarded_llm_call)
+    forwarded: tuple[str, tuple[str, ...]] | None
+    #: string arguments of llm_* calls, other string literals, small integer literals (for text recovery)
+    llm_args: tuple[str, ...] = ()
+    strings: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+
+
+_STR_LITERAL_RE = re.compile(r"(['\"])([^'\"\n]{3,80})\1")
+
+
+@functools.lru_cache(maxsize=65536)
+def analyse_code(source: str) -> CodeFacts:
+    """Parse dataset code once and answer every question the parent asks about it. Never raises.
+
+    The code is untrusted input: besides ``SyntaxError``, parsing can raise ``MemoryError`` or
+    ``RecursionError`` (``return ---...-1``, a 200k-term sum) and analysing ``ValueError`` (``str()`` of a
+    20,000-digit literal); those become ``error``, which validation turns into the row's one-line error.
+    Code that is not Python (syntax error, NUL bytes) or is over :data:`MAX_ANALYSED_CODE` is kept without
+    a tree: the sandbox reports it when it runs. Cached: scoring asks for every code constraint of every batch.
     """
     if not source:
-        return False
+        return CodeFacts(None, False, None)
+    tree = None
+    if len(source) <= MAX_ANALYSED_CODE:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):  # ValueError: NUL bytes (3.10/3.11)
+            tree = None
+        except (MemoryError, RecursionError) as e:
+            return CodeFacts(_analysis_error(e), bool(_LLM_RE.search(source)), None)
+    if tree is None:
+        strings = tuple(itertools.islice((m.group(2) for m in _STR_LITERAL_RE.finditer(source)), _MAX_EVIDENCE))
+        return CodeFacts(None, bool(_LLM_RE.search(source)), None, (), strings, ())
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return bool(_LLM_RE.search(source))
+        return _facts(tree)
+    except (MemoryError, RecursionError, ValueError) as e:
+        return CodeFacts(_analysis_error(e), bool(_LLM_RE.search(source)), None)
+
+
+def _analysis_error(e: BaseException) -> str:
+    why = {"RecursionError": "nested too deeply", "MemoryError": "too large to parse"}.get(type(e).__name__, str(e))
+    return f"code cannot be analysed: {type(e).__name__} ({why[:120]})"
+
+
+def _facts(tree: ast.Module) -> CodeFacts:
+    uses_llm = False
+    llm_args: list[str] = []
+    arg_nodes: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
             if name in LLM_FUNCTIONS:
-                return True
-        elif isinstance(node, ast.ImportFrom) and node.module == "llm_call" or isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names):
-            return True
-    return False
+                uses_llm = True
+                for a in list(node.args[2:]) + [k.value for k in node.keywords]:
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        llm_args.append(a.value)
+                        arg_nodes.add(id(a))
+        elif (isinstance(node, ast.ImportFrom) and node.module == "llm_call"
+              or isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names)):
+            uses_llm = True
+    strings: list[str] = []
+    numbers: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in arg_nodes:
+            v = node.value
+            if isinstance(v, str) and len(strings) < _MAX_EVIDENCE:
+                s = v.strip()
+                if 2 <= len(s) <= 80 and not s.startswith(("\\", "^")):
+                    strings.append(s)
+            # only numbers a prompt line could spell matter; str() of a huge literal raises ValueError
+            elif (isinstance(v, int) and not isinstance(v, bool) and 1 < v < 10**15
+                  and len(numbers) < _MAX_EVIDENCE):
+                numbers.append(str(v))
+    return CodeFacts(None, uses_llm, _forwarded(tree), tuple(llm_args), tuple(strings), tuple(numbers))
 
 
-@functools.lru_cache(maxsize=65536)
+def code_uses_llm(source: str) -> bool:
+    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?"""
+    return analyse_code(source).uses_llm
+
+
 def forwarded_llm_call(source: str) -> tuple[str, tuple[str, ...]] | None:
     """(function, literal texts) when ``source`` is nothing but ``from llm_call import ...`` and a
     ``check_following(a, b)`` whose body is ``return llm_judge(a, b, 'text')`` or
@@ -207,10 +282,18 @@ def forwarded_llm_call(source: str) -> tuple[str, tuple[str, ...]] | None:
 
     Strict on purpose: anything else (other imports, statements, keywords, aliases that are not imported)
     could change what running the code gives, and then it must run."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
+    return analyse_code(source).forwarded
+
+
+def check_code(source: str, where: str) -> CodeFacts:
+    """:func:`analyse_code`, raising the row's one-line :class:`SchemaError` when the code cannot be analysed."""
+    facts = analyse_code(source)
+    if facts.error is not None:
+        raise SchemaError(f"{where}: {facts.error}")
+    return facts
+
+
+def _forwarded(tree: ast.Module) -> tuple[str, tuple[str, ...]] | None:
     imported: dict[str, str] = {}
     fn = None
     for node in tree.body:
@@ -259,6 +342,20 @@ def _where(label: Any, path: str) -> str:
     return f"{label}: field {path!r}" if label else f"field {path!r}"
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def check_identifier(value: str, where: str) -> str:
+    """Ids and names are written to outputs, resume files and the terminal: a lone surrogate (``"\\ud800"`` in
+    JSON decodes to one) is not text any encoder can write, so it is rejected here with the row's one-line
+    error instead of crashing a writer halfway through a chunk. ``where`` names the row and field."""
+    m = _SURROGATE_RE.search(value)
+    if m is not None:
+        raise SchemaError(f"{where} contains a lone surrogate (U+{ord(m.group()):04X}) at character {m.start() + 1}, "
+                          "which is not valid Unicode text")
+    return value
+
+
 def _req_str(d: Mapping[str, Any], key: str, row_id: Any, path: str, *, allow_empty: bool = True) -> str:
     if key not in d:
         raise SchemaError(f"{_where(row_id, path)} is missing (expected a string)")
@@ -286,10 +383,14 @@ def check_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "check
             raise SchemaError(f"{_where(row_id, path + '.params')} must be an object, got {type(params).__name__}")
         return make_registry_check(checker, params, row_id, path)
     if t == "code":
-        return CodeCheck(_req_str(d, "source", row_id, f"{path}.source"))
+        source = _req_str(d, "source", row_id, f"{path}.source")
+        check_code(source, _where(row_id, f"{path}.source"))
+        return CodeCheck(source)
     if t == "llm":
         source = d.get("source")
         if source:  # recognised dataset code: rebuilt from the code, the one source of truth
+            if isinstance(source, str):
+                check_code(source, _where(row_id, f"{path}.source"))
             if not isinstance(source, str) or (check := LLMCheck.from_code(source)) is None:
                 raise SchemaError(f"{_where(row_id, path + '.source')} of an llm check must be code that only "
                                   "returns one llm_judge / llm_score call with literal text")
@@ -322,7 +423,8 @@ def _plain(v: Any) -> Any:
 def constraint_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "constraints[0]") -> Constraint:
     if not isinstance(d, Mapping):
         raise SchemaError(f"{_where(row_id, path)} must be an object, got {type(d).__name__}")
-    name = _req_str(d, "name", row_id, f"{path}.name", allow_empty=False)
+    name = check_identifier(_req_str(d, "name", row_id, f"{path}.name", allow_empty=False),
+                            _where(row_id, f"{path}.name"))
     kind = _req_str(d, "kind", row_id, f"{path}.kind")
     if kind not in KINDS:
         raise SchemaError(f"{_where(row_id, path + '.kind')} must be 'hard' or 'soft', got {kind!r}")
@@ -362,7 +464,7 @@ def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instan
     raw_id = d.get("id")
     if raw_id is None or isinstance(raw_id, (bool, dict, list)):
         raise SchemaError(f"{where or 'row'}: field 'id' must be a string or integer, got {raw_id!r}")
-    row_id = str(raw_id)
+    row_id = check_identifier(str(raw_id), f"{where or 'row'}: field 'id'")
     label = f"{where} (id {row_id!r})" if where else f"row {row_id!r}"
     messages = d.get("messages")
     if messages is not None:
