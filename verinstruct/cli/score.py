@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from verinstruct.jsonl import JSONLineError
 from verinstruct.schema import Instance, SchemaError
 
 NO_LLM_ERROR = "needs LLM verifier (--no-llm)"
@@ -30,7 +31,7 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
     """(line number, instance, response) per valid row; malformed rows raise unless ``skip_invalid``, then
     their line numbers are appended to ``skipped``. Lines are decoded one by one so a non-UTF-8 line is named."""
     from verinstruct.convert import row_to_instance
-    from verinstruct.jsonl import JSONLineError, iter_lines
+    from verinstruct.jsonl import iter_lines
 
     for n, row in iter_lines(path):
         try:
@@ -121,6 +122,8 @@ def score_cmd(
     if output is not None:
         try:
             done = _prepare_output(output, rows, meta, overwrite, force_resume)
+        except JSONLineError as e:
+            raise _fail(f"{e} (or use --overwrite to start again)") from None
         except OSError as e:
             raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}") from None
         for d in done:
