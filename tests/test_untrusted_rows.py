@@ -150,3 +150,67 @@ def test_each_source_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
                               "from llm_call import llm_judge\ndef check_following(i, r):\n"
                               "    return llm_judge(i, r, 'Use at least 3 lines.')\n"]})
     assert len(calls) == 2
+
+
+# ------------------------------------------------------------------------ any text is data (item 2)
+
+SURROGATE_ROWS = {  # JSON's "\ud800" escape decodes to a lone surrogate, which no UTF-8 writer accepts
+    "id": ('{"id": "a\\ud800"', "field 'id'"),
+    "checker name": ('{"id": "n", "checkers": ["[rule] N\\udc00"]', "field 'checkers[0]'"),
+    "prompt": ('{"id": "p", "prompt": "Write\\ud800.\\nUse at least 3 lines."', "field 'prompt'"),
+    "response": ('{"id": "r", "response": "x\\ud800"', "field 'response'"),
+}
+
+
+def _surrogate_line(head: str) -> str:
+    base = _row("?", GOOD, response="x\ny\nz")
+    keys = json.loads(head.replace("\\ud800", "").replace("\\udc00", "") + "}")
+    rest = {k: v for k, v in base.items() if k not in keys}
+    return head + ", " + json.dumps(rest)[1:] + "\n"
+
+
+@pytest.mark.parametrize("where", sorted(SURROGATE_ROWS))
+def test_lone_surrogate_is_a_row_error_and_the_rest_is_written_and_resumed(tmp_path: Path, where: str) -> None:
+    """Before the fix a lone surrogate in an id or checker name passed validation and crashed the writer
+    (UnicodeEncodeError): the chunk was lost and every resume crashed again."""
+    head, field = SURROGATE_ROWS[where]
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(_row("a", GOOD, response="x\ny\nz")) + "\n" + _surrogate_line(head)
+                   + json.dumps(_row("c", GOOD, response="x")) + "\n", encoding="utf-8")
+    line = _one_error_line(verif("score", "-i", str(src), "--no-llm", "-q"))
+    assert line.startswith("error: line 2 (id ") and field in line and "lone surrogate" in line, line
+    out = tmp_path / "out.jsonl"
+    for _ in range(2):  # the second run resumes the finished output
+        r = verif("score", "-i", str(src), "--no-llm", "-q", "--skip-invalid", "-o", str(out))
+        assert r.exit_code == 0, r.output
+    assert "scored 0 rows (2 already done)" in r.output, r.output
+    assert [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()] == ["a", "c"]
+    for cmd in (("data", "convert", str(src), str(tmp_path / "conv")),
+                ("rl", "prepare", str(src), str(tmp_path / "o.parquet"))):
+        if where == "response" and cmd[0] == "rl":
+            continue  # rl prepare does not read responses
+        line = _one_error_line(verif(*cmd))
+        assert "line 2 (id " in line and field in line, line
+
+
+def test_dumps_line_escapes_what_utf8_cannot_write(tmp_path: Path) -> None:
+    """Text produced by dataset code (an exception message) can still hold a lone surrogate: the output line
+    is written with JSON escapes and reads back to the same string."""
+    from verinstruct.jsonl import dumps_line, read_objects
+
+    p = tmp_path / "o.jsonl"
+    with p.open("w", encoding="utf-8") as f:
+        f.write(dumps_line({"id": "é", "error": "boom \ud800"}))
+        f.write(dumps_line({"id": "ü"}))
+    assert [r for _, r in read_objects(p)] == [{"id": "é", "error": "boom \ud800"}, {"id": "ü"}]
+    assert "ü" in p.read_text(encoding="utf-8")  # plain lines stay readable UTF-8
+
+
+def test_terminal_gets_no_raw_control_sequences(tmp_path: Path) -> None:
+    """A row id with an ANSI escape and a checker raising one (shown by --details) reached the terminal raw."""
+    body = "(_ for _ in ()).throw(ValueError('\\x1b[2J cleared'))"
+    src = _write(tmp_path / "in.jsonl", [_row("c\x1b[31mRED\x9b", GOOD, response="x"), _row("e", body, response="x")])
+    r = verif("score", "-i", str(src), "--no-llm", "-d")
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output and "\x9b" not in r.output, r.output
+    assert "c\\x1b[31mRED\\x9b" in r.output and "\\x1b[2J cleared" in r.output, r.output

@@ -33,7 +33,7 @@ from verinstruct.schema import (
     SchemaError,
     _plain,
     analyse_code,
-    check_identifier,
+    check_unicode,
     instance_from_dict,
 )
 
@@ -248,6 +248,7 @@ def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     rid = row.get("id")
     if rid is None or isinstance(rid, (bool, dict, list)):
         raise ConversionError(f"{label}: field 'id' must be a string or integer, got {rid!r}")
+    check_unicode(row, label)
     prompt = row.get("prompt")
     messages = None
     if isinstance(prompt, list):  # verl-style chat prompt
@@ -268,9 +269,6 @@ def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     if len(names) != len(funcs):
         raise ConversionError(
             f"{label}: fields 'checkers' and 'functions' must have the same length, got {len(names)} and {len(funcs)}")
-    check_identifier(str(rid), f"{label}: field 'id'")
-    for k, c in enumerate(names):
-        check_identifier(c, f"{label}: field 'checkers'[{k}]")
     facts = []
     for k, code in enumerate(funcs):  # one parse per function, shared by classification and text recovery
         f = analyse_code(code)
@@ -375,8 +373,7 @@ def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = Fal
 
     if key is not None and isinstance(key, (bool, dict, list, float)):
         raise fail(f"field {key_field!r} must be a string or integer, got {type(key).__name__}")
-    if isinstance(key, str):
-        check_identifier(key, f"{where or 'row'}: field {key_field!r}")
+    check_unicode(row, _label({'id': key}, where) if key is not None else where or "row")
     for name, typ, what in _REQUIRED[response]:
         v = row.get(name, _MISSING)
         if type(v) is not typ and not isinstance(v, typ):
@@ -495,6 +492,7 @@ def from_verl(row: Mapping[str, Any], where: str | None = None) -> Instance:
     extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
     rid = extra.get("id", extra.get("index"))
     label = _label({"id": rid}, where)
+    check_unicode(row, label)
     rm = row.get("reward_model")
     gt = rm.get("ground_truth") if isinstance(rm, Mapping) else None
     if isinstance(gt, str):

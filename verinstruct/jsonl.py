@@ -34,6 +34,20 @@ class DamagedRecordError(JSONLineError):
         return str(self.args[0])
 
 
+def dumps_line(obj: Any) -> str:
+    """One JSONL line (with its newline), UTF-8 as written, readable by :func:`parse_line`.
+
+    Text the dataset's code produced (an exception message, a reason) can hold a lone surrogate that no
+    UTF-8 writer accepts; then the whole line is written with ``\\uXXXX`` escapes (``ensure_ascii``), which JSON
+    reads back to the same string, instead of crashing the writer halfway through a chunk."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True)
+    return line + "\n"
+
+
 def parse_line(raw: bytes | str, line: int) -> dict[str, Any] | None:
     """The object on one line, None for a blank line; raises :class:`JSONLineError`."""
     if isinstance(raw, bytes):

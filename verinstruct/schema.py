@@ -345,15 +345,27 @@ def _where(label: Any, path: str) -> str:
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
-def check_identifier(value: str, where: str) -> str:
-    """Ids and names are written to outputs, resume files and the terminal: a lone surrogate (``"\\ud800"`` in
-    JSON decodes to one) is not text any encoder can write, so it is rejected here with the row's one-line
-    error instead of crashing a writer halfway through a chunk. ``where`` names the row and field."""
-    m = _SURROGATE_RE.search(value)
-    if m is not None:
-        raise SchemaError(f"{where} contains a lone surrogate (U+{ord(m.group()):04X}) at character {m.start() + 1}, "
-                          "which is not valid Unicode text")
-    return value
+def check_unicode(row: Any, where: str) -> None:
+    """Reject a row holding a lone surrogate anywhere (JSON's ``"\\ud800"`` decodes to one): it is not text any
+    encoder can write, so it would pass here and then crash a writer (output, terminal, Parquet, a resume
+    file) halfway through a chunk. One linear walk over the row; the error names the row and the field."""
+    stack: list[tuple[str, Any]] = [("", row)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, str):
+            m = _SURROGATE_RE.search(v)
+            if m is not None:
+                raise SchemaError(f"{where}: field {path!r} contains a lone surrogate (U+{ord(m.group()):04X}) at "
+                                  f"character {m.start() + 1}, which is not valid Unicode text")
+        elif isinstance(v, Mapping):
+            for k, x in reversed(list(v.items())):
+                key = str(k)
+                if _SURROGATE_RE.search(key):
+                    raise SchemaError(f"{where}: a field name ({key!r}) contains a lone surrogate, which is not "
+                                      "valid Unicode text")
+                stack.append((f"{path}.{key}" if path else key, x))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{path}[{i}]", x) for i, x in reversed(list(enumerate(v))))
 
 
 def _req_str(d: Mapping[str, Any], key: str, row_id: Any, path: str, *, allow_empty: bool = True) -> str:
@@ -423,8 +435,7 @@ def _plain(v: Any) -> Any:
 def constraint_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "constraints[0]") -> Constraint:
     if not isinstance(d, Mapping):
         raise SchemaError(f"{_where(row_id, path)} must be an object, got {type(d).__name__}")
-    name = check_identifier(_req_str(d, "name", row_id, f"{path}.name", allow_empty=False),
-                            _where(row_id, f"{path}.name"))
+    name = _req_str(d, "name", row_id, f"{path}.name", allow_empty=False)
     kind = _req_str(d, "kind", row_id, f"{path}.kind")
     if kind not in KINDS:
         raise SchemaError(f"{_where(row_id, path + '.kind')} must be 'hard' or 'soft', got {kind!r}")
@@ -464,8 +475,9 @@ def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instan
     raw_id = d.get("id")
     if raw_id is None or isinstance(raw_id, (bool, dict, list)):
         raise SchemaError(f"{where or 'row'}: field 'id' must be a string or integer, got {raw_id!r}")
-    row_id = check_identifier(str(raw_id), f"{where or 'row'}: field 'id'")
+    row_id = str(raw_id)
     label = f"{where} (id {row_id!r})" if where else f"row {row_id!r}"
+    check_unicode(d, label)
     messages = d.get("messages")
     if messages is not None:
         messages = _messages(messages, label)

@@ -16,14 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from verinstruct.jsonl import JSONLineError
-from verinstruct.schema import Instance, SchemaError
+from verinstruct.jsonl import JSONLineError, dumps_line
+from verinstruct.schema import Instance, SchemaError, check_unicode
 
 NO_LLM_ERROR = "needs LLM verifier (--no-llm)"
 
 
 def _fail(msg: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {msg}", err=True)
+    from verinstruct.progress import terminal_safe
+
+    typer.echo(f"error: {terminal_safe(msg)}", err=True)  # messages quote the data
     return typer.Exit(code=code)
 
 
@@ -38,10 +40,11 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
             if isinstance(row, JSONLineError):
                 raise SchemaError(str(row))
             response = row.get("response")
+            rid = row.get("id", row.get("key"))
             if not isinstance(response, str):
                 what = "is missing (expected a string)" if "response" not in row else f"must be a string, got {type(response).__name__}"
-                rid = row.get("id", row.get("key"))
                 raise SchemaError(f"line {n}{f' (id {rid!r})' if rid is not None else ''}: field 'response' {what}")
+            check_unicode({"response": response}, f"line {n}{f' (id {rid!r})' if rid is not None else ''}")
             if "constraints" in row:
                 from verinstruct.dataset import from_row
 
@@ -53,7 +56,9 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
                 raise
             if skipped is not None:
                 skipped.append(n)
-            typer.echo(f"skipped: {e}", err=True)
+            from verinstruct.progress import terminal_safe
+
+            typer.echo(f"skipped: {terminal_safe(str(e))}", err=True)
             continue
         yield n, inst, response
 
@@ -147,7 +152,7 @@ def score_cmd(
                 d = s.to_dict()
                 tally.add(d)
                 tally.new += 1
-                lines.append(json.dumps(d, ensure_ascii=False) + "\n")
+                lines.append(dumps_line(d))
                 if not quiet:
                     progress.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
                                   f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
