@@ -214,3 +214,41 @@ def test_terminal_gets_no_raw_control_sequences(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.output and "\x9b" not in r.output, r.output
     assert "c\\x1b[31mRED\\x9b" in r.output and "\\x1b[2J cleared" in r.output, r.output
+
+
+# ------------------------------------------------------------- odd row shapes are row errors, not tracebacks
+
+ODD_ROWS = {  # each crashed a command with AttributeError / JSONDecodeError before
+    "chat prompt with a bare string": ({"id": 1, "prompt": [{"role": "user", "content": "hi"}, "s"], "checkers": [],
+                                        "functions": []}, "field 'prompt'[1]"),
+    "verl row, chat prompt with a bare string": ({"prompt": [{"role": "user", "content": "hi"}, "s"],
+                                                  "reward_model": {"ground_truth": {"checkers": [], "functions": []}},
+                                                  "extra_info": {"id": 3}}, "field 'prompt'[1]"),
+    "typed row, source not JSON": ({"id": 1, "prompt": "p", "constraints": [], "source": "{"},
+                                   "field 'source' is not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ROWS))
+def test_odd_row_shapes_are_one_line_row_errors(tmp_path: Path, name: str) -> None:
+    row, field = ODD_ROWS[name]
+    src = _write(tmp_path / "in.jsonl", [_row("a", GOOD), row])
+    line = _one_error_line(verif("data", "info", str(src)))
+    assert "line 2" in line and field in line, line
+    line = _one_error_line(verif("score", "-i", str(_write(tmp_path / "r.jsonl", [{**row, "response": "x"}])),
+                                 "--no-llm"))
+    assert "line 1" in line and field in line, line
+
+
+def test_any_converter_failure_is_a_schema_error_naming_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The net under validation: a failure nobody anticipated (here a checker lookup raising KeyError) is the
+    row's SchemaError, so commands report or skip it and the RL reward turns it into its input error."""
+    from verinstruct import convert
+    from verinstruct.schema import SchemaError
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(convert, "recover_texts", boom)
+    with pytest.raises(SchemaError, match=r"^sample 's9' \(id 's9'\): cannot be read \(KeyError: 'surprise'\)"):
+        convert.from_verif(_row("s9", GOOD), "sample 's9'")

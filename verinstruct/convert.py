@@ -35,6 +35,7 @@ from verinstruct.schema import (
     analyse_code,
     check_unicode,
     instance_from_dict,
+    row_errors,
 )
 
 if TYPE_CHECKING:
@@ -240,6 +241,7 @@ def _label(row: Mapping[str, Any], where: str | None) -> str:
     return where or (f"row {rid!r}" if rid is not None else "row")
 
 
+@row_errors
 def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """A raw VerIF row (id, prompt, checkers, functions, ...) -> Instance; extra fields kept in ``source``."""
     if not isinstance(row, Mapping):
@@ -253,6 +255,10 @@ def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     messages = None
     if isinstance(prompt, list):  # verl-style chat prompt
         messages = prompt
+        for k, m in enumerate(messages):
+            if not (isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+                raise ConversionError(f"{label}: field 'prompt'[{k}] must be {{'role': str, 'content': str}}, "
+                                      f"got {str(m)[:80]!r}")
         users = [m.get("content") for m in prompt if isinstance(m, Mapping) and m.get("role") == "user"]
         prompt = users[-1] if users else None
     if not isinstance(prompt, str):
@@ -355,6 +361,7 @@ _LISTS = (("instruction_id_list", list, "a list of instruction ids"), ("kwargs",
 _REQUIRED = {False: (_PROMPT, *_LISTS), True: (_PROMPT, _RESPONSE, *_LISTS)}
 
 
+@row_errors
 def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = False) -> IFEvalRow:
     """The one IFEval row parser (``verif check`` and conversion): every problem is a ConversionError
     naming the row (``where``, e.g. "line 3", and its key) and the field. ``response``: require one."""
@@ -399,6 +406,7 @@ def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = Fal
 _MISSING = object()
 
 
+@row_errors
 def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """An IFEval row (key, prompt, instruction_id_list, kwargs) -> Instance with registry constraints."""
     import checkers
@@ -478,6 +486,7 @@ def row_to_instance(row: Any, where: str | None = None, fmt: str | None = None) 
 # ------------------------------------------------------------------------------------------- verl rows
 
 
+@row_errors
 def from_verl(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """A verl-wrapped row (``prompt`` as chat messages, ``reward_model.ground_truth`` JSON) -> Instance.
 

@@ -20,12 +20,13 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from checkers.sandbox.protocol import LLM_FUNCTIONS
 
+T = TypeVar("T")
 Kind = Literal["hard", "soft"]
 KINDS: tuple[str, ...] = ("hard", "soft")
 CHECK_TYPES: tuple[str, ...] = ("registry", "code", "llm")
@@ -368,6 +369,29 @@ def check_unicode(row: Any, where: str) -> None:
             stack.extend((f"{path}[{i}]", x) for i, x in reversed(list(enumerate(v))))
 
 
+def row_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """For a converter ``fn(row, where=None, ...)``: any failure on an odd row becomes the row's one-line
+    :class:`SchemaError` (naming ``where`` and the id), which every command reports or skips, and the RL
+    reward turns into its input error. Validation names fields itself; this is the net under it, so that a
+    row shape nobody thought of cannot stop a week-long run with a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(row: Any, where: str | None = None, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(row, where, *args, **kwargs)
+        except SchemaError:
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, LookupError, ArithmeticError,
+                RecursionError, MemoryError) as e:
+            rid = row.get("id", row.get("key")) if isinstance(row, Mapping) else None
+            label = where or "row"
+            if isinstance(rid, (str, int)) and not isinstance(rid, bool):
+                label += f" (id {rid!r})"
+            raise SchemaError(f"{label}: cannot be read ({type(e).__name__}: {str(e)[:200]})") from e
+
+    return wrapper
+
+
 def _req_str(d: Mapping[str, Any], key: str, row_id: Any, path: str, *, allow_empty: bool = True) -> str:
     if key not in d:
         raise SchemaError(f"{_where(row_id, path)} is missing (expected a string)")
@@ -468,6 +492,7 @@ def constraint_to_dict(c: Constraint) -> dict[str, Any]:
             "check": check}
 
 
+@row_errors
 def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instance:
     """Parse a typed row (``constraints`` list); errors name the row id (or ``where``, e.g. 'line 7')."""
     if not isinstance(d, Mapping):
@@ -493,7 +518,10 @@ def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instan
     constraints = tuple(constraint_from_dict(c, label, f"constraints[{i}]") for i, c in enumerate(cons))
     source = d.get("source") or {}
     if isinstance(source, str):
-        source = json.loads(source) if source.strip() else {}
+        try:
+            source = json.loads(source) if source.strip() else {}
+        except json.JSONDecodeError as e:
+            raise SchemaError(f"{_where(label, 'source')} is not valid JSON: {e.msg}") from None
     if not isinstance(source, Mapping):
         raise SchemaError(f"{_where(label, 'source')} must be an object, got {type(source).__name__}")
     return Instance(row_id, prompt, constraints, messages, dict(source))
