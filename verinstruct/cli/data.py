@@ -77,6 +77,8 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Rows, constraint counts by kind / check type / tag, how untagged checkers were classified, text sources."""
+    from verinstruct.progress import terminal_safe
+
     stats = info_stats(_read(path))
     if as_json:
         typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
@@ -87,7 +89,7 @@ def info(
                        ("untagged_classified_as", "untagged ->"), ("text_source", "text from"),
                        ("category", "category (from name)")):
         items = sorted(stats[key].items(), key=lambda kv: (-kv[1], kv[0]))
-        typer.echo(f"  {title:<22}" + (", ".join(f"{k} {v}" for k, v in items) if items else "-"))
+        typer.echo(terminal_safe(f"  {title:<22}" + (", ".join(f"{k} {v}" for k, v in items) if items else "-")))
 
 
 def convert(
