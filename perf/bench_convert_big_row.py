@@ -54,6 +54,15 @@ def big_row(n: int = 600) -> dict[str, object]:
     return {"id": "big", "prompt": "\n".join(lines), "checkers": names, "functions": funcs}
 
 
+def fstring_row(n: int = 10) -> dict[str, object]:
+    """The parser's worst case: ``n`` functions, each one 16 KB f-string (CPython parses those in quadratic time)."""
+    lines = ["Write a long report about the history of tea."] + [f"Constraint {k}: mention tea." for k in range(n)]
+    funcs = [f"def check_following(instruction, response):\n    x = {k}\n    return f\"" + "{x}a" * 3975 + "\" in response\n"
+             for k in range(n)]
+    return {"id": "fstrings", "prompt": "\n".join(lines), "checkers": [f"[rule] Tea_{k}" for k in range(n)],
+            "functions": funcs}
+
+
 def measure(tree: Path, row_json: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, "-c", MEASURE], input=row_json, capture_output=True, text=True,
@@ -65,9 +74,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", help="git revision to compare with (e.g. 5023509)")
     ap.add_argument("--checkers", type=int, default=600)
+    ap.add_argument("--shape", choices=("lines", "fstrings"), default="lines",
+                    help="lines: many checkers and prompt lines (text recovery); fstrings: 10 x 16 KB f-string functions")
     args = ap.parse_args()
-    row_json = json.dumps(big_row(args.checkers))
-    print(f"row: {len(row_json.encode()) / 1000:.0f} KB, {args.checkers} checkers")
+    row = big_row(args.checkers) if args.shape == "lines" else fstring_row()
+    row_json = json.dumps(row)
+    print(f"row: {len(row_json.encode()) / 1000:.0f} KB, {len(row['checkers'])} checkers ({args.shape})")
     now = measure(ROOT, row_json)
     print(f"this tree: {now['seconds']:.3f} s, peak {now['peak_mb']:.1f} MB, "
           f"{now['from_prompt']}/{now['constraints']} texts from the prompt")

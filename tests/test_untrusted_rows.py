@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 PROMPT = "Write a poem.\nUse at least 3 lines."
 BODIES = {
     "recursion": "-" * 5000 + "1",  # RecursionError during ast construction
-    "memory": "-" * 30000 + "1",  # MemoryError in the parser (under the parent's size cap)
+    "memory": "-" * 10000 + "1",  # MemoryError in the parser (under the parent's size cap)
 }
 
 
@@ -253,3 +253,23 @@ def test_any_converter_failure_is_a_schema_error_naming_the_row(monkeypatch: pyt
     monkeypatch.setattr(convert, "recover_texts", boom)
     with pytest.raises(SchemaError, match=r"^sample 's9' \(id 's9'\): cannot be read \(KeyError: 'surprise'\)"):
         convert.from_verif(_row("s9", GOOD), "sample 's9'")
+
+
+def test_a_row_parses_at_most_its_budget_of_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing costs ~5 us a character for f-strings (quadratic in their length): past MAX_PARSED_PER_ROW of a
+    row's code, functions are classified by a linear scan, which still finds their llm_* calls."""
+    import ast
+
+    from verinstruct import convert, schema
+
+    schema.analyse_code.cache_clear()
+    parsed: list[int] = []
+    real = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda src, *a, **k: parsed.append(len(src)) or real(src, *a, **k))
+    fstring = "def check_following(instruction, response):\n    x = {k}\n    return f'" + "{x}a" * 3900 + "' in response\n"
+    llm = ("from llm_call import llm_judge\ndef check_following(instruction, response):\n"
+           "    return llm_judge(instruction, response, 'Be kind.') and len(response) > 1  # " + "#" * 15000 + "\n")
+    funcs = [fstring.replace("{k}", str(k)) for k in range(8)] + [llm]
+    inst = convert.from_verif({"id": "b", "prompt": PROMPT, "checkers": [f"C{k}" for k in range(9)], "functions": funcs})
+    assert sum(parsed) <= convert.MAX_PARSED_PER_ROW and len(parsed) < 9, parsed
+    assert [c.kind for c in inst.constraints] == ["hard"] * 8 + ["soft"]

@@ -36,6 +36,7 @@ from verinstruct.schema import (
     check_unicode,
     instance_from_dict,
     row_errors,
+    unparsed_facts,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +146,11 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip().lower()
 
 
+#: at most this much of a row's code is parsed (in function order); the rest is classified by a linear scan
+#: (:func:`unparsed_facts`). Parsing costs about 1.5 us a character, f-strings 5 us and more (quadratic in
+#: their length), so this keeps one row's conversion well under a second whatever its code; real rows have
+#: a few KB of code
+MAX_PARSED_PER_ROW = 64_000
 #: text recovery scores every (checker, prompt line) pair up to this many pairs; past it (a row with
 #: thousands of checkers or lines) each checker is scored against the lines near its own position, which is
 #: where datasets put them, so the work per row stays linear in its size
@@ -276,8 +282,10 @@ def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
         raise ConversionError(
             f"{label}: fields 'checkers' and 'functions' must have the same length, got {len(names)} and {len(funcs)}")
     facts = []
+    budget = MAX_PARSED_PER_ROW
     for k, code in enumerate(funcs):  # one parse per function, shared by classification and text recovery
-        f = analyse_code(code)
+        f = analyse_code(code) if len(code) <= budget else unparsed_facts(code)
+        budget -= len(code)
         if f.error is not None:
             raise ConversionError(f"{label}: field 'functions'[{k}] ({names[k][:60]!r}): {f.error}")
         facts.append(f)
