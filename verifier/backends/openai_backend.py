@@ -447,9 +447,8 @@ class OpenAIBackend:
             self._closed = True
             loop, thread = self._loop, self._thread
             pending, self._pending = self._pending, set()
-        err = BackendClosedError(f"{self!r} was closed before the request was answered")
-        for fut in pending:
-            _settle(fut, exc=err)
+        for fut in pending:  # one exception each: the waiting threads raise them at the same time
+            _settle(fut, exc=BackendClosedError(f"{self!r} was closed before the request was answered"))
         if loop is None or thread is None:
             return
         if thread is not threading.current_thread():  # from the loop's own thread, waiting would deadlock
