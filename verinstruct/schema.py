@@ -182,8 +182,9 @@ class Instance:
 #: quadratic time (300 KB took 6 s), and real checker functions are a few KB. Longer code is still run by the
 #: sandbox (which has its own limits); here it is classified by a linear regex search for ``llm_*`` calls.
 MAX_ANALYSED_CODE = 16_000
-#: at most this many string / number literals per function are kept as evidence for text recovery
-_MAX_EVIDENCE = 64
+#: at most this many string / number literals per function are kept as evidence for text recovery (they
+#: live in analyse_code's cache, beside the source itself)
+_MAX_EVIDENCE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +209,10 @@ _STR_LITERAL_RE = re.compile(r"(['\"])([^'\"\n]{3,80})\1")
 def analyse_code(source: str) -> CodeFacts:
     """Parse dataset code once and answer every question the parent asks about it. Never raises.
 
-    The code is untrusted input: besides ``SyntaxError``, parsing can raise ``MemoryError`` or
-    ``RecursionError`` (``return ---...-1``, a 200k-term sum) and analysing ``ValueError`` (``str()`` of a
-    20,000-digit literal); those become ``error``, which validation turns into the row's one-line error.
+    The code is untrusted input: besides ``SyntaxError``, parsing can raise ``RecursionError`` or
+    ``MemoryError`` (``return ---...-1`` with 5,000 or 10,000 signs); those become ``error``, which validation
+    turns into the row's one-line error. (A 20,000-digit literal is no error: only numbers a prompt could
+    spell are kept, so ``str()`` never sees it.)
     Code that is not Python (syntax error, NUL bytes) or is over :data:`MAX_ANALYSED_CODE` is kept without
     a tree: the sandbox reports it when it runs. Cached: scoring asks for every code constraint of every batch.
     """
