@@ -142,34 +142,52 @@ def score_cmd(
         verifier = _build_verifier(verifier_spec, mode, template, base_url, cache, granularity, api_key)
     from verinstruct.progress import Progress
 
-    with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer, \
-            Progress(len(todo), "score") as progress:
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start:start + chunk_size]
-            scored = scorer.score_batch([c[1] for c in chunk], [c[2] for c in chunk])
-            lines = []
-            for s in scored:
-                d = s.to_dict()
-                tally.add(d)
-                tally.new += 1
-                lines.append(dumps_line(d))
-                if not quiet:
-                    progress.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
-                                  f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
-                                  f"   soft {s.soft_passed}/{s.soft_total}"
-                                  f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
-                    if details:
-                        for r in s.constraints:
-                            progress.echo("    " + _detail_line(r))
-            if output is not None:
-                with output.open("a", encoding="utf-8") as f:
-                    f.writelines(lines)
-            progress.update(len(chunk))
+    written = 0
+    try:
+        with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer, \
+                Progress(len(todo), "score") as progress:
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start:start + chunk_size]
+                scored = scorer.score_batch([c[1] for c in chunk], [c[2] for c in chunk])
+                lines = []
+                for s in scored:
+                    d = s.to_dict()
+                    tally.add(d)
+                    tally.new += 1
+                    lines.append(dumps_line(d))
+                    if not quiet:
+                        progress.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
+                                      f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
+                                      f"   soft {s.soft_passed}/{s.soft_total}"
+                                      f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
+                        if details:
+                            for r in s.constraints:
+                                progress.echo("    " + _detail_line(r))
+                if output is not None:
+                    _append(output, lines)
+                    written += len(lines)
+                progress.update(len(chunk))
+    except KeyboardInterrupt:  # a week-long run stopped by hand: say what is kept and how to go on
+        kept = (f": {len(done) + written} rows are in {output}; run the same command again to resume"
+                if output is not None else "")
+        typer.echo(f"interrupted{kept}", err=True)
+        raise typer.Exit(130) from None
     if verifier is not None:
         verifier.close()
     _report(tally, len(rows), len(done), len(skipped), output if done else None)
     if verifier is not None:
         _report_verifier(verifier.stats, verifier_spec, base_url, tally, output)
+
+
+def _append(output: Path, lines: list[str]) -> None:
+    """One chunk's rows in one write: a failure leaves whole rows and at most a torn last line, which
+    resuming cuts; a full disk or a vanished folder is one line, not a traceback."""
+    try:
+        with output.open("a", encoding="utf-8") as f:
+            f.write("".join(lines))
+    except OSError as e:
+        raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}; the rows written so far are kept: "
+                    "run the same command again to resume") from None
 
 
 def _lines(n: int) -> str:
