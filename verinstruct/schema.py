@@ -408,7 +408,7 @@ def row_errors(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(row, where, *args, **kwargs)
         except SchemaError:
             raise
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError, LookupError, ArithmeticError,
+        except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError,
                 RecursionError, MemoryError) as e:
             rid = row.get("id", row.get("key")) if isinstance(row, Mapping) else None
             label = where or "row"
