@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -188,3 +189,32 @@ def test_real_embedded_model_scores_the_sample(tmp_path: Path) -> None:
     assert all(0.0 <= c["prob"] <= 1.0 for c in soft)  # relay verdicts that are one llm_judge answer keep it
     meta = json.loads((tmp_path / "o.jsonl.meta.json").read_text())
     assert meta["verifier"] == "transformers:default" and meta["mode"] == "score"
+
+
+def test_interrupt_keeps_finished_chunks_and_says_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during the second chunk: exit 130, one line saying how many rows are kept, and running the
+    same command again finishes the rest (issue 16: an interrupted run loses nothing)."""
+    from verinstruct.scorer import Scorer
+
+    rows = [{"key": k, "prompt": "p", "response": "hello", "instruction_id_list": ["change_case:english_lowercase"],
+             "kwargs": [{}]} for k in range(5)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    real = Scorer.score_batch
+    calls: list[int] = []
+
+    def second_chunk_interrupted(self: Scorer, *a: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Scorer, "score_batch", second_chunk_interrupted)
+    r = run("--input", str(src), "--no-llm", "-q", "-o", str(out), "--chunk-size", "2")
+    assert r.exit_code == 130, r.output
+    assert f"interrupted: 2 rows are in {out}; run the same command again to resume" in r.output
+    assert len(out.read_text().splitlines()) == 2
+    monkeypatch.setattr(Scorer, "score_batch", real)
+    r = run("--input", str(src), "--no-llm", "-q", "-o", str(out), "--chunk-size", "2")
+    assert r.exit_code == 0 and "scored 3 rows (2 already done) of 5" in r.output, r.output

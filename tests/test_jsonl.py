@@ -36,3 +36,62 @@ def test_eval_responses_binary_file_is_one_line_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert "line 2: not UTF-8 text" in proc.stderr
+
+
+# ------------------------------------------------------------------------------- resume (issue 16, item 4)
+
+
+def test_complete_records_cuts_only_a_torn_last_line(tmp_path: Path) -> None:
+    from verinstruct.jsonl import complete_records
+
+    p = tmp_path / "out.jsonl"
+    p.write_bytes(b'{"id":1}\n{"id":2}\n{"id":3,"x":')  # unterminated: killed mid-write
+    assert [r["id"] for r in complete_records(p)] == [1, 2]
+    assert p.read_bytes() == b'{"id":1}\n{"id":2}\n'
+    p.write_bytes(b'{"id":1}\n{"id":2,"x":\n')  # terminated but unparsable, and last
+    assert [r["id"] for r in complete_records(p)] == [1]
+    assert p.read_bytes() == b'{"id":1}\n'
+
+
+def test_complete_records_keeps_intact_records_after_a_damaged_line(tmp_path: Path) -> None:
+    """The issue's smallest form: before the fix the file was rewritten to its first line."""
+    from verinstruct.jsonl import complete_records
+
+    p = tmp_path / "out.jsonl"
+    original = b'{"id":1}\n{"id":2,"x":\n{"id":3}\n{"id":4}\n'
+    p.write_bytes(original)
+    with pytest.raises(JSONLineError, match=r"out.jsonl line 2: a damaged record \(not valid JSON\)"):
+        complete_records(p)
+    assert p.read_bytes() == original
+    p.write_bytes(b'{"id":1}\n{"no_id":2}\n{"id":3}\n')
+    with pytest.raises(JSONLineError, match=r"out.jsonl line 2: a damaged record \(no 'id'\)"):
+        complete_records(p)
+
+
+def test_score_resume_refuses_a_damaged_middle_line_and_deletes_nothing(tmp_path: Path) -> None:
+    """`verif score` output with line 3 of 9 damaged: before the fix the 6 intact rows after it were deleted
+    and scored again; now the run stops with one line naming line 3 and the file is untouched."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from verinstruct import cli
+
+    rows = [{"key": k, "prompt": "p", "response": "hello world", "instruction_id_list": ["change_case:english_lowercase"],
+             "kwargs": [{}]} for k in range(9)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    cli._register()
+    r = CliRunner().invoke(cli.app, ["score", "-i", str(src), "--no-llm", "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    lines = out.read_bytes().split(b"\n")
+    assert len(lines) == 10 and lines[-1] == b""
+    lines[2] = lines[2][: len(lines[2]) // 2]  # line 3 damaged
+    damaged = b"\n".join(lines)
+    out.write_bytes(damaged)
+    r = CliRunner().invoke(cli.app, ["score", "-i", str(src), "--no-llm", "-q", "-o", str(out)])
+    assert r.exit_code == 2, r.output
+    err = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "out.jsonl line 3: a damaged record" in err[0] and "--overwrite" in err[0], r.output
+    assert out.read_bytes() == damaged

@@ -28,6 +28,8 @@ def test_readme_python_section_runs() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # issue 18: it used to end with "Exception ignored in: Scorer.__del__ ... AttributeError" at exit
+    assert proc.stderr == "", proc.stderr[-3000:]
     out = proc.stdout.splitlines()
     assert out[0].split()[0] == str(len((ROOT / "examples" / "verinstruct_sample.jsonl").read_text().splitlines()))
     # one summary line per scored pair, and every constraint printed with its verdict

@@ -18,23 +18,25 @@ string arguments of its ``llm_*`` calls, with the checker order as a tie-breaker
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from checkers.sandbox.protocol import LLM_FUNCTIONS
 from verinstruct.schema import (
     CodeCheck,
+    CodeFacts,
     Constraint,
     Instance,
     LLMCheck,
     RegistryCheck,
     SchemaError,
     _plain,
-    code_uses_llm,
+    analyse_code,
+    check_unicode,
     instance_from_dict,
+    row_errors,
+    unparsed_facts,
 )
 
 if TYPE_CHECKING:
@@ -84,15 +86,16 @@ def readable_name(name: str) -> str:
     return s or name
 
 
-def classify(tag: str | None, code: str) -> tuple[str, CodeCheck | LLMCheck]:
-    """(kind, check) for a dataset checker from its tag and its code (see module docstring)."""
+def classify(tag: str | None, code: str, facts: CodeFacts | None = None) -> tuple[str, CodeCheck | LLMCheck]:
+    """(kind, check) for a dataset checker from its tag and its code (see module docstring); ``facts``: the
+    code's :func:`analyse_code`, when the caller has it already."""
     has_code = bool(code and code.strip())
     if not has_code:
         return "soft", LLMCheck()
-    forwarded = LLMCheck.from_code(code)
-    if forwarded is not None:
-        return "soft", forwarded
-    if tag == "llm" or code_uses_llm(code):
+    facts = facts or analyse_code(code)
+    if facts.forwarded is not None:
+        return "soft", LLMCheck(facts.forwarded[0], facts.forwarded[1], code)
+    if tag == "llm" or facts.uses_llm:
         return "soft", CodeCheck(code)
     return "hard", CodeCheck(code)
 
@@ -139,71 +142,78 @@ def _name_words(name: str) -> set[str]:
     return out
 
 
-def _code_evidence(code: str) -> tuple[list[str], list[str], list[str]]:
-    """(llm_* string arguments, other string literals, integer literals) found in the code."""
-    llm_args: list[str] = []
-    strings: list[str] = []
-    numbers: list[str] = []
-    if not code:
-        return llm_args, strings, numbers
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        strings = [m.group(2) for m in re.finditer(r"(['\"])([^'\"\n]{3,80})\1", code)]
-        return llm_args, strings, numbers
-    arg_nodes: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            f = node.func
-            fname = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-            if fname in LLM_FUNCTIONS:
-                for a in list(node.args[2:]) + [k.value for k in node.keywords]:
-                    if isinstance(a, ast.Constant) and isinstance(a.value, str):
-                        llm_args.append(a.value)
-                        arg_nodes.add(id(a))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and id(node) not in arg_nodes:
-            v = node.value
-            if isinstance(v, str) and 2 <= len(v.strip()) <= 80 and not v.strip().startswith(("\\", "^")):
-                strings.append(v.strip())
-            elif isinstance(v, int) and not isinstance(v, bool) and v > 1:
-                numbers.append(str(v))
-    return llm_args, strings, numbers
-
-
 def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip().lower()
 
 
-def _score(name: str, code_ev: tuple[list[str], list[str], list[str]], line: str) -> float:
-    llm_args, strings, numbers = code_ev
-    nline = _norm(line)
+#: at most this much of a row's code is parsed (in function order); the rest is classified by a linear scan
+#: (:func:`unparsed_facts`). Parsing costs about 1.5 us a character, f-strings 5 us and more (quadratic in
+#: their length), so this keeps one row's conversion well under a second whatever its code; real rows have
+#: a few KB of code
+MAX_PARSED_PER_ROW = 64_000
+#: text recovery scores every (checker, prompt line) pair up to this many pairs; past it (a row with
+#: thousands of checkers or lines) each checker is scored against the lines near its own position, which is
+#: where datasets put them, so the work per row stays linear in its size
+MAX_PAIRS = 50_000
+#: the longest prompt line / llm_* argument compared (longer ones are compared by their first characters)
+_MAX_TEXT = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Checker:
+    """One checker's evidence, computed once per row (not once per prompt line)."""
+
+    llm_args: tuple[str, ...]  # normalised, at least 8 characters
+    name_words: frozenset[str]
+    name_total: int
+    strings: tuple[str, ...]  # normalised, distinct, non-empty
+    numbers: frozenset[str]
+    fallback: str | None  # the first llm_* argument as written
+
+
+def _checker(name: str, facts: CodeFacts) -> _Checker:
+    args = tuple(na for na in (_norm(a[:_MAX_TEXT]) for a in facts.llm_args[:8]) if len(na) >= 8)
+    strings = tuple(dict.fromkeys(ns for ns in map(_norm, facts.strings) if ns))
+    total = max(1, len({_stem(w) for w in re.findall(r"[A-Za-z]+", readable_name(name))}))
+    return _Checker(args, frozenset(_name_words(name)), total, strings, frozenset(facts.numbers),
+                    facts.llm_args[0].strip() if facts.llm_args else None)
+
+
+def _line_score(c: _Checker, nline: str, words: frozenset[str], toks: frozenset[str]) -> float:
     score = 0.0
-    for a in llm_args:
-        na = _norm(a)
-        if len(na) >= 8 and (na == nline or na in nline or (len(nline) >= 12 and nline in na)):
+    for na in c.llm_args:
+        if na == nline or na in nline or (len(nline) >= 12 and nline in na):
             score += 5.0
-    nw = _name_words(name)
-    if nw:
-        score += 2.0 * len(nw & _words(line)) / max(1, len({_stem(w) for w in re.findall(r"[A-Za-z]+", readable_name(name))}))
-    hits = sum(1 for s in set(strings) if _norm(s) and _norm(s) in nline)
-    score += min(2.0, 0.75 * hits)
-    toks = set(re.findall(r"\d+", line))
-    score += min(1.0, 0.5 * sum(1 for n in set(numbers) if n in toks))
+    if c.name_words:
+        score += 2.0 * len(c.name_words & words) / c.name_total
+    if c.strings:
+        score += min(2.0, 0.75 * sum(1 for s in c.strings if s in nline))
+    if c.numbers:
+        score += min(1.0, 0.5 * len(c.numbers & toks))
     return score
 
 
-def recover_texts(prompt: str, names: Sequence[str], codes: Sequence[str]) -> list[tuple[str, str]]:
-    """(text, text_source) per checker: matched prompt line, llm_* argument, or readable name."""
+def recover_texts(prompt: str, names: Sequence[str], codes: Sequence[str],
+                  facts: Sequence[CodeFacts] | None = None) -> list[tuple[str, str]]:
+    """(text, text_source) per checker: matched prompt line, llm_* argument, or readable name.
+
+    ``facts``: each code's :func:`analyse_code` when the caller has them (one parse per function)."""
     lines = [ln.strip() for ln in prompt.split("\n") if ln.strip()]
     cands = lines[1:]  # the first line is the task itself
-    n = len(names)
-    evidence = [_code_evidence(c) for c in codes]
-    offset = len(cands) - n
+    n, m = len(names), len(cands)
+    checkers = [_checker(name, f) for name, f in
+                zip(names, facts if facts is not None else [analyse_code(c) for c in codes], strict=True)]
+    nlines = [_norm(ln[:_MAX_TEXT]) for ln in cands]
+    words = [frozenset(_words(ln[:_MAX_TEXT])) for ln in cands]
+    toks = [frozenset(re.findall(r"\d+", ln[:_MAX_TEXT])) for ln in cands]
+    offset = m - n
+    # past the pair budget, checker i sees only the lines around its positional line i + offset
+    half = m if n * m <= MAX_PAIRS else max(1, MAX_PAIRS // max(1, 2 * n))
     pairs: list[tuple[float, int, int]] = []
-    for i in range(n):
-        for j, line in enumerate(cands):
-            s = _score(names[i], evidence[i], line)
+    for i, c in enumerate(checkers):
+        lo, hi = max(0, i + offset - half), min(m, i + offset + half + 1)
+        for j in range(lo, hi):
+            s = _line_score(c, nlines[j], words[j], toks[j])
             positional = j == i + offset
             if s <= 0 and not (positional and offset == 0):
                 continue
@@ -220,8 +230,8 @@ def recover_texts(prompt: str, names: Sequence[str], codes: Sequence[str]) -> li
     for i in range(n):
         if i in chosen:
             out.append((cands[chosen[i]], "prompt"))
-        elif evidence[i][0]:
-            out.append((evidence[i][0][0].strip(), "code"))
+        elif checkers[i].fallback is not None:
+            out.append((checkers[i].fallback, "code"))
         else:
             out.append((readable_name(names[i]), "name"))
     return out
@@ -237,6 +247,7 @@ def _label(row: Mapping[str, Any], where: str | None) -> str:
     return where or (f"row {rid!r}" if rid is not None else "row")
 
 
+@row_errors
 def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """A raw VerIF row (id, prompt, checkers, functions, ...) -> Instance; extra fields kept in ``source``."""
     if not isinstance(row, Mapping):
@@ -245,10 +256,15 @@ def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     rid = row.get("id")
     if rid is None or isinstance(rid, (bool, dict, list)):
         raise ConversionError(f"{label}: field 'id' must be a string or integer, got {rid!r}")
+    check_unicode(row, label)
     prompt = row.get("prompt")
     messages = None
     if isinstance(prompt, list):  # verl-style chat prompt
         messages = prompt
+        for k, m in enumerate(messages):
+            if not (isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+                raise ConversionError(f"{label}: field 'prompt'[{k}] must be {{'role': str, 'content': str}}, "
+                                      f"got {str(m)[:80]!r}")
         users = [m.get("content") for m in prompt if isinstance(m, Mapping) and m.get("role") == "user"]
         prompt = users[-1] if users else None
     if not isinstance(prompt, str):
@@ -265,12 +281,20 @@ def from_verif(row: Mapping[str, Any], where: str | None = None) -> Instance:
     if len(names) != len(funcs):
         raise ConversionError(
             f"{label}: fields 'checkers' and 'functions' must have the same length, got {len(names)} and {len(funcs)}")
+    facts = []
+    budget = MAX_PARSED_PER_ROW
+    for k, code in enumerate(funcs):  # one parse per function, shared by classification and text recovery
+        f = analyse_code(code) if len(code) <= budget else unparsed_facts(code)
+        budget -= len(code)
+        if f.error is not None:
+            raise ConversionError(f"{label}: field 'functions'[{k}] ({names[k][:60]!r}): {f.error}")
+        facts.append(f)
     parsed = [parse_checker_name(c) for c in names]
-    texts = recover_texts(prompt, [p[1] for p in parsed], funcs)
+    texts = recover_texts(prompt, [p[1] for p in parsed], funcs, facts)
     constraints = []
-    for (tag, name), code, (text, ts) in zip(parsed, funcs, texts, strict=True):
-        kind, check = classify(tag, code)
-        constraints.append(Constraint(name or readable_name(str(names)), kind, text, check, tag, ts))
+    for raw, (tag, name), code, f, (text, ts) in zip(names, parsed, funcs, facts, texts, strict=True):
+        kind, check = classify(tag, code, f)
+        constraints.append(Constraint(name or readable_name(raw), kind, text, check, tag, ts))
     extra = {k: v for k, v in row.items() if k not in ("id", "prompt", "checkers", "functions")}
     source: dict[str, Any] = {"format": "verif", "checkers": list(names), "functions": list(funcs), "extra": extra}
     if not isinstance(rid, str):
@@ -345,6 +369,7 @@ _LISTS = (("instruction_id_list", list, "a list of instruction ids"), ("kwargs",
 _REQUIRED = {False: (_PROMPT, *_LISTS), True: (_PROMPT, _RESPONSE, *_LISTS)}
 
 
+@row_errors
 def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = False) -> IFEvalRow:
     """The one IFEval row parser (``verif check`` and conversion): every problem is a ConversionError
     naming the row (``where``, e.g. "line 3", and its key) and the field. ``response``: require one."""
@@ -363,6 +388,7 @@ def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = Fal
 
     if key is not None and isinstance(key, (bool, dict, list, float)):
         raise fail(f"field {key_field!r} must be a string or integer, got {type(key).__name__}")
+    check_unicode(row, _label({'id': key}, where) if key is not None else where or "row")
     for name, typ, what in _REQUIRED[response]:
         v = row.get(name, _MISSING)
         if type(v) is not typ and not isinstance(v, typ):
@@ -388,6 +414,7 @@ def parse_ifeval_row(row: Any, where: str | None = None, *, response: bool = Fal
 _MISSING = object()
 
 
+@row_errors
 def from_ifeval(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """An IFEval row (key, prompt, instruction_id_list, kwargs) -> Instance with registry constraints."""
     import checkers
@@ -467,6 +494,7 @@ def row_to_instance(row: Any, where: str | None = None, fmt: str | None = None) 
 # ------------------------------------------------------------------------------------------- verl rows
 
 
+@row_errors
 def from_verl(row: Mapping[str, Any], where: str | None = None) -> Instance:
     """A verl-wrapped row (``prompt`` as chat messages, ``reward_model.ground_truth`` JSON) -> Instance.
 
@@ -481,6 +509,7 @@ def from_verl(row: Mapping[str, Any], where: str | None = None) -> Instance:
     extra = row.get("extra_info") if isinstance(row.get("extra_info"), Mapping) else {}
     rid = extra.get("id", extra.get("index"))
     label = _label({"id": rid}, where)
+    check_unicode(row, label)
     rm = row.get("reward_model")
     gt = rm.get("ground_truth") if isinstance(rm, Mapping) else None
     if isinstance(gt, str):

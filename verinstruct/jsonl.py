@@ -21,6 +21,33 @@ class JSONLineError(ValueError):
         super().__init__(f"line {line}: {problem}")
 
 
+class DamagedRecordError(JSONLineError):
+    """A bad line before the last one of an append-only output: damage, not a torn write (see
+    :func:`complete_records`); the message starts with ``PATH line N:``, so any caller can print it as is."""
+
+    def __init__(self, path: Path, line: int, problem: str) -> None:
+        super().__init__(line, problem)
+        self.path = path
+        self.args = (f"{path} line {line}: {problem}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def dumps_line(obj: Any) -> str:
+    """One JSONL line (with its newline), UTF-8 as written, readable by :func:`parse_line`.
+
+    Text the dataset's code produced (an exception message, a reason) can hold a lone surrogate that no
+    UTF-8 writer accepts; then the whole line is written with ``\\uXXXX`` escapes (``ensure_ascii``), which JSON
+    reads back to the same string, instead of crashing the writer halfway through a chunk."""
+    line = json.dumps(obj, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(obj, ensure_ascii=True)
+    return line + "\n"
+
+
 def parse_line(raw: bytes | str, line: int) -> dict[str, Any] | None:
     """The object on one line, None for a blank line; raises :class:`JSONLineError`."""
     if isinstance(raw, bytes):
@@ -63,22 +90,37 @@ def read_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def complete_records(path: Path) -> list[dict[str, Any]]:
-    """The complete records (objects with an ``id``) already in an append-only output; a torn tail (a run
-    killed mid-write) is truncated away so appending resumes after the last whole record."""
+    """The complete records (objects with an ``id``) already in an append-only output, for resuming.
+
+    Only the last line may be torn (a run killed mid-write): when it is unterminated or does not parse it is
+    truncated away, so appending resumes after the last whole record. Any other bad line is not a torn write
+    but damage (an edit, a disk error): truncating there would delete every intact record after it, so it
+    raises :class:`JSONLineError` naming the line, and nothing is rewritten."""
     if not path.exists():
         return []
     data = path.read_bytes()
-    out, keep = [], 0
-    for raw in data.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
+    out: list[dict[str, Any]] = []
+    keep = start = 0
+    n = 0
+    while start < len(data):
+        n += 1
+        end = data.find(b"\n", start)
+        last = end == -1 or end + 1 == len(data)
+        raw = data[start:] if end == -1 else data[start:end + 1]
+        if end == -1:  # unterminated: the write that made it never finished
             break
-        try:
-            rec = json.loads(raw)
-            rec["id"]  # noqa: B018 - a record without an id is torn or foreign: stop here
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-            break
-        out.append(rec)
-        keep += len(raw)
+        if raw.strip():
+            try:
+                rec = json.loads(raw)
+                rec["id"]  # noqa: B018 - a record without an id is torn or foreign
+            except (ValueError, KeyError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                if last:
+                    break
+                why = "no 'id'" if isinstance(e, (KeyError, TypeError)) else "not valid JSON"
+                raise DamagedRecordError(path, n, f"a damaged record ({why}) before the last line; only a torn last line is "
+                                    "cut when resuming, so nothing was changed: repair or remove that line") from None
+            out.append(rec)
+        keep = start = end + 1
     if keep != len(data):
         with path.open("r+b") as f:
             f.truncate(keep)

@@ -112,9 +112,9 @@ def probes_for(inst: Instance, response: str | None = None) -> list[tuple[str, s
 
 def _literal_probe(source: str) -> str:
     """The code's own string literals, one per line: reaches checks like startswith('Dear Sir')."""
-    from verinstruct.convert import _code_evidence
+    from verinstruct.schema import analyse_code
 
-    return "\n".join(dict.fromkeys(_code_evidence(source)[1]))
+    return "\n".join(dict.fromkeys(analyse_code(source).strings))
 
 
 def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,

@@ -10,12 +10,27 @@ a batch can take minutes. Output meant for stdout goes through :meth:`Progress.e
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
 from typing import IO, Any
 
 DEFAULT_INTERVAL = 15.0
+
+
+#: C0 controls but tab and newline, DEL, C1 controls (``\x9b`` is a one-byte CSI), lone surrogates
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character a terminal would act on (ESC sequences, carriage returns, the
+    bell, C1 controls) and every lone surrogate written as a visible escape (``\\x1b``, ``\\ud800``).
+
+    Ids, names and exception texts come from other people's data and code: printed raw they can recolour,
+    rewrite or clear the user's terminal, or crash the print with UnicodeEncodeError."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii")
+                       if ord(m.group()) < 0xD800 else f"\\u{ord(m.group()):04x}", text)
 
 
 def _env_interval() -> float:
@@ -109,8 +124,10 @@ class Progress:
         return f"{self.desc}: {done} {self.unit}{pct}, {rate:.1f} {self.unit}/s, elapsed {_fmt_seconds(elapsed)}{eta}"
 
     def echo(self, msg: str, *, err: bool = False) -> None:
-        """Print a line (stdout unless ``err``) without tearing the bar."""
+        """Print a line (stdout unless ``err``) without tearing the bar; control characters in it are escaped
+        (:func:`terminal_safe`): lines carry ids and texts from the data."""
         out = sys.stderr if err else sys.stdout
+        msg = terminal_safe(msg)
         with self._lock:
             if self._bar is not None:
                 self._bar.write(msg, file=out)

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from checkers.sandbox.protocol import LLM_FUNCTIONS
 
+T = TypeVar("T")
 Kind = Literal["hard", "soft"]
 KINDS: tuple[str, ...] = ("hard", "soft")
 CHECK_TYPES: tuple[str, ...] = ("registry", "code", "llm")
@@ -176,30 +178,131 @@ class Instance:
         return out
 
 
-@functools.lru_cache(maxsize=65536)
-def code_uses_llm(source: str) -> bool:
-    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?
+#: dataset code longer than this is not parsed in the parent process: CPython parses long f-strings in
+#: quadratic time (300 KB took 6 s), and real checker functions are a few KB. Longer code is still run by the
+#: sandbox (which has its own limits); here it is classified by a linear regex search for ``llm_*`` calls.
+MAX_ANALYSED_CODE = 16_000
+#: at most this many string / number literals per function are kept as evidence for text recovery (they
+#: live in analyse_code's cache, beside the source itself)
+_MAX_EVIDENCE = 32
 
-    Cached: scoring asks this for every code constraint of every batch, and the same sources recur each step.
+
+@dataclass(frozen=True, slots=True)
+class CodeFacts:
+    """What the parent learns from one dataset function, from a single parse (see :func:`analyse_code`)."""
+
+    #: why the code could not be analysed (too deeply nested, out of memory, ...); None when it could
+    error: str | None
+    uses_llm: bool
+    #: ``(function, texts)`` when the code only forwards one llm_judge / llm_score call (see forwarded_llm_call)
+    forwarded: tuple[str, tuple[str, ...]] | None
+    #: string arguments of llm_* calls, other string literals, small integer literals (for text recovery)
+    llm_args: tuple[str, ...] = ()
+    strings: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+
+
+_STR_LITERAL_RE = re.compile(r"(['\"])([^'\"\n]{3,80})\1")
+
+
+@functools.lru_cache(maxsize=65536)
+def analyse_code(source: str) -> CodeFacts:
+    """Parse dataset code once and answer every question the parent asks about it. Never raises.
+
+    The code is untrusted input: besides ``SyntaxError``, parsing can raise ``RecursionError`` or
+    ``MemoryError`` (``return ---...-1`` with 5,000 or 10,000 signs); those become ``error``, which validation
+    turns into the row's one-line error. (A 20,000-digit literal is no error: only numbers a prompt could
+    spell are kept, so ``str()`` never sees it.)
+    Code that is not Python (syntax error, NUL bytes) or is over :data:`MAX_ANALYSED_CODE` is kept without
+    a tree: the sandbox reports it when it runs. Cached: scoring asks for every code constraint of every batch.
     """
     if not source:
-        return False
+        return CodeFacts(None, False, None)
+    tree = None
+    if len(source) <= MAX_ANALYSED_CODE:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):  # ValueError: NUL bytes (3.10/3.11)
+            tree = None
+        except (MemoryError, RecursionError) as e:
+            return CodeFacts(_analysis_error(e), bool(_LLM_RE.search(source)), None)
+    if tree is None:
+        return unparsed_facts(source)
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return bool(_LLM_RE.search(source))
-    for node in ast.walk(tree):
+        return _facts(tree)
+    except (MemoryError, RecursionError, ValueError) as e:
+        return CodeFacts(_analysis_error(e), bool(_LLM_RE.search(source)), None)
+
+
+def unparsed_facts(source: str) -> CodeFacts:
+    """What a linear scan tells about code that is not parsed (not Python, over a size cap): ``llm_*`` calls
+    by a regex (it also matches them in comments, so it errs toward soft) and quoted literals."""
+    strings = tuple(itertools.islice((m.group(2) for m in _STR_LITERAL_RE.finditer(source)), _MAX_EVIDENCE))
+    return CodeFacts(None, bool(_LLM_RE.search(source)), None, (), strings, ())
+
+
+def _analysis_error(e: BaseException) -> str:
+    why = {"RecursionError": "nested too deeply", "MemoryError": "too large to parse"}.get(type(e).__name__, str(e))
+    return f"code cannot be analysed: {type(e).__name__} ({why[:120]})"
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree``: ``ast.walk`` without its generators, about ten times faster (an f-string of
+    16 KB has 16,000 nodes, and a row may have many functions)."""
+    out: list[ast.AST] = [tree]
+    node_type = ast.AST
+    i = 0
+    while i < len(out):  # breadth first, children in field order: the order ast.walk gives
+        node = out[i]
+        i += 1
+        for name in node._fields:
+            v = getattr(node, name, None)
+            if isinstance(v, list):
+                out.extend(x for x in v if isinstance(x, node_type))
+            elif isinstance(v, node_type):
+                out.append(v)
+    return out
+
+
+def _facts(tree: ast.Module) -> CodeFacts:
+    uses_llm = False
+    llm_args: list[str] = []
+    arg_nodes: set[int] = set()
+    nodes = _nodes(tree)
+    for node in nodes:
         if isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
             if name in LLM_FUNCTIONS:
-                return True
-        elif isinstance(node, ast.ImportFrom) and node.module == "llm_call" or isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names):
-            return True
-    return False
+                uses_llm = True
+                for a in list(node.args[2:]) + [k.value for k in node.keywords]:
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        llm_args.append(a.value)
+                        arg_nodes.add(id(a))
+        elif (isinstance(node, ast.ImportFrom) and node.module == "llm_call"
+              or isinstance(node, ast.Import) and any(a.name == "llm_call" for a in node.names)):
+            uses_llm = True
+    strings: list[str] = []
+    numbers: list[str] = []
+    for node in nodes:
+        if isinstance(node, ast.Constant) and id(node) not in arg_nodes:
+            v = node.value
+            if isinstance(v, str) and len(strings) < _MAX_EVIDENCE:
+                s = v.strip()
+                if 2 <= len(s) <= 80 and not s.startswith(("\\", "^")):
+                    strings.append(s)
+            # only numbers a prompt line could spell matter; str() of a huge literal raises ValueError
+            elif (isinstance(v, int) and not isinstance(v, bool) and 1 < v < 10**15
+                  and len(numbers) < _MAX_EVIDENCE):
+                numbers.append(str(v))
+    return CodeFacts(None, uses_llm, _forwarded(tree), tuple(llm_args), tuple(strings), tuple(numbers))
 
 
-@functools.lru_cache(maxsize=65536)
+def code_uses_llm(source: str) -> bool:
+    """Does dataset code call llm_judge / llm_extract / llm_score (or import llm_call)?"""
+    return analyse_code(source).uses_llm
+
+
 def forwarded_llm_call(source: str) -> tuple[str, tuple[str, ...]] | None:
     """(function, literal texts) when ``source`` is nothing but ``from llm_call import ...`` and a
     ``check_following(a, b)`` whose body is ``return llm_judge(a, b, 'text')`` or
@@ -207,10 +310,18 @@ def forwarded_llm_call(source: str) -> tuple[str, tuple[str, ...]] | None:
 
     Strict on purpose: anything else (other imports, statements, keywords, aliases that are not imported)
     could change what running the code gives, and then it must run."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
+    return analyse_code(source).forwarded
+
+
+def check_code(source: str, where: str) -> CodeFacts:
+    """:func:`analyse_code`, raising the row's one-line :class:`SchemaError` when the code cannot be analysed."""
+    facts = analyse_code(source)
+    if facts.error is not None:
+        raise SchemaError(f"{where}: {facts.error}")
+    return facts
+
+
+def _forwarded(tree: ast.Module) -> tuple[str, tuple[str, ...]] | None:
     imported: dict[str, str] = {}
     fn = None
     for node in tree.body:
@@ -259,6 +370,55 @@ def _where(label: Any, path: str) -> str:
     return f"{label}: field {path!r}" if label else f"field {path!r}"
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def check_unicode(row: Any, where: str) -> None:
+    """Reject a row holding a lone surrogate anywhere (JSON's ``"\\ud800"`` decodes to one): it is not text any
+    encoder can write, so it would pass here and then crash a writer (output, terminal, Parquet, a resume
+    file) halfway through a chunk. One linear walk over the row; the error names the row and the field."""
+    stack: list[tuple[str, Any]] = [("", row)]
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, str):
+            m = _SURROGATE_RE.search(v)
+            if m is not None:
+                raise SchemaError(f"{where}: field {path!r} contains a lone surrogate (U+{ord(m.group()):04X}) at "
+                                  f"character {m.start() + 1}, which is not valid Unicode text")
+        elif isinstance(v, Mapping):
+            for k, x in reversed(list(v.items())):
+                key = str(k)
+                if _SURROGATE_RE.search(key):
+                    raise SchemaError(f"{where}: a field name ({key!r}) contains a lone surrogate, which is not "
+                                      "valid Unicode text")
+                stack.append((f"{path}.{key}" if path else key, x))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{path}[{i}]", x) for i, x in reversed(list(enumerate(v))))
+
+
+def row_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """For a converter ``fn(row, where=None, ...)``: any failure on an odd row becomes the row's one-line
+    :class:`SchemaError` (naming ``where`` and the id), which every command reports or skips, and the RL
+    reward turns into its input error. Validation names fields itself; this is the net under it, so that a
+    row shape nobody thought of cannot stop a week-long run with a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(row: Any, where: str | None = None, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(row, where, *args, **kwargs)
+        except SchemaError:
+            raise
+        except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError,
+                RecursionError, MemoryError) as e:
+            rid = row.get("id", row.get("key")) if isinstance(row, Mapping) else None
+            label = where or "row"
+            if isinstance(rid, (str, int)) and not isinstance(rid, bool):
+                label += f" (id {rid!r})"
+            raise SchemaError(f"{label}: cannot be read ({type(e).__name__}: {str(e)[:200]})") from e
+
+    return wrapper
+
+
 def _req_str(d: Mapping[str, Any], key: str, row_id: Any, path: str, *, allow_empty: bool = True) -> str:
     if key not in d:
         raise SchemaError(f"{_where(row_id, path)} is missing (expected a string)")
@@ -286,10 +446,14 @@ def check_from_dict(d: Mapping[str, Any], row_id: Any = None, path: str = "check
             raise SchemaError(f"{_where(row_id, path + '.params')} must be an object, got {type(params).__name__}")
         return make_registry_check(checker, params, row_id, path)
     if t == "code":
-        return CodeCheck(_req_str(d, "source", row_id, f"{path}.source"))
+        source = _req_str(d, "source", row_id, f"{path}.source")
+        check_code(source, _where(row_id, f"{path}.source"))
+        return CodeCheck(source)
     if t == "llm":
         source = d.get("source")
         if source:  # recognised dataset code: rebuilt from the code, the one source of truth
+            if isinstance(source, str):
+                check_code(source, _where(row_id, f"{path}.source"))
             if not isinstance(source, str) or (check := LLMCheck.from_code(source)) is None:
                 raise SchemaError(f"{_where(row_id, path + '.source')} of an llm check must be code that only "
                                   "returns one llm_judge / llm_score call with literal text")
@@ -355,6 +519,7 @@ def constraint_to_dict(c: Constraint) -> dict[str, Any]:
             "check": check}
 
 
+@row_errors
 def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instance:
     """Parse a typed row (``constraints`` list); errors name the row id (or ``where``, e.g. 'line 7')."""
     if not isinstance(d, Mapping):
@@ -364,6 +529,7 @@ def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instan
         raise SchemaError(f"{where or 'row'}: field 'id' must be a string or integer, got {raw_id!r}")
     row_id = str(raw_id)
     label = f"{where} (id {row_id!r})" if where else f"row {row_id!r}"
+    check_unicode(d, label)
     messages = d.get("messages")
     if messages is not None:
         messages = _messages(messages, label)
@@ -379,7 +545,10 @@ def instance_from_dict(d: Mapping[str, Any], where: str | None = None) -> Instan
     constraints = tuple(constraint_from_dict(c, label, f"constraints[{i}]") for i, c in enumerate(cons))
     source = d.get("source") or {}
     if isinstance(source, str):
-        source = json.loads(source) if source.strip() else {}
+        try:
+            source = json.loads(source) if source.strip() else {}
+        except json.JSONDecodeError as e:
+            raise SchemaError(f"{_where(label, 'source')} is not valid JSON: {e.msg}") from None
     if not isinstance(source, Mapping):
         raise SchemaError(f"{_where(label, 'source')} must be an object, got {type(source).__name__}")
     return Instance(row_id, prompt, constraints, messages, dict(source))

@@ -10,8 +10,9 @@ verifier work at the same time. :func:`verinstruct.scoring.score_batch` stays as
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
     from verifier import Verifier
 
 MODES = ("strict", "loose")
+_LIVE: weakref.WeakSet[Scorer] = weakref.WeakSet()
+#: sandboxes a forked child inherited: kept (never closed) so that no finaliser touches the parent's workers
+_INHERITED: list[Any] = []
+
+
+def _reset_in_child() -> None:
+    for scorer in list(_LIVE):
+        scorer._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
 GRANULARITIES = ("constraint", "item")
 
 
@@ -85,6 +98,7 @@ class Scorer:
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
         self._closed = False
+        _LIVE.add(self)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> Scorer:
@@ -100,8 +114,24 @@ class Scorer:
         await asyncio.to_thread(self.close)
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+        # no module globals here: at interpreter exit they may already be None (``contextlib.suppress`` was,
+        # and printed "Exception ignored in: Scorer.__del__ ... AttributeError" after every script)
+        try:  # noqa: SIM105 - see above
             self.close()
+        except Exception:  # a finaliser must not raise; a half-built Scorer has nothing to close
+            pass
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child must not drive the parent's sandbox workers (their pipes are shared with the
+        parent) and has no threads but the forking one: it starts its own sandbox on first use. The verifier
+        resets its own process state (see ``OpenAIBackend``)."""
+        self._lock = threading.Lock()
+        box, self._sandbox = self._sandbox, None
+        if box is not None:
+            # the inherited copy must never close: Sandbox.close() (run by its __del__ when the child drops it)
+            # kills the workers and removes the directories, which are the parent's
+            _INHERITED.append(box)
+            box._closed = True  # noqa: SLF001 - Sandbox has no owner-pid check of its own yet
 
     def close(self) -> None:
         """Stop the sandbox workers (a batch still running gets undecided verdicts for its unfinished code

@@ -40,6 +40,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -305,6 +306,44 @@ def continuation_logprob(data: Any, candidate: str) -> float:
 
 # --------------------------------------------------------------------------- the backend
 
+#: seconds :meth:`OpenAIBackend.close` waits for each step of its clean-up (cancelling, closing clients,
+#: joining the loop thread); waiting callers are released before any of it
+CLOSE_TIMEOUT = 5.0
+
+
+class BackendClosedError(RuntimeError):
+    """The backend was closed: the request was not (or will not be) answered."""
+
+
+def _settle(fut: concurrent.futures.Future[Any], *, source: concurrent.futures.Future[Any] | None = None,
+            exc: BaseException | None = None) -> None:
+    """Give ``fut`` the outcome of ``source`` (or ``exc``) unless it already has one (close() got there first)."""
+    if fut.done():
+        return
+    try:
+        if source is None:
+            fut.set_exception(exc or BackendClosedError("closed"))
+        elif source.cancelled():
+            fut.set_exception(BackendClosedError("the request was cancelled: the backend was closed"))
+        elif source.exception() is not None:
+            fut.set_exception(source.exception())
+        else:
+            fut.set_result(source.result())
+    except concurrent.futures.InvalidStateError:  # settled by the other side in between
+        pass
+
+
+_LIVE: weakref.WeakSet[OpenAIBackend] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    for backend in list(_LIVE):
+        backend._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
+
 
 class OpenAIBackend:
     """Verifier backend speaking the OpenAI chat-completions API to one or more servers."""
@@ -367,6 +406,8 @@ class OpenAIBackend:
         self._thread: threading.Thread | None = None
         self._sem: asyncio.Semaphore | None = None
         self._closed = False
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        _LIVE.add(self)
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_urls={self.base_urls!r})"
@@ -396,20 +437,30 @@ class OpenAIBackend:
         return await asyncio.wrap_future(self._submit(self._score_all(list(batch), cands)))
 
     def close(self) -> None:
+        """Stop the backend, from any thread, in bounded time: every request still waiting is failed at once
+        with :class:`BackendClosedError` (the verifier turns that into undecided verdicts), the loop's tasks
+        are cancelled and its clients closed (best effort, at most :data:`CLOSE_TIMEOUT` seconds each).
+        Later calls raise BackendClosedError. Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             loop, thread = self._loop, self._thread
+            pending, self._pending = self._pending, set()
+        for fut in pending:  # one exception each: the waiting threads raise them at the same time
+            _settle(fut, exc=BackendClosedError(f"{self!r} was closed before the request was answered"))
         if loop is None or thread is None:
             return
-        try:
-            asyncio.run_coroutine_threadsafe(self._close_clients(), loop).result(timeout=10)
-        except Exception:  # closing is best effort
-            log.debug("closing openai clients failed", exc_info=True)
+        if thread is not threading.current_thread():  # from the loop's own thread, waiting would deadlock
+            try:
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=CLOSE_TIMEOUT)
+            except Exception:  # closing is best effort
+                log.debug("closing openai clients failed", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+        if thread is not threading.current_thread():
+            thread.join(timeout=CLOSE_TIMEOUT)
+            if not thread.is_alive():
+                loop.close()
 
     def __enter__(self) -> OpenAIBackend:
         return self
@@ -427,17 +478,47 @@ class OpenAIBackend:
         return cands
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the private loop; the caller waits on a future of our own that :meth:`close` can
+        settle (the loop's own future may never be, once the loop is stopped)."""
+        out: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
                 coro.close()
-                raise RuntimeError("OpenAIBackend is closed")
+                raise BackendClosedError(f"{self!r} is closed")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="openai-backend-loop", daemon=True)
                 thread.start()
                 self._loop, self._thread = loop, thread
             loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coro, loop)
+            self._pending.add(out)
+        out.add_done_callback(self._forget)
+        inner = asyncio.run_coroutine_threadsafe(coro, loop)
+        inner.add_done_callback(lambda f: _settle(out, source=f))
+        return out
+
+    def _forget(self, fut: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(fut)
+
+    async def _shutdown(self) -> None:
+        """On the loop: cancel every request task, then close the HTTP clients."""
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+        await self._close_clients()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child has no loop thread (only the forking thread survives) and must not share the
+        parent's sockets: start afresh on first use, as a new backend would."""
+        self._lock = threading.Lock()
+        self._loop, self._thread, self._sem = None, None, None
+        self._pending = set()
+        for ep in self._endpoints:
+            ep.client, ep.in_flight = None, 0
 
     async def _close_clients(self) -> None:
         for ep in self._endpoints:

@@ -16,7 +16,9 @@ data_app = typer.Typer(help="Inspect, convert and lint VerInstruct-style dataset
 
 
 def _fail(msg: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {msg}", err=True)
+    from verinstruct.progress import terminal_safe
+
+    typer.echo(f"error: {terminal_safe(msg)}", err=True)  # messages quote the data
     return typer.Exit(code=code)
 
 
@@ -75,6 +77,8 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Rows, constraint counts by kind / check type / tag, how untagged checkers were classified, text sources."""
+    from verinstruct.progress import terminal_safe
+
     stats = info_stats(_read(path))
     if as_json:
         typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
@@ -85,7 +89,7 @@ def info(
                        ("untagged_classified_as", "untagged ->"), ("text_source", "text from"),
                        ("category", "category (from name)")):
         items = sorted(stats[key].items(), key=lambda kv: (-kv[1], kv[0]))
-        typer.echo(f"  {title:<22}" + (", ".join(f"{k} {v}" for k, v in items) if items else "-"))
+        typer.echo(terminal_safe(f"  {title:<22}" + (", ".join(f"{k} {v}" for k, v in items) if items else "-")))
 
 
 def convert(
@@ -133,7 +137,7 @@ def lint_cmd(
 ) -> None:
     """Run every code checker against probe responses in the sandbox and report the broken ones."""
     from verinstruct.lint import CLASSES, lint, summarize
-    from verinstruct.progress import Progress
+    from verinstruct.progress import Progress, terminal_safe
 
     instances = _read(path)
     box = _sandbox(workers, timeout)
@@ -156,7 +160,7 @@ def lint_cmd(
         typer.echo("worst offenders:")
         for f in summary["worst"]:
             msg = f["message"].splitlines()[0][:100] if f["message"] else ""
-            typer.echo(f"  {f['id']:<14} {f['constraint'][:30]:<30} {f['class']:<18} {msg}")
+            typer.echo(terminal_safe(f"  {f['id']:<14} {f['constraint'][:30]:<30} {f['class']:<18} {msg}"))
 
 
 def _sandbox(workers: int | None, timeout: float | None) -> Any:

@@ -16,13 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from verinstruct.schema import Instance, SchemaError
+from verinstruct.jsonl import JSONLineError, dumps_line
+from verinstruct.schema import Instance, SchemaError, check_unicode
 
 NO_LLM_ERROR = "needs LLM verifier (--no-llm)"
 
 
 def _fail(msg: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {msg}", err=True)
+    from verinstruct.progress import terminal_safe
+
+    typer.echo(f"error: {terminal_safe(msg)}", err=True)  # messages quote the data
     return typer.Exit(code=code)
 
 
@@ -30,17 +33,18 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
     """(line number, instance, response) per valid row; malformed rows raise unless ``skip_invalid``, then
     their line numbers are appended to ``skipped``. Lines are decoded one by one so a non-UTF-8 line is named."""
     from verinstruct.convert import row_to_instance
-    from verinstruct.jsonl import JSONLineError, iter_lines
+    from verinstruct.jsonl import iter_lines
 
     for n, row in iter_lines(path):
         try:
             if isinstance(row, JSONLineError):
                 raise SchemaError(str(row))
             response = row.get("response")
+            rid = row.get("id", row.get("key"))
             if not isinstance(response, str):
                 what = "is missing (expected a string)" if "response" not in row else f"must be a string, got {type(response).__name__}"
-                rid = row.get("id", row.get("key"))
                 raise SchemaError(f"line {n}{f' (id {rid!r})' if rid is not None else ''}: field 'response' {what}")
+            check_unicode({"response": response}, f"line {n}{f' (id {rid!r})' if rid is not None else ''}")
             if "constraints" in row:
                 from verinstruct.dataset import from_row
 
@@ -52,7 +56,9 @@ def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) 
                 raise
             if skipped is not None:
                 skipped.append(n)
-            typer.echo(f"skipped: {e}", err=True)
+            from verinstruct.progress import terminal_safe
+
+            typer.echo(f"skipped: {terminal_safe(str(e))}", err=True)
             continue
         yield n, inst, response
 
@@ -121,6 +127,8 @@ def score_cmd(
     if output is not None:
         try:
             done = _prepare_output(output, rows, meta, overwrite, force_resume)
+        except JSONLineError as e:
+            raise _fail(f"{e} (or use --overwrite to start again)") from None
         except OSError as e:
             raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}") from None
         for d in done:
@@ -134,34 +142,52 @@ def score_cmd(
         verifier = _build_verifier(verifier_spec, mode, template, base_url, cache, granularity, api_key)
     from verinstruct.progress import Progress
 
-    with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer, \
-            Progress(len(todo), "score") as progress:
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start:start + chunk_size]
-            scored = scorer.score_batch([c[1] for c in chunk], [c[2] for c in chunk])
-            lines = []
-            for s in scored:
-                d = s.to_dict()
-                tally.add(d)
-                tally.new += 1
-                lines.append(json.dumps(d, ensure_ascii=False) + "\n")
-                if not quiet:
-                    progress.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
-                                  f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
-                                  f"   soft {s.soft_passed}/{s.soft_total}"
-                                  f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
-                    if details:
-                        for r in s.constraints:
-                            progress.echo("    " + _detail_line(r))
-            if output is not None:
-                with output.open("a", encoding="utf-8") as f:
-                    f.writelines(lines)
-            progress.update(len(chunk))
+    written = 0
+    try:
+        with Scorer(verifier, mode="loose" if loose else "strict", no_llm_error=NO_LLM_ERROR) as scorer, \
+                Progress(len(todo), "score") as progress:
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start:start + chunk_size]
+                scored = scorer.score_batch([c[1] for c in chunk], [c[2] for c in chunk])
+                lines = []
+                for s in scored:
+                    d = s.to_dict()
+                    tally.add(d)
+                    tally.new += 1
+                    lines.append(dumps_line(d))
+                    if not quiet:
+                        progress.echo(f"{s.id:<16} hard {s.hard_passed}/{s.hard_total}"
+                                      f"{f' ({s.hard_undecided} undecided)' if s.hard_undecided else ''}"
+                                      f"   soft {s.soft_passed}/{s.soft_total}"
+                                      f"{f' ({s.soft_undecided} undecided)' if s.soft_undecided else ''}")
+                        if details:
+                            for r in s.constraints:
+                                progress.echo("    " + _detail_line(r))
+                if output is not None:
+                    _append(output, lines)
+                    written += len(lines)
+                progress.update(len(chunk))
+    except KeyboardInterrupt:  # a week-long run stopped by hand: say what is kept and how to go on
+        kept = (f": {len(done) + written} rows are in {output}; run the same command again to resume"
+                if output is not None else "")
+        typer.echo(f"interrupted{kept}", err=True)
+        raise typer.Exit(130) from None
     if verifier is not None:
         verifier.close()
     _report(tally, len(rows), len(done), len(skipped), output if done else None)
     if verifier is not None:
         _report_verifier(verifier.stats, verifier_spec, base_url, tally, output)
+
+
+def _append(output: Path, lines: list[str]) -> None:
+    """One chunk's rows in one write: a failure leaves whole rows and at most a torn last line, which
+    resuming cuts; a full disk or a vanished folder is one line, not a traceback."""
+    try:
+        with output.open("a", encoding="utf-8") as f:
+            f.write("".join(lines))
+    except OSError as e:
+        raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}; the rows written so far are kept: "
+                    "run the same command again to resume") from None
 
 
 def _lines(n: int) -> str:
