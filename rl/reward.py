@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from rl.batcher import BatcherClosed, QuietFlushBatcher
 from rl.claims import Claims
 from verinstruct.reward import RewardConfig, RewardResult, reward_batch, undecided_result
-from verinstruct.schema import Instance
+from verinstruct.schema import Instance, SchemaError
 
 _REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode", "think_prefilled")
 _OWN_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms",
@@ -75,9 +75,6 @@ class RewardInputError(ValueError):
 def parse_ground_truth(ground_truth: str, fallback_id: str = "", prompt: str | None = None) -> Instance:
     """``reward_model.ground_truth`` -> Instance: the typed row ``verif rl prepare`` writes, or VerIF's own
     ``{"checkers", "functions"}`` (then ``prompt`` is needed: VerIF's Parquet keeps it outside the ground truth)."""
-    from verinstruct.convert import from_verif
-    from verinstruct.dataset import from_row
-
     label = f"sample {fallback_id!r}" if fallback_id else "sample"
     try:
         gt = json.loads(ground_truth)
@@ -86,6 +83,16 @@ def parse_ground_truth(ground_truth: str, fallback_id: str = "", prompt: str | N
                                "prepare the data with `verif rl prepare`") from None
     if not isinstance(gt, dict):
         raise RewardInputError(f"{label}: reward_model.ground_truth must be a JSON object, got {type(gt).__name__}")
+    try:
+        return _instance_from_ground_truth(gt, label, fallback_id, prompt)
+    except SchemaError as e:  # conversion names the sample and field; any failure of one row's data is that row's
+        raise RewardInputError(str(e)) from None
+
+
+def _instance_from_ground_truth(gt: dict[str, Any], label: str, fallback_id: str, prompt: str | None) -> Instance:
+    from verinstruct.convert import from_verif
+    from verinstruct.dataset import from_row
+
     if "constraints" in gt:
         return from_row(gt, label)
     if "checkers" in gt:

@@ -134,6 +134,19 @@ def test_reward_conversion_raises_schema_error() -> None:
         from_verif(_row("s1", BODIES["recursion"]), "sample 's1'")
 
 
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_rl_ground_truth_with_hostile_code_is_the_samples_input_error(kind: str) -> None:
+    """What verl's reward function parses (``reward_model.ground_truth``, VerIF's checkers/functions): a row
+    whose code breaks the parser is that sample's RewardInputError naming it, not a RecursionError/MemoryError
+    escaping into the trainer."""
+    from rl.reward import RewardInputError, parse_ground_truth
+
+    row = _row("s1", BODIES[kind])
+    gt = json.dumps({"checkers": row["checkers"], "functions": row["functions"]})
+    with pytest.raises(RewardInputError, match=r"sample 's1'"):
+        parse_ground_truth(gt, "s1", prompt=PROMPT)
+
+
 def test_each_source_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Classification, forwarding detection and text recovery share one parse per function."""
     import ast
