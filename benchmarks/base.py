@@ -31,8 +31,9 @@ The contract (stable; extend it only in backwards-compatible ways):
                    "scores": {"strict": ScoredResponse.to_dict(), "loose": {...}} | null,
                    "extra": {...} (only when the benchmark's extra_scores gives something)}]}
 
-   A turn whose generation failed carries ``error`` and every constraint undecided (``passed: null``),
-   so it is counted, never silently dropped. Records are plain JSON because a resumed run reads them
+   A sample whose generation failed carries ``"failed": "turn N: error"`` (and the turn its ``error``) and
+   no scores: it is no answer, so it is left out of the metrics, counted apart as a failed generation and
+   generated again by the next run on the same folder. Records are plain JSON because a resumed run reads them
    back from disk; :func:`verdicts` reads them.
 
 5. **Measure.** :meth:`Benchmark.contributions` yields ``(metric_name, value)`` pairs from all records;
