@@ -230,9 +230,19 @@ def check_run_config(out: Path, config: dict[str, Any], overwrite: bool, force_r
     except (ValueError, UnicodeDecodeError):
         raise BenchmarkError(f"{path} is not valid JSON; use --overwrite to start again") from None
     diff = sorted(k for k in set(old) | set(config) if k != "force_resumed" and old.get(k) != config.get(k))
-    if diff:
+    if diff and _has_answers(out):
         raise BenchmarkError(f"{out} holds a run with different settings ({', '.join(diff)}); use another --out, "
                              "--overwrite to start again or --force-resume to continue anyway")
+
+
+def _has_answers(out: Path) -> bool:
+    """Whether ``out`` holds a generated sample; one holding only failed generations (a wrong model name, a
+    server that was down) mixes nothing when the settings change: those samples are generated again."""
+    from benchmarks.runner import generation_failure, read_done
+
+    folder = out / "samples"
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    return any(generation_failure(r) is None for f in files for r in read_done(f))
 
 
 def write_run_config(out: Path, config: dict[str, Any], overwrite: bool, force_resume: bool) -> None:
@@ -426,6 +436,8 @@ def _build_model(spec: str, base_url: list[str] | None, kwargs: dict[str, Any]) 
         raise BenchmarkError(f"--model {spec}: {e}") from None
     except (OSError, ValueError) as e:
         msg = str(e)
+        if msg.startswith("unknown vLLM engine argument"):
+            raise BenchmarkError(f"--engine-arg: {msg}") from None
         raise BenchmarkError(msg if msg.startswith("--") else f"--model {spec}: {msg}") from None
 
 

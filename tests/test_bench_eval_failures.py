@@ -1,0 +1,152 @@
+"""`verif eval` with the mistakes users make about the model server, run as the user runs it (the CLI in a
+subprocess) against a loopback fake OpenAI-compatible server: a server that is down or a model name it does
+not serve gives exit 1 and one line, nothing is scored, and once the server is right the SAME command
+generates those samples again and ends with the same files as a run that never failed. Settings, the judge
+included, are compared on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+SERVED = "good-model"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves only SERVED, answering with the prompt in upper case (deterministic); 404 for other names,
+    as vLLM's server does ("The model `x` does not exist.")."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["model"] != SERVED:
+            self._send(404, {"error": {"message": f"The model `{body['model']}` does not exist.",
+                                       "type": "NotFoundError", "code": 404}})
+            return
+        text = body["messages"][-1]["content"].upper()
+        self._send(200, {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split())}})
+
+    def _send(self, code: int, obj: dict) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+class _Server:
+    def __init__(self, port: int = 0) -> None:
+        self.srv = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}/v1"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def server():  # type: ignore[no-untyped-def]
+    s = _Server()
+    yield s
+    s.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _eval(out: Path, url: str, *extra: str, model: str = SERVED) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model", f"openai:{model}",
+           "--base-url", url, "-b", "ifeval", "--limit", "3", "--no-llm", "--no-progress", "--out", str(out),
+           *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def _error_lines(res: subprocess.CompletedProcess[str]) -> list[str]:
+    return [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+
+
+def test_a_server_that_is_down_fails_the_run_and_the_same_command_retries(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    out, ref = tmp_path / "run", tmp_path / "ref"
+    res = _eval(out, url)
+    assert res.returncode == 1, res.stderr[-2000:]
+    [line] = _error_lines(res)
+    assert "3 of 3 generations by openai:good-model" in line and url in line and "run the same command" in line
+    s = json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]
+    assert s["samples"] == 0 and s["failed_generation"] == 3 and s["metrics"] == {}  # nothing scored as an answer
+    assert "(0 samples; 3 more failed generation, not scored)" in (out / "summary.md").read_text()
+
+    srv = _Server(port)  # the server is up now: the same command generates the three samples
+    try:
+        res = _eval(out, url)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert _eval(ref, url).returncode == 0
+    finally:
+        srv.close()
+    s = json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]
+    assert s["samples"] == 3 and s["failed_generation"] == 0
+    assert s["metrics"]["prompt_strict"]["total"] == 3 and s["metrics"]["prompt_strict"]["undecided"] == 0
+    assert (out / "samples" / "ifeval.jsonl").read_bytes() == (ref / "samples" / "ifeval.jsonl").read_bytes()
+    assert (out / "summary.md").read_text() == (ref / "summary.md").read_text()
+
+
+def test_a_wrong_model_name_is_exit_1_with_the_servers_reason_then_the_right_one_runs(server: _Server,
+                                                                                       tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = _eval(out, server.url, model="gpt-typo")
+    assert res.returncode == 1
+    [line] = _error_lines(res)
+    assert "3 of 3 generations" in line and "does not exist" in line and "gpt-typo" in line
+    # nothing was generated, so the corrected name is no "different settings": it generates all three
+    res = _eval(out, server.url)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]["samples"] == 3
+    records = [json.loads(x) for x in (out / "samples" / "ifeval.jsonl").read_text().splitlines()]
+    assert len(records) == 3 and not any("failed" in r for r in records)
+
+
+def test_resume_refuses_another_judge_unless_forced(server: _Server, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _eval(out, server.url).returncode == 0
+    judged = [sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model", f"openai:{SERVED}",
+              "--base-url", server.url, "-b", "ifeval", "--limit", "3", "--no-progress", "--out", str(out),
+              "--verifier", "openai:judge", "--verifier-base-url", server.url]
+    res = subprocess.run(judged, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    [line] = _error_lines(res)
+    assert "different settings (judge)" in line and "--force-resume" in line
+    for other in (["--judge-template", "en"], ["--judge-mode", "generate"]):
+        res = subprocess.run([*judged[:-4], "--verifier", "transformers:default", *other], capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 2 and "different settings (judge)" in res.stderr, other
+    res = subprocess.run([*judged, "--force-resume"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["force_resumed"] is True and run["judge"]["verifier"] == "openai:judge"
+    assert subprocess.run(judged, capture_output=True, timeout=300).returncode == 0  # same settings as now recorded
+
+
+def test_a_smaller_limit_on_a_finished_run_keeps_the_summary_whole(server: _Server, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _eval(out, server.url).returncode == 0
+    res = _eval(out, server.url, "--limit", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    s = json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]
+    assert s["samples"] == 3 and s["metrics"]["prompt_strict"]["total"] == 3
