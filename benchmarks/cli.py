@@ -533,7 +533,7 @@ def benchmarks_cmd() -> None:
         typer.echo(f"{name}: {title}")
         typer.echo(f"    source: {source}")
         if len(doc) > 1:
-            typer.echo(textwrap.fill(" ".join(doc[1].split()), width=110, initial_indent="    data: ",
+            typer.echo(textwrap.fill(" ".join(doc[1].replace("``", "").split()), width=110, initial_indent="    data: ",
                                      subsequent_indent="        "))
         typer.echo(f"    metrics: {', '.join(b.headline) or 'see summary.json'}")
 
