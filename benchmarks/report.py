@@ -115,17 +115,37 @@ def _label(text: str, drawable: Any) -> str:
 
 
 def plot_per_type(summary: Mapping[str, Any], path: Path) -> bool:
-    """Horizontal bars of pass rate per constraint type, each with its value; False when nothing to draw.
+    """Write :func:`per_type_figure` to ``path`` (PNG); False when there is nothing to draw."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig = per_type_figure(summary)
+        if fig is None:
+            return False
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
+def per_type_figure(summary: Mapping[str, Any]) -> Any:
+    """Horizontal bars of pass rate per constraint type, each labelled with its value (None: nothing to draw).
 
     Every row has a light track to 100 % so a 0 % type is still a visible row; at most :data:`MAX_TYPES`
-    types per panel (the most frequent); titles wrap; type names use a CJK font when one is installed.
+    types per panel (the most frequent); titles wrap; names use a CJK font when one is installed, else the
+    characters no font can draw are written as escapes rather than empty boxes.
     """
     import textwrap
     import warnings
 
     panels = [(n, b["per_type"]) for n, b in summary["benchmarks"].items() if b.get("per_type")]
     if not panels:
-        return False
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,32 +155,30 @@ def plot_per_type(summary: Mapping[str, Any], path: Path) -> bool:
     shown = []
     for name, pt in panels:
         keep = sorted(pt, key=lambda k: (-pt[k]["total"], k))[:MAX_TYPES]
-        shown.append((name, pt, sorted(keep, key=lambda k: (pt[k]["rate"], k))))
-    heights = [max(1.6, 0.22 * len(types) + 1.0) for _, _, types in shown]
+        mode = (summary["benchmarks"][name].get("modes") or ["strict"])[0]
+        cut = f" ({len(keep)} of {len(pt)} types, the most frequent; all in summary.json)" if len(keep) < len(pt) \
+            else ""
+        title = textwrap.wrap(f"{name}: pass rate per constraint type, {mode}{cut} ({summary['model']})", 95)
+        shown.append((pt, sorted(keep, key=lambda k: (pt[k]["rate"], k)), _label("\n".join(title), drawable)))
+    heights = [max(1.6, 0.22 * len(types) + 0.8 + 0.2 * title.count("\n")) for _, types, title in shown]
     with warnings.catch_warnings(), matplotlib.rc_context({"font.family": family}):
         warnings.filterwarnings("ignore", message="Glyph .* missing")
         fig, axes = plt.subplots(len(shown), 1, figsize=(9, sum(heights)), squeeze=False,
                                  gridspec_kw={"height_ratios": heights})
-        for ax, (name, pt, types) in zip(axes[:, 0], shown, strict=True):
-            ys = range(len(types))
+        for ax, (pt, types, title) in zip(axes[:, 0], shown, strict=True):
+            ys = list(range(len(types)))
             ax.barh(ys, [100] * len(types), color="#e8e8ee")
             ax.barh(ys, [100 * pt[t]["rate"] for t in types], color="#4c72b0")
             for y, t in zip(ys, types, strict=True):
                 m = pt[t]
                 ax.text(101, y, f"{100 * m['rate']:.0f}% ({m['passed']}/{m['total']})", va="center", fontsize=6)
-            ax.set_yticks(list(ys), [_label(f"{t} (n={pt[t]['total']})", drawable) for t in types], fontsize=7)
+            ax.set_yticks(ys, [_label(f"{t} (n={pt[t]['total']})", drawable) for t in types], fontsize=7)
             ax.set_xlim(0, 118)
             ax.set_xticks([0, 20, 40, 60, 80, 100])
             ax.set_xlabel("pass rate %")
-            mode = (summary["benchmarks"][name].get("modes") or ["strict"])[0]
-            cut = f" ({len(types)} of {len(pt)} types, the most frequent; all in summary.json)" \
-                if len(types) < len(pt) else ""
-            title = f"{name}: pass rate per constraint type, {mode}{cut} ({summary['model']})"
-            ax.set_title(_label("\n".join(textwrap.wrap(title, 95)), drawable), fontsize=9)
+            ax.set_title(title, fontsize=9)
         fig.tight_layout()
-        fig.savefig(path, dpi=110, metadata={"Software": None})
-        plt.close(fig)
-    return True
+    return fig
 
 
 def write_outputs(out_dir: Path, summary: Mapping[str, Any]) -> str:
