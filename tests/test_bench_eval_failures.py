@@ -2,16 +2,20 @@
 subprocess) against a loopback fake OpenAI-compatible server: a server that is down or a model name it does
 not serve gives exit 1 and one line, nothing is scored, and once the server is right the SAME command
 generates those samples again and ends with the same files as a run that never failed. Settings, the judge
-included, are compared on resume.
+included, are compared on resume. Also what the user sees while it runs: plain progress lines in a log,
+none with VERINSTRUCT_PROGRESS=0, and Ctrl-C saying how to resume.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,8 +28,11 @@ class _Handler(BaseHTTPRequestHandler):
     """Serves only SERVED, answering with the prompt in upper case (deterministic); 404 for other names,
     as vLLM's server does ("The model `x` does not exist.")."""
 
+    delay = 0.0
+
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(self.delay)
         if body["model"] != SERVED:
             self._send(404, {"error": {"message": f"The model `{body['model']}` does not exist.",
                                        "type": "NotFoundError", "code": 404}})
@@ -59,6 +66,7 @@ class _Server:
 
 @pytest.fixture
 def server():  # type: ignore[no-untyped-def]
+    _Handler.delay = 0.0
     s = _Server()
     yield s
     s.close()
@@ -70,11 +78,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _eval(out: Path, url: str, *extra: str, model: str = SERVED) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model", f"openai:{model}",
-           "--base-url", url, "-b", "ifeval", "--limit", "3", "--no-llm", "--no-progress", "--out", str(out),
-           *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+def _cmd(out: Path, url: str, *extra: str, model: str = SERVED, progress: bool = False) -> list[str]:
+    return [sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model", f"openai:{model}",
+            "--base-url", url, "-b", "ifeval", "--limit", "3", "--no-llm", *([] if progress else ["--no-progress"]),
+            "--out", str(out), *extra]
+
+
+def _eval(out: Path, url: str, *extra: str, model: str = SERVED, env: dict[str, str] | None = None,
+          progress: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_cmd(out, url, *extra, model=model, progress=progress), capture_output=True, text=True,
+                          timeout=300, env=env)
 
 
 def _error_lines(res: subprocess.CompletedProcess[str]) -> list[str]:
@@ -150,3 +163,35 @@ def test_a_smaller_limit_on_a_finished_run_keeps_the_summary_whole(server: _Serv
     assert res.returncode == 0, res.stderr[-2000:]
     s = json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]
     assert s["samples"] == 3 and s["metrics"]["prompt_strict"]["total"] == 3
+
+
+def test_progress_in_a_log_is_plain_lines_and_can_be_turned_off(server: _Server, tmp_path: Path) -> None:
+    env = {**os.environ, "VERINSTRUCT_PROGRESS_INTERVAL": "0"}
+    res = _eval(tmp_path / "a", server.url, "--chunk-size", "1", env=env, progress=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "\r" not in res.stderr
+    assert any(ln.startswith("ifeval: 3/3 samples (100%)") for ln in res.stderr.splitlines()), res.stderr
+    res = _eval(tmp_path / "b", server.url, env={**env, "VERINSTRUCT_PROGRESS": "0"}, progress=True)
+    assert res.returncode == 0 and "samples (" not in res.stderr, res.stderr
+
+
+def test_ctrl_c_says_the_run_can_be_resumed(server: _Server, tmp_path: Path) -> None:
+    _Handler.delay = 0.3
+    out = tmp_path / "run"
+    cmd = _cmd(out, server.url, "--chunk-size", "1")
+    cmd[cmd.index("--limit") + 1] = "40"
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = out / "samples" / "ifeval.jsonl"
+    t0 = time.monotonic()
+    while not (samples.exists() and samples.read_bytes().count(b"\n") >= 2):
+        assert p.poll() is None and time.monotonic() - t0 < 120, "never reached two samples"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    [line] = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert "interrupted" in line and "run the same command again to resume" in line and "Traceback" not in err
+    _Handler.delay = 0.0
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]["samples"] == 40

@@ -270,3 +270,26 @@ def test_benchmarks_are_listed_with_source_and_data() -> None:
     assert "bundled (data/ifeval_input_data.jsonl; Hub google/IFEval)" in res.output
     assert "Hugging Face Hub facebook/Multi-IF, split train" in res.output and "CSV" in res.output
     assert CliRunner().invoke(app, ["eval", "--list"]).output == res.output
+
+
+def test_a_long_cpu_run_is_announced_with_an_estimate(tmp_path: Path) -> None:
+    path = tiny_model(tmp_path / "m")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model", f"transformers:{path}",
+           "--device", "cpu", "--limit", "40", "--max-tokens", "1000", "--chunk-size", "4", "--no-llm",
+           "--no-progress", "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr is not None
+        first = p.stderr.readline()
+        assert first.startswith(f"warning: transformers:{path} generates on the CPU: 40 samples x up to 1000 "
+                                "tokens (40,000 tokens)"), first
+        second = p.stderr.readline()
+        assert second.startswith("verif eval: ifeval: the first 4 samples took") and "the other 36 need about" \
+            in second, second
+    finally:
+        p.kill()
+        p.communicate()
+    short = subprocess.run([*cmd[:-2], "--limit", "2", "--out", str(tmp_path / "short")], capture_output=True,
+                           text=True, timeout=300)
+    assert short.returncode == 0 and "warning" not in short.stderr, short.stderr
