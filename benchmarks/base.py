@@ -272,13 +272,16 @@ def _row(name: str, path: Path, n: int, row: Any) -> dict[str, Any]:
 
 def load_hub(name: str, hub_id: str, config: str | None, split: str) -> list[dict[str, Any]]:
     """Rows of a Hub dataset through ``datasets``; any failure (offline, gated, missing) is one line."""
+    from verifier.backends.transformers_backend import quiet_hub
+
     try:
         import datasets
 
-        ds = datasets.load_dataset(hub_id, config, split=split)
+        with quiet_hub():  # not a line per retry: the one error below says it all
+            ds = datasets.load_dataset(hub_id, config, split=split)
     except Exception as e:  # network, auth, missing split: all mean "give a local copy"
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BenchmarkError(
             f"benchmark {name!r}: cannot load {hub_id!r} from the Hugging Face Hub ({reason[:200]}); "
-            "pass --data PATH (a local JSONL/JSON/Parquet copy)") from None
+            "pass --data PATH (a local copy; `verif benchmarks` says what each benchmark reads)") from None
     return [dict(r) for r in ds]

@@ -46,9 +46,9 @@ def quiet_transformers() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_hub() -> Iterator[None]:
+def quiet_hub() -> Iterator[None]:
     """huggingface_hub logs every retry of an unreachable Hub (a dozen lines before the one error that
-    matters); the error itself is raised and reported in one line."""
+    matters); the error itself is raised and reported in one line. Also used for benchmark data."""
     import logging
 
     hub_log = logging.getLogger("huggingface_hub")
@@ -166,7 +166,7 @@ class TransformersBackend:
             if revision is not None:
                 hub["revision"] = revision
             try:
-                with _quiet_hub():
+                with quiet_hub():
                     tok = AutoTokenizer.from_pretrained(where, **hub)
                     lm = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, **hub)
             except (OSError, ValueError) as e:
