@@ -125,6 +125,11 @@ def check_model_options(spec: str, opts: ModelOptions, given: dict[str, bool], b
         raise BenchmarkError(f"--dtype must be one of {', '.join(DTYPES)}, got {opts.dtype!r}")
     if opts.device is not None and not (opts.device in ("auto", "cpu", "mps") or opts.device.split(":")[0] == "cuda"):
         raise BenchmarkError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {opts.device!r}")
+    if spec.split(":", 1)[1] == "default":
+        for opt, value in (("--revision", opts.revision), ("--trust-remote-code", opts.trust_remote_code)):
+            if value:
+                raise BenchmarkError(f"{opt} does not apply to --model {spec}: the embedded model ships with "
+                                     "this package")
     clash = sorted(set(opts.engine_args) & {"model", "tensor_parallel_size", "max_model_len", "dtype", "revision",
                                            "gpu_memory_utilization", "trust_remote_code", "seed"})
     if clash:
@@ -438,6 +443,8 @@ def _build_model(spec: str, base_url: list[str] | None, kwargs: dict[str, Any]) 
         msg = str(e)
         if msg.startswith("unknown vLLM engine argument"):
             raise BenchmarkError(f"--engine-arg: {msg}") from None
+        if msg.startswith("device "):
+            raise BenchmarkError(f"--device: {msg}") from None
         raise BenchmarkError(msg if msg.startswith("--") else f"--model {spec}: {msg}") from None
 
 

@@ -129,6 +129,7 @@ def test_a_base_model_without_a_chat_template_gets_plain_text(tmp_path: Path) ->
     (["--model", "vllm:x", "--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization must be in (0, 1]"),
     (["--responses", "r.jsonl", "--dtype", "float16"], "--dtype does not apply with --responses"),
     (["--overwrite", "--force-resume"], "exclude each other"),
+    (["--revision", "v1"], "--revision does not apply to --model transformers:default"),
 ])
 def test_every_model_naming_mistake_is_one_line_naming_the_option(tmp_path: Path, args: list[str],
                                                                    named: str) -> None:
@@ -293,3 +294,15 @@ def test_a_long_cpu_run_is_announced_with_an_estimate(tmp_path: Path) -> None:
     short = subprocess.run([*cmd[:-2], "--limit", "2", "--out", str(tmp_path / "short")], capture_output=True,
                            text=True, timeout=300)
     assert short.returncode == 0 and "warning" not in short.stderr, short.stderr
+
+
+def test_a_device_torch_does_not_see_names_the_option(tmp_path: Path) -> None:
+    import torch
+
+    path = tiny_model(tmp_path / "m")
+    wanted = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU (cuda:0 on a CPU machine)
+    res = CliRunner().invoke(app, ["eval", "--model", f"transformers:{path}", "--device", wanted, "--limit", "1",
+                                   "--no-llm", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2
+    assert _one_error(res.output).startswith(f"error: --device: device {wanted!r}: torch sees")
+    assert not (tmp_path / "run").exists()

@@ -83,6 +83,14 @@ def _pick_device(device: str) -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        index = device.partition(":")[2]
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: torch sees no CUDA GPU here (use cpu or auto)")
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ValueError(f"device {device!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps': torch sees no Apple GPU here (use cpu or auto)")
     return device
 
 
