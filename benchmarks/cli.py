@@ -515,7 +515,10 @@ def _report_failures(results: list[Any], spec: str, base_url: list[str] | None, 
     why = Counter(str(e).split(": ", 1)[-1][:160] for _, e in failed).most_common(2)
     reasons = "; ".join(f"{n}x {w}" for w, n in why)
     where = f" at {', '.join(base_url)}" if base_url else ""
-    stopped = (f"; stopped after the first chunk failed entirely, {missing} samples not tried" if missing else "")
+    stopped = ""
+    if any(r.stopped for r in results):
+        stopped = "; stopped after a first chunk that failed entirely" + (f", {missing} samples not tried"
+                                                                          if missing else "")
     raise _fail(f"{len(failed)} of {total} generations by {spec}{where} failed ({reasons}){stopped}: they are not "
                 f"scored; fix the cause and run the same command again to generate them (kept in {out})", code=1)
 

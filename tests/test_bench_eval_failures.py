@@ -24,6 +24,9 @@ import pytest
 SERVED = "good-model"
 
 
+AUTH: list[str | None] = []
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Serves only SERVED, answering with the prompt in upper case (deterministic); 404 for other names,
     as vLLM's server does ("The model `x` does not exist.")."""
@@ -32,6 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        AUTH.append(self.headers.get("Authorization"))
         time.sleep(self.delay)
         if body["model"] != SERVED:
             self._send(404, {"error": {"message": f"The model `{body['model']}` does not exist.",
@@ -123,10 +127,13 @@ def test_a_server_that_is_down_fails_the_run_and_the_same_command_retries(tmp_pa
 def test_a_wrong_model_name_is_exit_1_with_the_servers_reason_then_the_right_one_runs(server: _Server,
                                                                                        tmp_path: Path) -> None:
     out = tmp_path / "run"
-    res = _eval(out, server.url, model="gpt-typo")
+    res = _eval(out, server.url, "--chunk-size", "1", model="gpt-typo")
     assert res.returncode == 1
     [line] = _error_lines(res)
-    assert "3 of 3 generations" in line and "does not exist" in line and "gpt-typo" in line
+    assert "1 of 3 generations" in line and "does not exist" in line and "gpt-typo" in line
+    assert "stopped after a first chunk that failed entirely, 2 samples not tried" in line  # not 3 x the same 404
+    s = json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]
+    assert (s["samples"], s["failed_generation"], s["not_generated"]) == (0, 1, 2)
     # nothing was generated, so the corrected name is no "different settings": it generates all three
     res = _eval(out, server.url)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -195,3 +202,13 @@ def test_ctrl_c_says_the_run_can_be_resumed(server: _Server, tmp_path: Path) -> 
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((out / "summary.json").read_text())["benchmarks"]["ifeval"]["samples"] == 40
+
+
+def test_the_api_key_reaches_the_server_and_is_not_recorded(server: _Server, tmp_path: Path) -> None:
+    AUTH.clear()
+    out = tmp_path / "run"
+    res = _eval(out, server.url, "--api-key", "sk-test-123")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert AUTH and set(AUTH) == {"Bearer sk-test-123"}
+    assert not any("sk-test-123" in p.read_text() for p in out.rglob("*") if p.is_file() and p.suffix != ".png")
+    assert _eval(out, server.url, "--api-key", "sk-other").returncode == 0  # a new key is no new setting
