@@ -306,3 +306,23 @@ def test_a_device_torch_does_not_see_names_the_option(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert _one_error(res.output).startswith(f"error: --device: device {wanted!r}: torch sees")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_broken_chat_template_fails_the_run_and_the_fixed_one_generates(tmp_path: Path) -> None:
+    path = tiny_model(tmp_path / "m")
+    tpl = tmp_path / "t.jinja"
+    tpl.write_text("{% for m in messages %}{{ m['content'] }{% endfor %}")  # a Jinja syntax error
+    out = tmp_path / "run"
+    cmd = ["eval", "--model", f"transformers:{path}", "--device", "cpu", "--chat-template", str(tpl), "--limit", "2",
+           "--max-tokens", "2", "--no-llm", "--no-progress", "--out", str(out)]
+    res = _cli(*cmd)
+    assert res.returncode == 1
+    [line] = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert "2 of 2 generations" in line and "cannot build the prompt" in line
+    tpl.write_text(TEMPLATE)
+    res = _cli(*cmd)
+    assert res.returncode == 0, res.stderr[-2000:]
+    recs = [json.loads(x) for x in (out / "samples" / "ifeval.jsonl").read_text().splitlines()]
+    assert [r.get("failed") for r in recs] == [None, None]
+    assert recs[0]["turns"][0]["prompt_tokens"] == len(
+        recs[0]["turns"][0]["messages"][0]["content"].split()) + 2  # "<user> {prompt}\n<assistant>", word-level
