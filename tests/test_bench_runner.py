@@ -7,7 +7,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from benchmarks.base import Benchmark, Record, Sample, Turn, Value, all_passed, verdicts
-from benchmarks.runner import GenRequest, RunOptions, generation_failure, read_done, remove_thinking, run_benchmark
+from benchmarks.runner import (
+    GenRequest,
+    RunOptions,
+    generation_failure,
+    read_done,
+    remove_thinking,
+    run_benchmark,
+)
 from verifier.backends.base import GenResult
 from verinstruct.convert import from_ifeval
 
