@@ -243,14 +243,21 @@ class VLLMBackend:
 
 
 def unknown_engine_args(vllm: Any, kwargs: dict[str, Any]) -> list[str]:
-    """Names in ``kwargs`` that ``vllm.EngineArgs`` (what ``vllm.LLM`` builds from its keywords) lacks; empty
-    when this vLLM has no ``EngineArgs`` dataclass to check against."""
+    """Names in ``kwargs`` that neither ``vllm.LLM`` names as a parameter nor ``vllm.EngineArgs`` (what
+    ``vllm.LLM`` builds from the rest) has as a field; empty when this vLLM has no ``EngineArgs`` dataclass
+    to check against. A typo would otherwise surface as a TypeError deep inside engine start-up."""
     import dataclasses
+    import inspect
 
     engine_args = getattr(vllm, "EngineArgs", None)
     if engine_args is None or not dataclasses.is_dataclass(engine_args):
         return []
     known = {f.name for f in dataclasses.fields(engine_args)}
+    try:
+        params = inspect.signature(vllm.LLM.__init__).parameters.values()
+        known |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    except (TypeError, ValueError, AttributeError):
+        pass
     return sorted(k for k in kwargs if k not in known)
 
 
