@@ -329,6 +329,7 @@ def eval_cmd(
     scorers: _Scorers | None = None
     backend = None
     results: list[Any] = []
+    judge_stats: Any = None
     try:
         if not names:
             raise BenchmarkError("--benchmarks is empty (verif benchmarks lists them)")
@@ -414,6 +415,7 @@ def eval_cmd(
             results.append(res)
         summary = _summary(results, spec, generation, judge, scorers)
         table = _write(out, summary)
+        judge_stats = scorers.judged.verifier.stats if scorers.used else None
     except KeyboardInterrupt:
         done = sum(len(r.records) for r in results)
         raise _fail(f"interrupted: every finished chunk is saved in {out}/samples/; run the same command again "
@@ -429,6 +431,21 @@ def eval_cmd(
     typer.echo(f"wrote {out}/summary.json, summary.md, per_type.png, samples/", err=True)
     sys.stdout.flush()
     _report_failures(results, spec, base_url, out)
+    _report_judge(judge_stats, verifier_spec, verifier_url, out)
+
+
+def _report_judge(st: Any, spec: str, urls: list[str] | None, out: Path) -> None:
+    """A judge that never answered is an error (exit 1), as in `verif score`: every soft verdict of the run
+    is undecided; some failed requests are a warning."""
+    if st is None or not st.backend_items:
+        return
+    where = f" at {', '.join(urls)}" if urls else ""
+    if st.errors == st.backend_items and not st.cache_hits:
+        raise _fail(f"the judge {spec}{where} never answered: all {st.errors} requests failed, so every soft "
+                    f"verdict is undecided (kept in {out}: fix the judge and use --overwrite to judge again)", code=1)
+    if st.errors:
+        typer.echo(f"warning: {st.errors} of {st.backend_items} judge requests to {spec}{where} failed; those soft "
+                   "verdicts are undecided", err=True)
 
 
 def _build_model(spec: str, base_url: list[str] | None, kwargs: dict[str, Any]) -> Any:

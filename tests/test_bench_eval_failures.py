@@ -212,3 +212,19 @@ def test_the_api_key_reaches_the_server_and_is_not_recorded(server: _Server, tmp
     assert AUTH and set(AUTH) == {"Bearer sk-test-123"}
     assert not any("sk-test-123" in p.read_text() for p in out.rglob("*") if p.is_file() and p.suffix != ".png")
     assert _eval(out, server.url, "--api-key", "sk-other").returncode == 0  # a new key is no new setting
+
+
+def test_a_judge_that_never_answers_is_exit_1(server: _Server, tmp_path: Path, unused_port: int) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
+    dead = f"http://127.0.0.1:{unused_port}/v1"
+    res = subprocess.run([sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "--model",
+                          f"openai:{SERVED}", "--base-url", server.url, "-b", "verinstruct", "--data", str(fixture),
+                          "--limit", "2", "--no-progress", "--verifier", "openai:judge", "--verifier-base-url", dead,
+                          "--judge-mode", "generate", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stderr[-2000:]
+    [line] = _error_lines(res)
+    assert "the judge openai:judge at " + dead + " never answered" in line and "--overwrite" in line
+    soft = json.loads((tmp_path / "run" / "summary.json").read_text())["benchmarks"]["verinstruct"]["metrics"][
+        "soft_pass_rate"]
+    assert soft["total"] > 0 and soft["undecided"] == soft["total"]
