@@ -381,7 +381,13 @@ def eval_cmd(
             generation = {"backend": spec.split(":", 1)[0], "max_tokens": max_tokens, "temperature": temperature,
                           "top_p": top_p, "seed": seed, "system_prompt": system_prompt, "thinking": thinking,
                           "base_url": list(base_url or []), **mopts.record()}
-        template_text = chat_template.read_text(encoding="utf-8") if chat_template is not None else None
+        if not no_llm:
+            _check_judge(verifier_spec, verifier_url)
+        try:
+            template_text = chat_template.read_text(encoding="utf-8") if chat_template is not None else None
+        except (OSError, UnicodeDecodeError) as e:
+            raise BenchmarkError(f"--chat-template {str(chat_template)!r}: cannot read it "
+                                 f"({getattr(e, 'strerror', None) or e})") from None
         benches = [registry.get(n) for n in names]
         paths = _data_paths(data, [b.name for b in benches])
         loaded = [(b, b.load_samples(paths.get(b.name), limit)) for b in benches]
@@ -446,6 +452,20 @@ def _report_judge(st: Any, spec: str, urls: list[str] | None, out: Path) -> None
     if st.errors:
         typer.echo(f"warning: {st.errors} of {st.backend_items} judge requests to {spec}{where} failed; those soft "
                    "verdicts are undecided", err=True)
+
+
+def _check_judge(spec: str, urls: list[str] | None) -> None:
+    """The judge is built only when a soft constraint needs it (maybe late in a run): check its spec first."""
+    from verifier.factory import parse_spec
+
+    try:
+        kind, _ = parse_spec(spec)
+    except ValueError as e:
+        raise BenchmarkError(f"--verifier: {e}") from None
+    if kind == "openai" and not urls:
+        raise BenchmarkError(f"--verifier {spec} needs --verifier-base-url URL (the server that serves it)")
+    if kind != "openai" and urls:
+        raise BenchmarkError(f"--verifier-base-url is for an openai:<model> judge; --verifier {spec} is loaded here")
 
 
 def _build_model(spec: str, base_url: list[str] | None, kwargs: dict[str, Any]) -> Any:

@@ -130,6 +130,7 @@ def test_a_base_model_without_a_chat_template_gets_plain_text(tmp_path: Path) ->
     (["--responses", "r.jsonl", "--dtype", "float16"], "--dtype does not apply with --responses"),
     (["--overwrite", "--force-resume"], "exclude each other"),
     (["--revision", "v1"], "--revision does not apply to --model transformers:default"),
+    (["--chat-template", "missing.jinja"], "--chat-template 'missing.jinja': cannot read it (No such file"),
 ])
 def test_every_model_naming_mistake_is_one_line_naming_the_option(tmp_path: Path, args: list[str],
                                                                    named: str) -> None:
@@ -138,6 +139,18 @@ def test_every_model_naming_mistake_is_one_line_naming_the_option(tmp_path: Path
     assert res.exit_code == 2, res.output
     assert named in _one_error(res.output)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--verifier", "nosuch:x"], "--verifier: bad verifier spec 'nosuch:x'"),
+    (["--verifier", "openai:judge"], "--verifier openai:judge needs --verifier-base-url"),
+    (["--verifier-base-url", "http://127.0.0.1:9/v1"], "--verifier-base-url is for an openai:<model> judge"),
+])
+def test_a_judge_naming_mistake_is_one_line_before_anything_runs(tmp_path: Path, args: list[str],
+                                                                  named: str) -> None:
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["eval", "--responses", "r.jsonl", "--out", str(out), *args])
+    assert res.exit_code == 2 and named in _one_error(res.output) and not out.exists()
 
 
 def test_out_naming_a_file_names_the_option(tmp_path: Path) -> None:
