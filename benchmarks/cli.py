@@ -397,6 +397,8 @@ def eval_cmd(
         vkw: dict[str, Any] = {"mode": judge_mode, "template": judge_template, "cache_path": judge_cache}
         if verifier_url:
             vkw["base_url"] = list(verifier_url)
+        if verifier_spec.split(":", 1)[0].strip().lower() == "transformers":
+            vkw["local_files_only"] = False  # a judge named by Hub id downloads, as the model does
         scorers = _Scorers(None if no_llm else verifier_spec, sandbox_workers, **vkw)
         if responses is not None:
             from benchmarks.responses import ResponseFile

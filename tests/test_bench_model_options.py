@@ -1,20 +1,22 @@
 """Naming the model to evaluate the ways lm-eval and vLLM users do, and every mistake in it: one line that
 names the option, exit 2, and no half-made --out.
 
-Hub ids are tested without a hub: a tiny random Llama is written into a Hugging Face cache layout
-(``models--org--name/snapshots/<commit>`` + ``refs/<revision>``) and loaded with ``HF_HUB_OFFLINE=1``,
-which is the very code path that downloads when online (``local_files_only=False``). vLLM is the fake
-``vllm`` module of ``test_vllm_backend.py``.
+Hub ids are tested without the Hub: a tiny random Llama is downloaded from a loopback fake of the Hub's file
+endpoint (``HF_ENDPOINT``), and found in a Hugging Face cache layout (``models--org--name/snapshots/<commit>``
++ ``refs/<revision>``) with ``HF_HUB_OFFLINE=1``. vLLM is the fake ``vllm`` module of ``test_vllm_backend.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +341,75 @@ def test_a_broken_chat_template_fails_the_run_and_the_fixed_one_generates(tmp_pa
     assert [r.get("failed") for r in recs] == [None, None]
     assert recs[0]["turns"][0]["prompt_tokens"] == len(
         recs[0]["turns"][0]["messages"][0]["content"].split()) + 2  # "<user> {prompt}\n<assistant>", word-level
+
+
+class _FakeHub(BaseHTTPRequestHandler):
+    """The Hub's file endpoint, ``/{org}/{name}/resolve/{revision}/{file}`` (HEAD and GET, with the ETag and
+    X-Repo-Commit headers huggingface_hub reads), serving one folder for the revisions in ``revisions``."""
+
+    root = Path()
+    revisions: dict[str, str] = {}
+    requested: list[str] = []
+
+    def _serve(self, body: bool) -> None:
+        parts = self.path.split("?")[0].strip("/").split("/")
+        self.requested.append(self.path)
+        f = self.root / "/".join(parts[4:])
+        if len(parts) >= 5 and parts[2] == "resolve" and parts[3] in self.revisions and f.is_file():
+            data = f.read_bytes()
+            self.send_response(200)
+            self.send_header("ETag", f'"{hashlib.sha1(data).hexdigest()}"')
+            self.send_header("X-Repo-Commit", self.revisions[parts[3]])
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+            return
+        self.send_response(404)  # other endpoints (the file-tree API) do not exist here: callers cope
+        if len(parts) >= 5 and parts[2] == "resolve":
+            self.send_header("X-Error-Code", "EntryNotFound" if parts[3] in self.revisions else "RevisionNotFound")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(True)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_hub(tmp_path: Path):  # type: ignore[no-untyped-def]
+    _FakeHub.root = tiny_model(tmp_path / "hub-files")
+    _FakeHub.revisions = {"main": "1" * 40, "v1": "2" * 40}
+    _FakeHub.requested = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_hub_ids_download_for_the_model_and_the_judge(tmp_path: Path, fake_hub: str) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
+    home = tmp_path / "hf"
+    env = {**os.environ, "HF_ENDPOINT": fake_hub, "HF_HOME": str(home), "VERINSTRUCT_PROGRESS": "0"}
+    env.pop("HF_HUB_OFFLINE", None)
+    out = tmp_path / "run"
+    args = ["eval", "--model", "transformers:org/tiny", "--device", "cpu", "-b", "verinstruct", "--data", str(fixture),
+            "--limit", "2", "--max-tokens", "2", "--verifier", "transformers:org/judge", "--out", str(out)]
+    res = _cli(*args, "--revision", "v9", env=env)  # a revision the Hub does not have
+    assert res.returncode == 2
+    assert _one_error(res.stderr).startswith("error: --model transformers:org/tiny: cannot load") and not out.exists()
+    res = _cli(*args, "--revision", "v1", env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert any("/org/tiny/resolve/v1/model.safetensors" in p for p in _FakeHub.requested)
+    assert any("/org/judge/resolve/main/model.safetensors" in p for p in _FakeHub.requested)
+    assert (home / "hub" / "models--org--tiny" / "snapshots" / ("2" * 40) / "config.json").exists()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["judge"]["used"] is True and s["judge"]["verifier"] == "transformers:org/judge"
+    soft = s["benchmarks"]["verinstruct"]["metrics"]["soft_pass_rate"]
+    assert soft["total"] > 0 and soft["undecided"] < soft["total"]
