@@ -250,7 +250,8 @@ def run_benchmark(bench: Benchmark, samples: Sequence[Sample], generator: Genera
                               time.perf_counter() - t0, bar)
                 generated += ok
     order = [s.id for s in samples if s.id in by_id]
-    order += [i for i in by_id if i not in set(order)]
+    loaded = set(order)
+    order += [i for i in by_id if i not in loaded]
     records = [by_id[i] for i in order]
     if superseded:
         _rewrite(path, records)
