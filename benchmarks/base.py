@@ -31,8 +31,9 @@ The contract (stable; extend it only in backwards-compatible ways):
                    "scores": {"strict": ScoredResponse.to_dict(), "loose": {...}} | null,
                    "extra": {...} (only when the benchmark's extra_scores gives something)}]}
 
-   A turn whose generation failed carries ``error`` and every constraint undecided (``passed: null``),
-   so it is counted, never silently dropped. Records are plain JSON because a resumed run reads them
+   A sample whose generation failed carries ``"failed": "turn N: error"`` (and the turn its ``error``) and
+   no scores: it is no answer, so it is left out of the metrics, counted apart as a failed generation and
+   generated again by the next run on the same folder. Records are plain JSON because a resumed run reads them
    back from disk; :func:`verdicts` reads them.
 
 5. **Measure.** :meth:`Benchmark.contributions` yields ``(metric_name, value)`` pairs from all records;
@@ -380,13 +381,16 @@ def _row(name: str, path: Path, n: int, row: Any) -> dict[str, Any]:
 
 def load_hub(name: str, hub_id: str, config: str | None, split: str) -> list[dict[str, Any]]:
     """Rows of a Hub dataset through ``datasets``; any failure (offline, gated, missing) is one line."""
+    from verifier.backends.transformers_backend import quiet_hub
+
     try:
         import datasets
 
-        ds = datasets.load_dataset(hub_id, config, split=split)
+        with quiet_hub():  # not a line per retry: the one error below says it all
+            ds = datasets.load_dataset(hub_id, config, split=split)
     except Exception as e:  # network, auth, missing split: all mean "give a local copy"
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BenchmarkError(
             f"benchmark {name!r}: cannot load {hub_id!r} from the Hugging Face Hub ({reason[:200]}); "
-            "pass --data PATH (a local JSONL/JSON/Parquet copy)") from None
+            "pass --data PATH (a local copy; `verif benchmarks` says what each benchmark reads)") from None
     return [dict(r) for r in ds]

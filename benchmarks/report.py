@@ -82,44 +82,124 @@ def fmt(m: Mapping[str, Any], mean: bool = False) -> str:
     return f"{value} ({ps}/{m['total']}{und})"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def markdown(summary: Mapping[str, Any]) -> str:
-    """One table per benchmark: its headline metrics (all metrics when it declares none)."""
+    """One table per benchmark: its headline metrics (all metrics when it declares none), and how many
+    samples are not in them because their generation failed."""
     lines = [f"# verif eval: {summary['model']}", ""]
     for name, b in summary["benchmarks"].items():
         shown = [m for m in b.get("headline") or b["metrics"] if m in b["metrics"]]
         means = set(b.get("means") or ())
-        lines += [f"## {name} ({b['samples']} samples)", "", "| metric | rate % (passed/total) |", "| --- | --- |"]
+        head = _n(b["samples"], "sample")
+        if b.get("failed_generation"):
+            head += f"; {b['failed_generation']} more failed generation, not scored"
+        if b.get("not_generated"):
+            head += f"; {b['not_generated']} not generated"
+        lines += [f"## {name} ({head})", "", "| metric | rate % (passed/total) |", "| --- | --- |"]
         lines += [f"| {m}{' (mean, not %)' if m in means else ''} | {fmt(b['metrics'][m], m in means)} |"
                   for m in shown]
         lines.append("")
     return "\n".join(lines)
 
 
+#: at most this many constraint types per panel (those with the most samples): 3,000 types made a 72,688 px
+#: tall image; every type stays in summary.json
+MAX_TYPES = 60
+#: fonts with CJK glyphs, tried after the default when installed (Chinese and Japanese type names)
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+             "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "SimHei", "Microsoft YaHei",
+             "PingFang SC", "Hiragino Sans GB")
+
+
+def _fonts() -> tuple[list[str], Any]:
+    """(font family list, a function: can some font in it draw this character)."""
+    from matplotlib import font_manager as fm
+
+    installed = {f.name for f in fm.fontManager.ttflist}
+    family = ["DejaVu Sans", *[f for f in CJK_FONTS if f in installed]]
+    charmaps = []
+    for name in family:
+        try:
+            charmaps.append(set(fm.get_font(fm.findfont(fm.FontProperties(family=name),
+                                                        fallback_to_default=False)).get_charmap()))
+        except (ValueError, RuntimeError, OSError):
+            continue
+    return family, lambda ch: any(ord(ch) in cm for cm in charmaps)
+
+
+def _label(text: str, drawable: Any) -> str:
+    """``text`` with the characters no installed font can draw written as ``\\uXXXX`` (not as empty boxes)."""
+    return "".join(ch if ch.isascii() or drawable(ch) else ascii(ch)[1:-1] for ch in text)
+
+
 def plot_per_type(summary: Mapping[str, Any], path: Path) -> bool:
-    """Horizontal bars of pass rate per constraint type; False when there is nothing to draw."""
-    panels = [(n, b["per_type"]) for n, b in summary["benchmarks"].items() if b.get("per_type")]
-    if not panels:
-        return False
+    """Write :func:`per_type_figure` to ``path`` (PNG); False when there is nothing to draw."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    heights = [max(1.5, 0.22 * len(pt) + 0.8) for _, pt in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights)), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
-    for ax, (name, pt) in zip(axes[:, 0], panels, strict=True):
-        types = sorted(pt, key=lambda k: (pt[k]["rate"], k))
-        ax.barh(range(len(types)), [100 * pt[t]["rate"] for t in types], color="#4c72b0")
-        ax.set_yticks(range(len(types)), [f"{t} (n={pt[t]['total']})" for t in types], fontsize=7)
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("pass rate %")
-        mode = (summary["benchmarks"][name].get("modes") or ["strict"])[0]
-        ax.set_title(f"{name}: pass rate per constraint type, {mode} ({summary['model']})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig = per_type_figure(summary)
+        if fig is None:
+            return False
+        fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
     return True
+
+
+def per_type_figure(summary: Mapping[str, Any]) -> Any:
+    """Horizontal bars of pass rate per constraint type, each labelled with its value (None: nothing to draw).
+
+    Every row has a light track to 100 % so a 0 % type is still a visible row; at most :data:`MAX_TYPES`
+    types per panel (the most frequent); titles wrap; names use a CJK font when one is installed, else the
+    characters no font can draw are written as escapes rather than empty boxes.
+    """
+    import textwrap
+    import warnings
+
+    panels = [(n, b["per_type"]) for n, b in summary["benchmarks"].items() if b.get("per_type")]
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    family, drawable = _fonts()
+    shown = []
+    for name, pt in panels:
+        keep = sorted(pt, key=lambda k: (-pt[k]["total"], k))[:MAX_TYPES]
+        mode = (summary["benchmarks"][name].get("modes") or ["strict"])[0]
+        cut = f" ({len(keep)} of {len(pt)} types, the most frequent; all in summary.json)" if len(keep) < len(pt) \
+            else ""
+        title = textwrap.wrap(f"{name}: pass rate per constraint type, {mode}{cut} ({summary['model']})", 95)
+        shown.append((pt, sorted(keep, key=lambda k: (pt[k]["rate"], k)), _label("\n".join(title), drawable)))
+    heights = [max(1.6, 0.22 * len(types) + 0.8 + 0.2 * title.count("\n")) for _, types, title in shown]
+    with warnings.catch_warnings(), matplotlib.rc_context({"font.family": family}):
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig, axes = plt.subplots(len(shown), 1, figsize=(9, sum(heights)), squeeze=False,
+                                 gridspec_kw={"height_ratios": heights})
+        for ax, (pt, types, title) in zip(axes[:, 0], shown, strict=True):
+            ys = list(range(len(types)))
+            ax.barh(ys, [100] * len(types), color="#e8e8ee")
+            ax.barh(ys, [100 * pt[t]["rate"] for t in types], color="#4c72b0")
+            for y, t in zip(ys, types, strict=True):
+                m = pt[t]
+                ax.text(101, y, f"{100 * m['rate']:.0f}% ({m['passed']}/{m['total']})", va="center", fontsize=6)
+            ax.set_yticks(ys, [_label(f"{t} (n={pt[t]['total']})", drawable) for t in types], fontsize=7)
+            ax.set_xlim(0, 118)
+            ax.set_xticks([0, 20, 40, 60, 80, 100])
+            ax.set_xlabel("pass rate %")
+            ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+    return fig
 
 
 def write_outputs(out_dir: Path, summary: Mapping[str, Any]) -> str:

@@ -8,20 +8,21 @@ whole chunks or a torn last line, which resume cuts off; completed samples are s
 change composition between runs, so a resumed run batches exactly as an uninterrupted one and, with
 deterministic generation, ends with byte-identical sample files and the same numbers.
 Records hold no timings (they would differ between runs); throughput goes to the progress bar only.
+A sample whose generation failed is stored with ``"failed": "turn N: error"`` and no scores; it counts in no
+metric and the next run on the folder generates it again (the file is then rewritten in sample order).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from benchmarks.base import Benchmark, BenchmarkError, Sample
+from benchmarks.base import Benchmark, Sample
 from verifier.backends.base import GenerationConfig, GenResult, Messages
 
 THINKING = ("strip", "keep")
@@ -57,6 +58,8 @@ class RunOptions:
     thinking: str = "strip"
     chunk_size: int = 16
     progress: bool = True
+    #: after the first chunk, say how long the rest will take (a CPU run of a real model is slow)
+    estimate: bool = False
 
 
 @dataclass
@@ -66,6 +69,12 @@ class BenchResult:
     path: Path
     resumed: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    #: records whose generation failed: not scored, not in ``records``, generated again by the next run
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    #: loaded samples with no record (the run stopped before them)
+    missing: int = 0
+    #: the run stopped after a first chunk in which every generation failed
+    stopped: bool = False
 
 
 # --------------------------------------------------------------------------------------- thinking
@@ -112,14 +121,14 @@ def append_records(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
 # --------------------------------------------------------------------------------------- the run
 
 
-def _undecided_scores(inst: Any, why: str) -> dict[str, Any]:
-    cons = [{"name": c.name, "kind": c.kind, "check": c.check_type, "passed": None, "reason": "",
-             "error": why} for c in inst.constraints]
-    hard = sum(c.kind == "hard" for c in inst.constraints)
-    soft = len(cons) - hard
-    return {"id": inst.id, "constraints": cons, "hard_pass_rate": 0.0 if hard else 1.0,
-            "soft_pass_rate": 0.0 if soft else 1.0, "hard": {"passed": 0, "total": hard, "undecided": hard},
-            "soft": {"passed": 0, "total": soft, "undecided": soft}}
+def generation_failure(record: Mapping[str, Any]) -> str | None:
+    """Why ``record``'s generation failed (``"turn N: error"``), or None when every turn was generated.
+
+    A failed sample is not an answer: it is stored unscored, left out of every metric, counted apart, and
+    generated again by the next run on the same folder.
+    """
+    failed = record.get("failed")
+    return failed if isinstance(failed, str) else None
 
 
 def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
@@ -151,14 +160,14 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
             entry: dict[str, Any] = {"messages": [dict(m) for m in convs[i]] if res else None}
             if res is None:
                 entry.update(response=None, scored_text=None, thinking=None,
-                             error=f"not generated: turn {failed[i]} failed", finish_reason=None,
+                             error=f"not generated: {str(failed[i]).split(':')[0]} failed", finish_reason=None,
                              prompt_tokens=0, completion_tokens=0)
             else:
                 tokens += res.completion_tokens
                 if res.text is None:
-                    failed[i] = str(t + 1)
-                    entry.update(response=None, scored_text=None, thinking=None,
-                                 error=res.error or "no text returned")
+                    error = " ".join((res.error or "no text returned").split())
+                    failed[i] = f"turn {t + 1}: {error}"
+                    entry.update(response=None, scored_text=None, thinking=None, error=error)
                 else:
                     scored, how = remove_thinking(res.text, opts.thinking)
                     entry.update(response=res.text, scored_text=scored, thinking=how, error=None)
@@ -166,9 +175,9 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
                 entry.update(finish_reason=res.finish_reason, prompt_tokens=res.prompt_tokens,
                              completion_tokens=res.completion_tokens)
             turns_out[i].append(entry)
-    # score every turn that has an instance, once per mode, in one batch per mode
-    todo = [(i, t) for i, s in enumerate(chunk) for t, turn in enumerate(s.turns)
-            if turn.instance is not None and turns_out[i][t]["error"] is None]
+    # score every turn of the generated samples that has an instance, once per mode, in one batch per mode
+    todo = [(i, t) for i, s in enumerate(chunk) if failed[i] is None
+            for t, turn in enumerate(s.turns) if turn.instance is not None]
     insts = [chunk[i].turns[t].instance for i, t in todo]
     needs_llm = any(c.needs_llm for inst in insts for c in inst.constraints)  # type: ignore[union-attr]
     for mode in bench.modes:
@@ -181,58 +190,89 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
     if extra is not None:
         for (i, t), e in zip(todo, extra, strict=True):
             turns_out[i][t]["extra"] = e
+    records = []
     for i, s in enumerate(chunk):
-        for t, turn in enumerate(s.turns):
-            entry = turns_out[i][t]
-            if turn.instance is None:
-                entry["scores"] = None
-            elif entry["error"] is not None:
-                entry["scores"] = {m: _undecided_scores(turn.instance, f"generation failed: {entry['error']}")
-                                   for m in bench.modes}
-    records = [{"id": s.id, "benchmark": bench.name, "meta": dict(s.meta), "turns": turns_out[i]}
-               for i, s in enumerate(chunk)]
+        for entry in turns_out[i]:
+            entry.setdefault("scores", None)
+        rec: dict[str, Any] = {"id": s.id, "benchmark": bench.name, "meta": dict(s.meta), "turns": turns_out[i]}
+        if failed[i] is not None:
+            rec["failed"] = failed[i]
+        records.append(rec)
     return records, tokens
 
 
-def run_benchmark(bench: Benchmark, samples: Sequence[Sample], generator: Generator,
+def run_benchmark(bench: Benchmark, samples: Sequence[Sample], generator: Generator | None,
                   get_scorer: Callable[[bool], Any], out_dir: Path, opts: RunOptions) -> BenchResult:
-    """Resume ``samples/<name>.jsonl`` under ``out_dir`` and finish it; records returned in sample order."""
+    """Resume ``samples/<name>.jsonl`` under ``out_dir`` and finish it (``generator`` None: only read it).
+
+    Samples without a record, or whose generation failed, are generated; the result holds every record in
+    the file (also those beyond this run's ``--limit``), loaded samples first in sample order. When a
+    failed record was replaced, the file is rewritten in that order (atomically), so a run that needed a
+    retry ends with the same file as one that did not. If the first chunk this run generates fails
+    entirely, the run stops there (``stopped``): an unreachable server would fail every other chunk too.
+    """
     path = out_dir / "samples" / f"{bench.name}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    by_id = {r["id"]: r for r in read_done(path)}
-    wanted = {s.id for s in samples}
-    resumed = sum(1 for i in by_id if i in wanted)
+    done = read_done(path)
+    by_id: dict[str, dict[str, Any]] = {}
+    for r in done:
+        by_id[str(r["id"])] = r
+    superseded = len(done) != len(by_id)
+    is_done = lambda i: i in by_id and generation_failure(by_id[i]) is None  # noqa: E731
+    resumed = sum(1 for s in samples if is_done(s.id))
     size = max(1, opts.chunk_size)
     chunks = [samples[k:k + size] for k in range(0, len(samples), size)]
-    bar = _bar(bench.name, len(samples), resumed, opts.progress)
-    tokens, t0 = 0, time.perf_counter()
-    try:
-        for chunk in chunks:
-            pending = [s for s in chunk if s.id not in by_id]
-            if not pending:
-                continue
-            records, n_tok = run_chunk(bench, pending, generator, get_scorer, opts)
-            append_records(path, records)
-            for r in records:
-                by_id[r["id"]] = r
-            tokens += n_tok
-            if bar is not None:
+    tokens, t0, generated, stopped = 0, time.perf_counter(), 0, False
+    if generator is not None and resumed < len(samples):
+        from verinstruct.progress import Progress
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with Progress(len(samples) - resumed, f"{bench.name}", unit="samples",
+                      enabled=None if opts.progress else False) as bar:
+            for chunk in chunks:
+                pending = [s for s in chunk if not is_done(s.id)]
+                if not pending:
+                    continue
+                records, n_tok = run_chunk(bench, pending, generator, get_scorer, opts)
+                append_records(path, records)
+                ok = 0
+                for r in records:
+                    superseded |= r["id"] in by_id
+                    by_id[r["id"]] = r
+                    ok += generation_failure(r) is None
+                tokens += n_tok
                 bar.update(len(records))
-                dt = time.perf_counter() - t0
-                bar.set_postfix_str(f"{tokens / dt:.1f} tok/s" if dt > 0 and tokens else "", refresh=True)
-    finally:
-        if bar is not None:
-            bar.close()
-    missing = [s.id for s in samples if s.id not in by_id]
-    if missing:
-        raise BenchmarkError(f"benchmark {bench.name!r}: {len(missing)} samples have no record (first {missing[0]!r})")
-    return BenchResult(bench, [by_id[s.id] for s in samples], path, resumed,
-                       {"completion_tokens": tokens, "seconds": round(time.perf_counter() - t0, 3)})
+                if generated == 0 and ok == 0:
+                    stopped = True
+                    break
+                if generated == 0 and opts.estimate:
+                    _estimate(bench.name, len(records), len(samples) - resumed - len(records), tokens,
+                              time.perf_counter() - t0, bar)
+                generated += ok
+    order = [s.id for s in samples if s.id in by_id]
+    loaded = set(order)
+    order += [i for i in by_id if i not in loaded]
+    records = [by_id[i] for i in order]
+    if superseded:
+        _rewrite(path, records)
+    return BenchResult(bench, [r for r in records if generation_failure(r) is None], path, resumed,
+                       {"completion_tokens": tokens, "seconds": round(time.perf_counter() - t0, 3)},
+                       failed=[r for r in records if generation_failure(r) is not None],
+                       missing=sum(1 for s in samples if s.id not in by_id), stopped=stopped)
 
 
-def _bar(name: str, total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
+def _estimate(name: str, n: int, left: int, tokens: int, seconds: float, bar: Any) -> None:
+    """After the first chunk of a slow (CPU) run: how long the rest will take at that speed."""
+    if left <= 0 or seconds <= 0:
+        return
+    from verinstruct.progress import _fmt_seconds
 
-    return tqdm(total=total, initial=initial, desc=name, unit="sample", file=sys.stderr, dynamic_ncols=True)
+    bar.echo(f"verif eval: {name}: the first {n} samples took {_fmt_seconds(seconds)} ({tokens / seconds:.1f} "
+             f"tokens/s); the other {left} need about {_fmt_seconds(seconds / n * left)} more", err=True)
+
+
+def _rewrite(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """Replace ``path`` by ``records`` atomically (temp file, fsync, rename): a kill keeps old or new."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    append_records(tmp, records)
+    os.replace(tmp, path)

@@ -59,3 +59,16 @@ def test_bad_options_name_the_option(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "unknown benchmark 'nope'" in res.output
     res = CliRunner().invoke(app, ["eval", "--thinking", "maybe", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "--thinking" in res.output
+
+
+def test_an_unreachable_hub_is_one_line_without_retry_noise(tmp_path: Path, unused_port: int) -> None:
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{unused_port}", "HF_HOME": str(tmp_path / "hf")}
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("HF_DATASETS_OFFLINE", None)
+    out = subprocess.run([sys.executable, "-c", "from verinstruct.cli import main; main()", "eval", "-b", "ifbench",
+                          "--responses", os.devnull, "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "allenai/IFBench_test" in lines[0] and "verif benchmarks" in lines[0], out.stderr
+    assert not (tmp_path / "o").exists()

@@ -7,7 +7,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from benchmarks.base import Benchmark, Record, Sample, Turn, Value, all_passed, verdicts
-from benchmarks.runner import GenRequest, RunOptions, read_done, remove_thinking, run_benchmark
+from benchmarks.runner import (
+    GenRequest,
+    RunOptions,
+    generation_failure,
+    read_done,
+    remove_thinking,
+    run_benchmark,
+)
 from verifier.backends.base import GenResult
 from verinstruct.convert import from_ifeval
 
@@ -71,16 +78,44 @@ def test_turns_carry_the_models_own_answers(tmp_path: Path) -> None:
     assert m["turn_1"]["passed"] == 1 and m["turn_2"]["passed"] == 0
 
 
-def test_a_failed_turn_is_undecided_and_stops_the_conversation(tmp_path: Path) -> None:
+def test_a_failed_generation_is_no_answer_and_is_generated_again(tmp_path: Path) -> None:
     gen = Echo()
-    b, res = _run([{"id": "x", "questions": ["FAIL now", "never asked"]}, {"id": "y", "questions": ["ok"]}],
-                  tmp_path, gen)
-    x = res.records[0]
+    rows = [{"id": "x", "questions": ["FAIL now", "never asked"]}, {"id": "y", "questions": ["ok"]}]
+    b, res = _run(rows, tmp_path, gen)
+    [x] = res.failed
+    assert x["failed"] == "turn 1: boom" and generation_failure(x) == "turn 1: boom"
     assert x["turns"][0]["error"] == "boom" and x["turns"][1]["error"] == "not generated: turn 1 failed"
-    assert verdicts(x, 0) == [None] and verdicts(x, 1) == [None]
+    assert [t["scores"] for t in x["turns"]] == [None, None]  # not scored as an (empty) answer
     assert all("never asked" not in r.messages[-1]["content"] for r in gen.seen)
-    m = b.metrics(res.records)
-    assert m["turn_1"] == {"passed": 1, "total": 2, "rate": 0.5, "undecided": 1}
+    assert [r["id"] for r in res.records] == ["y"]
+    assert b.metrics(res.records)["turn_1"] == {"passed": 1, "total": 1, "rate": 1.0, "undecided": 0}
+    path = tmp_path / "samples" / "two_turns.jsonl"
+    assert [r["id"] for r in read_done(path)] == ["x", "y"]
+
+    # the cause is fixed: the next run generates x again (and only x); the file is back in sample order
+    fixed = Echo()
+    rows[0]["questions"][0] = "now fine"
+    _, res = _run(rows, tmp_path, fixed)
+    assert [r.sample_id for r in fixed.seen] == ["x", "x"] and res.failed == [] and res.resumed == 1
+    assert [r["id"] for r in res.records] == ["x", "y"]
+    assert [r["id"] for r in read_done(path)] == ["x", "y"]
+    assert "failed" not in read_done(path)[0] and read_done(path)[0]["turns"][1]["response"] == "1 never asked"
+
+
+def test_a_first_chunk_that_fails_entirely_stops_the_run(tmp_path: Path) -> None:
+    gen = Echo()
+    rows = [{"id": str(i), "questions": [f"FAIL {i}"]} for i in range(5)]
+    _, res = _run(rows, tmp_path, gen, RunOptions(progress=False, chunk_size=2))
+    assert [r.sample_id for r in gen.seen] == ["0", "1"]  # an unreachable server fails the next chunks too
+    assert res.stopped and len(res.failed) == 2 and res.missing == 3 and res.records == []
+
+
+def test_the_result_holds_every_record_in_the_folder(tmp_path: Path) -> None:
+    rows = [{"id": str(i), "questions": [f"q{i}"]} for i in range(4)]
+    _run(rows, tmp_path, Echo())
+    gen = Echo()
+    _, res = _run(rows[:1], tmp_path, gen)  # e.g. --limit 1 on a finished run
+    assert gen.seen == [] and [r["id"] for r in res.records] == ["0", "1", "2", "3"]
 
 
 def test_resume_skips_done_samples_and_cuts_a_torn_tail(tmp_path: Path) -> None:
@@ -113,7 +148,9 @@ def test_extra_scores_are_stored_per_scored_turn(tmp_path: Path) -> None:
 
     b = WithExtra()
     with Scorer(None) as sc:
-        res = run_benchmark(b, b.to_samples([{"id": "x", "questions": ["ab", "FAIL"]}]), Echo(), lambda _: sc,
+        res = run_benchmark(b, b.to_samples([{"id": "x", "questions": ["ab", "cde"]},
+                                             {"id": "y", "questions": ["FAIL"]}]), Echo(), lambda _: sc,
                             tmp_path, RunOptions(progress=False))
     turns = res.records[0]["turns"]
-    assert turns[0]["extra"] == {"chars": 4} and "extra" not in turns[1]
+    assert turns[0]["extra"] == {"chars": 4} and turns[1]["extra"] == {"chars": 5}
+    assert "extra" not in res.failed[0]["turns"][0]

@@ -45,11 +45,52 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+@contextlib.contextmanager
+def quiet_hub() -> Iterator[None]:
+    """huggingface_hub logs every retry of an unreachable Hub (a dozen lines before the one error that
+    matters); the error itself is raised and reported in one line. Also used for benchmark data."""
+    import logging
+
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR + 10)
+    try:
+        yield
+    finally:
+        hub_log.setLevel(level)
+
+
+def _first_line(e: BaseException) -> str:
+    """The first non-empty line of an error (Hub errors span many lines, the first says what failed)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _load_hint(path: Path, local_files_only: bool) -> str:
+    import os
+
+    if path.exists():
+        return ""
+    if local_files_only:
+        return " (no such local folder, and this model is read from the Hugging Face cache only, not downloaded)"
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return " (no such local folder, and HF_HUB_OFFLINE is set: only models already in the Hugging Face cache load)"
+    return " (no such local folder; as a Hub id it could not be downloaded: check the id, the revision, the network or HF_TOKEN)"
+
+
 def _pick_device(device: str) -> str:
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        index = device.partition(":")[2]
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: torch sees no CUDA GPU here (use cpu or auto)")
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ValueError(f"device {device!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps': torch sees no Apple GPU here (use cpu or auto)")
     return device
 
 
@@ -90,6 +131,8 @@ class TransformersBackend:
         seed: int = 0,
         max_context: int | None = None,
         chat_template: str | None = None,
+        revision: str | None = None,
+        no_chat_template: bool = False,
     ) -> None:
         import torch
 
@@ -99,14 +142,23 @@ class TransformersBackend:
         self.dtype = _pick_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.seed = seed
+        if chat_template is not None and no_chat_template:
+            raise ValueError("chat_template and no_chat_template exclude each other")
         with quiet_transformers():
-            self._load(model, local_files_only, trust_remote_code, max_context)
+            self._load(model, local_files_only, trust_remote_code, max_context, revision)
         if chat_template is not None:  # a Jinja template replacing the tokenizer's own (e.g. for a base model)
             self.tok.chat_template = chat_template
+        if no_chat_template:  # a base model: the messages as plain text (verifier.backends.tokens)
+            self.tok.chat_template = None
         self._torch = torch
 
     def _load(
-        self, model: str, local_files_only: bool, trust_remote_code: bool, max_context: int | None
+        self,
+        model: str,
+        local_files_only: bool,
+        trust_remote_code: bool,
+        max_context: int | None,
+        revision: str | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -118,23 +170,16 @@ class TransformersBackend:
         else:
             path = Path(model).expanduser()
             where = str(path) if path.exists() else model
+            hub = {"local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
+            if revision is not None:
+                hub["revision"] = revision
             try:
-                tok = AutoTokenizer.from_pretrained(
-                    where, local_files_only=local_files_only, trust_remote_code=trust_remote_code
-                )
-                lm = AutoModelForCausalLM.from_pretrained(
-                    where,
-                    dtype=self.dtype,
-                    local_files_only=local_files_only,
-                    trust_remote_code=trust_remote_code,
-                )
-            except OSError as e:
-                hint = (
-                    " (it is not a local path; pass local_files_only=False to allow downloading)"
-                    if (local_files_only and not path.exists())
-                    else ""
-                )
-                raise OSError(f"cannot load transformers model {model!r}{hint}: {e}") from e
+                with quiet_hub():
+                    tok = AutoTokenizer.from_pretrained(where, **hub)
+                    lm = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, **hub)
+            except (OSError, ValueError) as e:
+                raise OSError(f"cannot load transformers model {model!r}{_load_hint(path, local_files_only)}: "
+                              f"{_first_line(e)}") from e
             self.model = model
             self.source = where
         self.lm = lm.to(device=self.device, dtype=self.dtype).eval()

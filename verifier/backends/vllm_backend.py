@@ -71,13 +71,26 @@ class VLLMBackend:
         model: str = "default",
         *,
         seed: int | None = None,
+        chat_template: str | None = None,
+        no_chat_template: bool = False,
         **engine_kwargs: Any,
     ) -> None:
+        """``engine_kwargs`` go to ``vllm.LLM`` as they are (``tensor_parallel_size``, ``max_model_len``,
+        ``gpu_memory_utilization``, ``dtype``, ``revision``, ``trust_remote_code``, ...); a name that
+        ``vllm.EngineArgs`` does not have is refused before the engine starts. ``chat_template`` replaces
+        the model's template; ``no_chat_template`` (base models) sends the messages as plain text."""
         if not isinstance(model, str) or not model:
             raise ValueError("model must be 'default', a Hugging Face id or a local path")
+        if chat_template is not None and no_chat_template:
+            raise ValueError("chat_template and no_chat_template exclude each other")
         self._vllm = import_vllm()
+        unknown = unknown_engine_args(self._vllm, engine_kwargs)
+        if unknown:
+            raise ValueError(f"unknown vLLM engine argument {unknown[0]!r} (not a field of vllm.EngineArgs)")
         self.model = model
         self.seed = seed
+        self.chat_template = chat_template
+        self.no_chat_template = no_chat_template
         kwargs: dict[str, Any] = {"enable_prefix_caching": True, **engine_kwargs}
         self.engine_kwargs = kwargs
         self._llm: Any = self._vllm.LLM(model=resolve_model(model), **kwargs)
@@ -112,7 +125,13 @@ class VLLMBackend:
         return results
 
     def _chat(self, batch: list[Messages], params: Any) -> list[Any | Exception]:
-        return self._each(lambda b: self._llm.chat(b, sampling_params=params, use_tqdm=False), batch)
+        if self.no_chat_template:
+            tok = self._get_tokenizer()
+            plain = _without_template(tok)
+            prompts = [{"prompt_token_ids": chat_prompt_ids(plain, m)} for m in batch]
+            return self._each(lambda p: self._llm.generate(p, sampling_params=params, use_tqdm=False), prompts)
+        extra = {"chat_template": self.chat_template} if self.chat_template is not None else {}
+        return self._each(lambda b: self._llm.chat(b, sampling_params=params, use_tqdm=False, **extra), batch)
 
     def generate(self, batch: Sequence[Messages], config: GenerationConfig) -> list[GenResult]:
         if not batch:
@@ -221,6 +240,37 @@ class VLLMBackend:
             prompt_tokens=len(res.prompt_token_ids or ()),
             completion_tokens=len(token_ids),
         )
+
+
+def unknown_engine_args(vllm: Any, kwargs: dict[str, Any]) -> list[str]:
+    """Names in ``kwargs`` that neither ``vllm.LLM`` names as a parameter nor ``vllm.EngineArgs`` (what
+    ``vllm.LLM`` builds from the rest) has as a field; empty when this vLLM has no ``EngineArgs`` dataclass
+    to check against. A typo would otherwise surface as a TypeError deep inside engine start-up."""
+    import dataclasses
+    import inspect
+
+    engine_args = getattr(vllm, "EngineArgs", None)
+    if engine_args is None or not dataclasses.is_dataclass(engine_args):
+        return []
+    known = {f.name for f in dataclasses.fields(engine_args)}
+    try:
+        params = inspect.signature(vllm.LLM.__init__).parameters.values()
+        known |= {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    except (TypeError, ValueError, AttributeError):
+        pass
+    return sorted(k for k in kwargs if k not in known)
+
+
+class _without_template:  # noqa: N801 - a view of a tokenizer, used like a function
+    """The tokenizer with no chat template, so :func:`chat_prompt_ids` joins the messages as plain text."""
+
+    chat_template = None
+
+    def __init__(self, tok: Any) -> None:
+        self._tok = tok
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._tok(*args, **kwargs)
 
 
 def _failed(kind: Any, e: Exception) -> Any:
