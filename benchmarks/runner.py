@@ -185,7 +185,9 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
                                                    mode=mode) if todo else []
         for (i, t), sr in zip(todo, scored, strict=True):
             turns_out[i][t].setdefault("scores", {})[mode] = sr.to_dict()
-    extra = bench.extra_scores(get_scorer, insts, [turns_out[i][t]["scored_text"] for i, t in todo]) \
+    # extra scores see the raw response, as the RL reward does (it applies the reasoning rule itself: an
+    # unclosed <think> is a format failure there, not an empty answer)
+    extra = bench.extra_scores(get_scorer, insts, [turns_out[i][t]["response"] for i, t in todo]) \
         if todo else None
     if extra is not None:
         for (i, t), e in zip(todo, extra, strict=True):

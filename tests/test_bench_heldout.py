@@ -78,3 +78,22 @@ def test_without_a_judge_soft_constraints_are_undecided_and_counted(tmp_path: Pa
     m = HELDOUT.metrics(res.records)
     assert m["soft_pass_rate"] == {"passed": 0, "total": 1, "rate": 0.0, "undecided": 1}
     assert m["verif_reward"]["passed"] == 0.0
+
+
+def test_verif_reward_is_the_rl_reward_on_the_raw_response(tmp_path: Path) -> None:
+    """Issue 14's case: ``"<think>the user wants..."`` (never closed) with one hard check. The RL reward calls
+    it a format failure (0.0, ``format_ok=0``); the benchmark's ``verif_reward`` must say the same, though the
+    per-constraint scores judge the empty answer the runner keeps for an unfinished think."""
+    from verinstruct.reward import RewardConfig, reward_batch  # what the verl reward (rl.reward) calls
+    from verinstruct.scorer import Scorer
+
+    samples = HELDOUT.to_samples([{"id": "a", "prompt": "p", "constraints": [_reg("punctuation:no_comma")]}])
+    text = "<think>the user wants no commas"
+    with Scorer(None) as sc:
+        res = run_benchmark(HELDOUT, samples, ResponseGenerator({"a": [text]}, "t"), lambda _: sc, tmp_path,
+                            RunOptions(progress=False))
+        rl = reward_batch(sc, [samples[0].turns[0].instance], [text], RewardConfig())
+    reward = res.records[0]["turns"][0]["extra"]["reward"]
+    assert (rl[0].score, rl[0].format_ok) == (0.0, 0)
+    assert (reward["score"], reward["format_ok"]) == (0.0, 0)
+    assert HELDOUT.metrics(res.records)["verif_reward"]["passed"] == 0.0
