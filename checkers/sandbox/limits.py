@@ -90,8 +90,8 @@ class SandboxLimits:
     #: total bytes of one call's ``llm_*`` requests (per run, and over the distinct questions of all its
     #: re-runs): beyond it the call ends ``llm budget``
     llm_max_bytes: int = 8 << 20
-    #: total wall-clock budget of one call from its first start to its verdict, waiting for LLM answers and
-    #: re-runs included: beyond it the call ends ``timeout`` (a stalled verifier cannot hold a row forever)
+    #: total wall-clock budget of one call from its first ``llm_*`` request to its verdict, waiting for answers
+    #: and re-runs included: beyond it the call ends ``timeout`` (a stalled verifier cannot hold a row forever)
     call_budget_s: float = 900.0
 
     def __post_init__(self) -> None:

@@ -125,6 +125,10 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+class FrameTooLarge(ValueError):
+    """A frame's announced length is over the reader's limit."""
+
+
 class FrameReader:
     """Incremental decoder: feed bytes, pop complete frames. Raises ValueError on a bad frame."""
 
@@ -142,7 +146,7 @@ class FrameReader:
             return _NONE
         (n,) = _LEN.unpack_from(buf, 0)
         if n > self.max_frame:
-            raise ValueError(f"frame of {n} bytes exceeds {self.max_frame}")
+            raise FrameTooLarge(f"frame of {n} bytes exceeds {self.max_frame}")
         if len(buf) - 4 < n:
             return _NONE
         body = bytes(buf[4 : 4 + n])

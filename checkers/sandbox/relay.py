@@ -9,8 +9,9 @@ runs k+1 times. It waits for its answer instead (its worker blocks; the wait cou
 limit) after ``replays`` re-runs, and also when a re-run asks, at some position, a different question
 than its previous run asked there: such code is not deterministic given its answers, and deferring it
 again would not converge. Per call, ``llm_max_requests`` distinct questions and ``llm_max_bytes`` of
-them over all re-runs, and ``call_budget_s`` of wall time from its first start (waiting included), end
-the call undecided with the limit's name.
+them over all re-runs, and ``call_budget_s`` of wall time from its first question (waiting for answers
+and re-runs included; each run is bounded by ``wall_timeout_s`` on its own), end the call undecided with
+the limit's name.
 """
 
 from __future__ import annotations
@@ -111,7 +112,6 @@ class Gather:
         return type(idx) is int and 0 <= idx < self.n
 
     def started(self, idx: int) -> None:
-        self.first_start.setdefault(idx, self.clock())
         self.asked[idx] = []
 
     def request(self, w: Any, name: Any, args: Any, idx: Any) -> dict[str, Any] | None:
@@ -126,7 +126,8 @@ class Gather:
             return {"type": "llm_reply", "ok": False, "e": "malformed LLM request"}
         if not self._valid(idx):
             return {"type": "llm_reply", "ok": False, "e": "request of no known call"}
-        if idx in self.over:
+        self.first_start.setdefault(idx, self.clock())  # its budget runs from its first question
+        if self.expired(idx) is not None:
             return {"type": "llm_reply", "ok": False, "e": self.over[idx]}
         seen = self.distinct.setdefault(idx, set())
         if key not in seen:
@@ -172,8 +173,8 @@ class Gather:
             return self.over[idx]
         t0 = self.first_start.get(idx)
         if t0 is not None and self.clock() - t0 > self.budget_s:
-            self.over[idx] = (f"{protocol.ERR_TIMEOUT}: no verdict within {self.budget_s:g}s from the call's first "
-                              "start, LLM waits and re-runs included (SandboxLimits.call_budget_s)")
+            self.over[idx] = (f"{protocol.ERR_TIMEOUT}: no verdict within {self.budget_s:g}s of the call's first "
+                              "llm_* request, waits and re-runs included (SandboxLimits.call_budget_s)")
             return self.over[idx]
         return None
 

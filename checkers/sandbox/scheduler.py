@@ -230,7 +230,7 @@ class Scheduler:
         lim = self.lim
         wall = float(lim["wall_timeout_s"])
         max_requests, max_bytes = int(lim["llm_max_requests"]), int(lim["llm_max_bytes"])
-        reader = protocol.FrameReader(max(_RESULT_FRAME, max_bytes + 4096))
+        reader = protocol.FrameReader(max_bytes + _RESULT_FRAME)
         deadline = time.monotonic() + wall
         fd, zfd = sock.fileno(), self.zsock.fileno()  # type: ignore[union-attr]
         result: dict[str, Any] | None = None
@@ -264,6 +264,11 @@ class Scheduler:
             try:
                 reader.feed(data)
                 frames = reader.frames()
+            except protocol.FrameTooLarge:
+                verdict = (f"{protocol.ERR_LLM_BUDGET}: an llm_* request of more than {max_bytes} bytes "
+                           "(SandboxLimits.llm_max_bytes)")
+                self.kill(pid)
+                continue
             except ValueError as e:
                 verdict = f"{protocol.ERR_SANDBOX}: bad message from the call's process ({str(e)[:120]})"
                 self.kill(pid)
