@@ -56,6 +56,8 @@ def _read_paths() -> list[str]:
             paths.add(sysconfig.get_paths()[key])
     with contextlib.suppress(AttributeError):
         paths.update(site.getsitepackages())
+    # site-packages reached through a .pth file (a venv that shares another's packages), never the repository
+    paths.update(p for p in sys.path if os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages"))
     out = set()
     for p in paths:
         out.add(p)
