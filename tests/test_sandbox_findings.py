@@ -278,3 +278,52 @@ def test_f12_nothing_one_call_writes_reaches_the_next():
     with Sandbox(workers=1) as sb:
         vs = sb.run(calls)
     assert [v.passed for v in vs] == [True, True, True] * 3, [v.error for v in vs]
+
+
+# ---- the user's path: Scorer.score_batch with attacks and honest rows in one batch ------------------------
+def test_scorer_batch_with_attacks_keeps_every_honest_verdict():
+    """F1, F2 and F6 (a JSON "\\ud800" in a prompt) through the Scorer, as ``verif score`` runs it: honest
+    rows' code, LLM-code and soft verdicts are the hand-known ones (the fake verifier says No exactly when
+    the judged text contains BAD)."""
+    from verifier import Verifier, load_template
+    from verifier.backends.base import GenResult
+    from verinstruct import Scorer
+    from verinstruct.schema import CodeCheck, Constraint, Instance, LLMCheck
+
+    class Judge:
+        kind = "fake"
+        model = "fake-judge"
+
+        def generate(self, batch, config):
+            for msgs in batch:
+                for m in msgs:
+                    m["content"].encode("utf-8")  # like a real backend: lone surrogates cannot be sent
+            return [GenResult("No" if any("BAD" in m["content"] for m in msgs) else "Yes") for msgs in batch]
+
+        def close(self):
+            pass
+
+    has_ok = fn("return 'ok' in response")
+    asks = "from llm_call import llm_judge\n" + fn("return llm_judge(instruction, response, 'Is it kind?')")
+    honest = (Constraint("h", "hard", "has ok", CodeCheck(has_ok)), Constraint("j", "hard", "kind", CodeCheck(asks)),
+              Constraint("s", "soft", "be kind", LLMCheck()))
+    instances, responses, expect = [], [], []
+    for k in range(12):
+        attack = (F1_FORGE, F2_FORGE_READER, F3_DEEP_FRAME)[k % 3]
+        instances.append(Instance(f"a{k}", "task", (Constraint("x", "hard", "attack", CodeCheck(attack)),)))
+        responses.append("ok BAD")
+        expect.append(None)
+        prompt = "task \ud800" if k % 4 == 0 else "task"
+        instances.append(Instance(f"h{k}", prompt, honest))
+        good = k % 2 == 0
+        responses.append("ok fine" if good else "not BAD")
+        expect.append([good, good, good])
+    v = Verifier(backend=Judge(), mode="generate", template=load_template("en"))
+    with Scorer(v, sandbox_workers=2) as scorer:
+        scored = scorer.score_batch(instances, responses)
+    for s, e in zip(scored, expect, strict=True):
+        got = [c.verdict.passed for c in s.constraints]
+        if e is None:
+            assert got != [True], (s.constraints[0].verdict)  # F1/F2 return False, F3 ends undecided
+        else:
+            assert got == e, [c.verdict for c in s.constraints]
