@@ -30,7 +30,6 @@ ERR_CRASH = "worker crashed"
 ERR_NEEDS_LLM = "needs LLM verifier"
 ERR_LLM = "llm error"
 ERR_SANDBOX = "sandbox error"
-ERR_TAMPERED = "tampered"
 ERR_LLM_BUDGET = "llm budget"
 
 ERROR_CLASSES = (
@@ -48,7 +47,6 @@ ERROR_CLASSES = (
     ERR_NEEDS_LLM,
     ERR_LLM,
     ERR_SANDBOX,
-    ERR_TAMPERED,
     ERR_LLM_BUDGET,
 )
 
