@@ -143,3 +143,22 @@ def test_requests_of_no_known_call_are_refused():
 def test_no_callback_means_needs_llm():
     g = Gather(None, 1, 16, None)
     assert g.request("w", "llm_judge", ["p", "r", "q"], 0) == {"type": "llm_reply", "ok": False, "needs": True}
+
+
+def test_a_dead_worker_blames_no_call_of_several_and_a_lone_call_on_its_second_strike():
+    from collections import deque
+
+    from checkers.sandbox.pool import blame
+
+    out: list = [None] * 8
+    todo: deque = deque([[7]])
+    strikes: dict = {}
+    blame([2, 3, 4], out, todo, "sandbox worker exited (code -9)", strikes)
+    assert out == [None] * 8 and list(todo) == [[2], [3], [4], [7]]  # each re-run alone, first
+    blame([3], out, todo, "sandbox worker exited (code -9)", strikes)
+    assert out[3] is None and todo[0] == [3]  # once more: the worker may have died of something else
+    blame([3], out, todo, "sandbox worker exited (code -9)", strikes)
+    assert out[3].passed is None and out[3].error == "worker crashed: sandbox worker exited (code -9)"
+    blame([4], out, todo, "worker stopped answering", strikes, timeout=True)
+    blame([4], out, todo, "worker stopped answering", strikes, timeout=True)
+    assert out[4].error == "timeout: worker stopped answering"

@@ -294,6 +294,7 @@ class Sandbox:
         idle = list(self._pool)
         busy: dict[int, _Worker] = {}
         gather = Gather(llm, n, self.llm_replays, self.llm_batch_size, self.llm_min_batch, self.limits)
+        strikes: dict[int, int] = {}  # calls that were alone on a worker when it died
         sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
 
@@ -302,7 +303,8 @@ class Sandbox:
             del busy[w.fd_out]
             gather.forget(w)
             w.waiting, w.waiting_for = False, None
-            self._blame(w, out, todo, why, timeout=timeout)
+            blame(w.pending, out, todo, why, strikes, timeout=timeout)
+            w.pending = []
             idle.append(self._replace(w))
 
         def requeue(idxs: list[int]) -> None:
@@ -320,8 +322,9 @@ class Sandbox:
                     chunk = todo.popleft()
                     for i in chunk:
                         gather.started(i)
-                    if not self._assign(w, chunk, calls, hashes, sources):
-                        self._blame(w, out, todo, "sandbox worker exited")
+                    if not self._assign(w, chunk, calls, hashes, sources):  # it died idle: the chunk never ran
+                        todo.appendleft(w.pending)
+                        w.pending = []
                         idle.append(self._replace(w))
                         continue
                     busy[w.fd_out] = w
@@ -484,18 +487,6 @@ class Sandbox:
             return False
         raise ValueError(f"unexpected message {kind!r}")
 
-    def _blame(self, w: _Worker, out: list[Verdict | None], todo: deque[list[int]], why: str,
-               timeout: bool = False) -> None:
-        """The worker died or stopped answering with calls unanswered. Alone, the call is the culprit and
-        gets the verdict; otherwise none is blamed: each is re-run in a chunk of its own."""
-        if len(w.pending) == 1:
-            cls = protocol.ERR_TIMEOUT if timeout else protocol.ERR_CRASH
-            out[w.pending[0]] = Verdict.undecided(f"{cls}: {why}")
-        else:
-            for i in reversed(w.pending):
-                todo.appendleft([i])
-        w.pending = []
-
     def _replace(self, w: _Worker) -> _Worker:
         w.kill()
         new = self._spawn()
@@ -504,6 +495,22 @@ class Sandbox:
 
 
 _WAKE, _RELAY = object(), object()
+
+
+def blame(pending: list[int], out: list[Verdict | None], todo: deque[list[int]], why: str,
+          strikes: dict[int, int], timeout: bool = False) -> None:
+    """A worker died or stopped answering with ``pending`` calls unanswered. None of several is blamed:
+    each is re-run first, in a chunk of its own. A call alone on a worker that dies is re-run once more
+    (the worker may have died of something else) and is the culprit the second time."""
+    if len(pending) == 1:
+        i = pending[0]
+        strikes[i] = strikes.get(i, 0) + 1
+        if strikes[i] >= 2:
+            cls = protocol.ERR_TIMEOUT if timeout else protocol.ERR_CRASH
+            out[i] = Verdict.undecided(f"{cls}: {why}")
+            return
+    for i in reversed(pending):
+        todo.appendleft([i])
 
 
 def _validate(c: Any) -> str | None:

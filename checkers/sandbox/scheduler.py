@@ -53,7 +53,8 @@ class Scheduler:
         self.zpid = -1
         self.zsock: socket.socket | None = None
         self.zreader = protocol.FrameReader()
-        self.learn: list[str] = []
+        self.learn: list[str] = []  # modules the zygote is to import before its next fork
+        self.taught: set[str] = set()
         self.forks = 0
 
     # ---- setup ----------------------------------------------------------------------------
@@ -192,10 +193,12 @@ class Scheduler:
             if self.learn:
                 req["learn"], self.learn = self.learn, []
             zygote.send(self.zsock, req, theirs.fileno())
-        except (OSError, ValueError) as e:
+        except ValueError as e:  # a frame over MAX_FRAME: this call's texts are too large
             ours.close()
             theirs.close()
-            return None, f"{protocol.ERR_SANDBOX}: could not start the call's process ({e})"
+            return None, f"{protocol.ERR_BAD_INPUT}: could not hand the call to its process ({e})"
+        except OSError:  # the zygote is gone: exit, and the parent re-runs our calls one by one elsewhere
+            raise SystemExit(3) from None
         theirs.close()
         self.forks += 1
         try:
@@ -204,10 +207,11 @@ class Scheduler:
             ours.close()
             self.fresh_rundir()
         for name in learnt:
-            top = name.partition(".")[0]
-            if (isinstance(name, str) and name not in sys.modules and _learnable(top) and len(self.learn) < 64
+            top = str(name).partition(".")[0]
+            if (isinstance(name, str) and name not in self.taught and _learnable(top) and len(self.taught) < 4096
                     and name.replace(".", "").replace("_", "").isalnum()):
                 self.learn.append(name)
+                self.taught.add(name)
         return passed, err
 
     def zygote_frame(self) -> dict[str, Any]:
