@@ -55,6 +55,7 @@ class Scheduler:
         self.zreader = protocol.FrameReader()
         self.learn: list[str] = []  # modules the zygote is to import before its next fork
         self.taught: set[str] = set()
+        self.shipped: dict[str, tuple[Any, str]] = {}  # source hash -> (code object, marshalled form)
         self.forks = 0
 
     # ---- setup ----------------------------------------------------------------------------
@@ -189,7 +190,12 @@ class Scheduler:
             return None, f"{protocol.ERR_SANDBOX}: the worker's zygote is gone"
         ours, theirs = socket.socketpair()
         try:
-            req = {"c": codeship.ship(code), "h": h, "p": prompt, "r": response}
+            shipped = self.shipped.get(h)
+            if shipped is None or shipped[0] is not code:
+                if len(self.shipped) >= codeship.CODE_CACHE_SIZE:
+                    self.shipped.clear()
+                shipped = self.shipped[h] = (code, codeship.ship(code))
+            req = {"c": shipped[1], "h": h, "p": prompt, "r": response}
             if self.learn:
                 req["learn"], self.learn = self.learn, []
             zygote.send(self.zsock, req, theirs.fileno())
