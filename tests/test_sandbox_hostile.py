@@ -122,7 +122,7 @@ def outcome(listener, descendants):
     for name, src, cls in hostile:
         calls.append(CodeCall(src, "p", "x"))
         expect.append((name, cls, None))
-        # honest items interleaved (one process now runs many sources in a row), including ones that would
+        # honest items interleaved (they share workers and chunks with the attacks), including ones that would
         # see tampering with re/builtins/Counter/json/warnings/the recursion limit/files/the SIGALRM timer
         calls += [CodeCall(HONEST, "p", "ok"), CodeCall(USES_RE, "p", "no digits"), CodeCall(USES_LEN, "p", "abc"),
                   CodeCall(USES_MORE, "p", '{"a": 1.5}')]
@@ -199,7 +199,8 @@ def test_worker_dies_during_chunk_rest_retried():
 
 
 def test_forged_progress_cannot_extend_the_deadline():
-    """The child shares a progress record with its supervisor; forging it must not buy unlimited time."""
+    """Nothing a call can reach (the shared progress record of the persistent child is gone) buys it time
+    past the wall-clock backstop."""
     forge = fn(
         "import gc, mmap, time, struct\n"
         "maps = [o for o in gc.get_objects() if isinstance(o, mmap.mmap)]\n"
