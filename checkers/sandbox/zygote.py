@@ -59,8 +59,10 @@ class LockDown:
             "RLIMIT_NOFILE": int(lim["open_files"]),
             "RLIMIT_NPROC": int(lim["max_processes"]),
             "RLIMIT_CORE": 0,
-            "RLIMIT_CPU": cpu,
         })
+        # soft below hard: the soft limit's SIGXCPU is the "timeout" verdict; with soft == hard the kernel
+        # may send its hard-limit SIGKILL on the same tick instead ("worker crashed" under load)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         if self.mode == "nobody":
             isolation.become_nobody()
         elif self.mode == "caps":
