@@ -1,20 +1,28 @@
-"""Speed of sandboxed dataset-code checking vs the original in-process exec (no isolation).
+"""What isolation costs: sandboxed dataset-code checks/s of this tree vs the code of a base commit.
 
-Baseline = what VerInstruct's original code does per call: ast-parse the source, exec each import
-statement, exec the source, call check_following; in a ThreadPoolExecutor(max_workers=8).
+Since issue 15 every call runs in a fresh process of its own (forked from a clean zygote); before, one
+persistent child per worker ran call after call. The same batches run on both trees, each in its own
+subprocess (the base commit's code extracted with ``git archive``; default ``--baseline git:5023509``,
+the last commit with the persistent child), and must give identical verdicts (checked).
 Shapes: one GRPO step (512 responses x ~1.5 code checks, sources shared by the 8 rollouts of a prompt)
-and 10,000 calls. Sandbox start-up is reported separately and excluded from the steady-state rate.
-Last line: ``ratio: X`` = sandboxed checks/s / baseline checks/s on the 10k batch.
+and a batch of ``--n`` calls. Sandbox start-up is excluded. Also prints the cost per call in ms.
+Last line: ``ratio: X`` = this tree's checks/s / the base commit's checks/s on the ``--n`` batch.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+import hashlib
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from checkers.sandbox import CodeCall, Sandbox
 
@@ -77,25 +85,6 @@ def grpo_step(rng: random.Random, responses: int = 512, rollouts: int = 8) -> li
     return calls
 
 
-def baseline_one(call: CodeCall) -> bool | None:
-    """The original project's way: parse, exec imports, exec source, call check_following in-process."""
-    try:
-        tree = ast.parse(call.source)
-        env: dict = {}
-        for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                exec(compile(ast.Module(body=[node], type_ignores=[]), "<imports>", "exec"), env)  # noqa: S102
-        exec(call.source, env)  # noqa: S102
-        return bool(env["check_following"](call.prompt, call.response))
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def run_baseline(calls: list[CodeCall]) -> list[bool | None]:
-    with ThreadPoolExecutor(max_workers=8) as ex:
-        return list(ex.map(baseline_one, calls))
-
-
 def timeit(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
@@ -106,40 +95,76 @@ def timeit(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=None)
-    args = ap.parse_args()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def batches(n: int) -> dict[str, list[CodeCall]]:
     rng = random.Random(0)
     step = grpo_step(rng)
-    big = []
-    while len(big) < 10_000:
+    big: list[CodeCall] = []
+    while len(big) < n:
         big += grpo_step(rng)
-    big = big[:10_000]
-    print(f"GRPO step: {len(step)} calls, {len({c.source for c in step})} distinct sources; "
-          f"10k batch: {len({c.source for c in big})} distinct sources")
+    return {"GRPO step": step, f"{n} calls": big[:n]}
 
-    t0 = time.perf_counter()
-    sb = Sandbox(workers=args.workers)
-    startup = time.perf_counter() - t0
-    with sb:
-        print(f"sandbox start-up ({sb.workers} workers): {startup * 1000:.0f} ms")
-        ours = [v.passed for v in sb.run(big)]
-        base = run_baseline(big)
-        assert ours == base, "sandbox and baseline disagree"
-        for name, calls in (("GRPO step", step), ("10k calls", big)):
-            t_ours = timeit(lambda c=calls: sb.run(c), args.repeats)
-            t_base = timeit(lambda c=calls: run_baseline(c), args.repeats)
-            print(f"{name}: sandbox {len(calls) / t_ours:,.0f} checks/s ({t_ours * 1000:.0f} ms), "
-                  f"baseline {len(calls) / t_base:,.0f} checks/s ({t_base * 1000:.0f} ms)")
-            if name == "GRPO step":
-                first = time.perf_counter()
-                with Sandbox(workers=args.workers) as cold:
-                    cold.run(calls)
-                print(f"GRPO step incl. start-up (fresh sandbox): {(time.perf_counter() - first) * 1000:.0f} ms")
-        ratio = (len(big) / t_ours) / (len(big) / t_base)
-    print(f"ratio: {ratio:.2f}")
+
+def measure(n: int, workers: int | None, repeats: int) -> dict:
+    """Checks/s of the ``Sandbox`` importable here, per batch shape; a digest of the verdicts."""
+    out: dict = {"code": str(Path(sys.modules["checkers.sandbox"].__file__).parents[2])}
+    with Sandbox(workers=workers) as sb:
+        digest = hashlib.sha256()
+        for name, calls in batches(n).items():
+            digest.update(json.dumps([v.passed for v in sb.run(calls)]).encode())
+            t = timeit(lambda c=calls: sb.run(c), repeats)
+            out[name] = {"checks_s": len(calls) / t, "ms_per_call_per_worker": t * 1000 * sb.workers / len(calls)}
+        out["digest"] = digest.hexdigest()[:16]
+        out["workers"] = sb.workers
+    return out
+
+
+def old_tree(ref: str, out: Path) -> Path:
+    """The code of ``ref`` extracted under ``out`` (git archive; no worktree bookkeeping)."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    tar_path = out / "src.tar"
+    tar_path.write_bytes(data)
+    with tarfile.open(tar_path) as tf:
+        tf.extractall(out / "src", filter="data")
+    return out / "src"
+
+
+def run_on(tree: Path, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", "--n", str(args.n), "--repeats", str(args.repeats)]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=str(tree))
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--n", type=int, default=2000, help="calls in the large batch")
+    ap.add_argument("--baseline", default="git:5023509", help="git:REF whose sandbox is the baseline")
+    ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure:  # child mode: one JSON line for the code on PYTHONPATH
+        print(json.dumps(measure(args.n, args.workers, args.repeats)))
+        return
+    if not args.baseline.startswith("git:"):
+        raise SystemExit(f"--baseline must be git:REF, got {args.baseline!r}")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = run_on(old_tree(args.baseline[4:], Path(tmp)), args)
+    new = run_on(ROOT, args)
+    if base["digest"] != new["digest"]:
+        raise SystemExit(f"verdicts differ between {args.baseline} and this tree")
+    print(f"{new['workers']} workers; verdicts identical on both trees")
+    for name in batches(args.n):
+        b, o = base[name], new[name]
+        print(f"{name}: this tree {o['checks_s']:,.0f} checks/s ({o['ms_per_call_per_worker']:.2f} ms per call per worker), "
+              f"{args.baseline} {b['checks_s']:,.0f} checks/s ({b['ms_per_call_per_worker']:.2f} ms)")
+    last = f"{args.n} calls"
+    print(f"ratio: {new[last]['checks_s'] / base[last]['checks_s']:.2f}")
 
 
 if __name__ == "__main__":

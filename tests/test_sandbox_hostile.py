@@ -58,23 +58,23 @@ HOSTILE: list[tuple[str, str, str | None]] = [
      "timeout"),
     ("alarm", fn("import signal, time\nsignal.setitimer(signal.ITIMER_REAL, 0.2)\ntime.sleep(5)"), "worker crashed"),
     ("kill parent", fn("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nreturn True"), None),
-    ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), "tampered"),
-    ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), "tampered"),
+    ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), None),
+    ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), None),
     ("patch class", fn("import collections\ncollections.Counter.most_common = lambda s, n=None: []\nreturn True"),
-     "tampered"),
-    ("patch module-level object", fn("import json\njson._default_decoder.parse_float = int\nreturn True"), "tampered"),
+     None),
+    ("patch module-level object", fn("import json\njson._default_decoder.parse_float = int\nreturn True"), None),
     ("replace sys.modules entry", fn("import sys, types\nsys.modules['re'] = types.ModuleType('re')\nreturn True"),
-     "tampered"),
+     None),
     ("thread left running", fn("import threading, time\nthreading.Thread(target=time.sleep, args=(30,)).start()\nreturn True"),
-     "tampered"),
-    ("lower an rlimit", fn("import resource\nresource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))\nreturn True"), "tampered"),
+     None),
+    ("lower an rlimit", fn("import resource\nresource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))\nreturn True"), None),
     ("swap function code", fn("import re\nre.search.__code__ = (lambda *a, **k: None).__code__\nreturn True"), None),
     ("walk frames", fn("import sys\nf = sys._getframe()\nwhile f.f_back:\n    f = f.f_back\nf.f_locals.clear()\nreturn True"),
-     "tampered"),
+     None),
     ("forge results via gc", fn("import gc, mmap\nfor m in gc.get_objects():\n    if isinstance(m, mmap.mmap):\n"
                                 "        m[:] = b'\\x01' * len(m)\nreturn True"), None),
     ("write guessed fds", fn("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x02{}')\n"
-                             "    except OSError:\n        pass\nreturn True"), None),
+                             "    except OSError:\n        pass\nreturn True"), "sandbox error"),
     ("sigalrm timer left", fn("import signal\nsignal.setitimer(signal.ITIMER_REAL, 0.05)\nreturn True"), None),
     ("strict warnings", fn("import warnings\nwarnings.simplefilter('error')\nimport sys\nsys.setrecursionlimit(40)\nreturn True"),
      None),
@@ -122,7 +122,7 @@ def outcome(listener, descendants):
     for name, src, cls in hostile:
         calls.append(CodeCall(src, "p", "x"))
         expect.append((name, cls, None))
-        # honest items interleaved (one process now runs many sources in a row), including ones that would
+        # honest items interleaved (they share workers and chunks with the attacks), including ones that would
         # see tampering with re/builtins/Counter/json/warnings/the recursion limit/files/the SIGALRM timer
         calls += [CodeCall(HONEST, "p", "ok"), CodeCall(USES_RE, "p", "no digits"), CodeCall(USES_LEN, "p", "abc"),
                   CodeCall(USES_MORE, "p", '{"a": 1.5}')]
@@ -159,9 +159,11 @@ def test_harmless_outcomes_did_not_leak(outcome):
     assert by_name["print 100 MB"].passed is True  # output went to /dev/null
     assert by_name["deep recursion, raised limit"].passed is None
     assert by_name["thread bomb"].passed is None
-    # primitives the per-call checks cannot see through: the call is re-run alone, its own verdict stands
-    for name in ("swap function code", "forge results via gc", "write guessed fds",
-                 "sigalrm timer left", "strict warnings", "file left in cwd"):
+    # whatever a call changes in its own process dies with it: its own verdict stands, and the honest
+    # calls beside it (test_honest_items_keep_correct_verdicts) see none of it
+    for name in ("patch re", "patch builtins", "patch class", "patch module-level object", "replace sys.modules entry",
+                 "thread left running", "lower an rlimit", "walk frames", "swap function code",
+                 "forge results via gc", "sigalrm timer left", "strict warnings", "file left in cwd"):
         assert by_name[name].passed is True, (name, by_name[name])
 
 
@@ -197,7 +199,8 @@ def test_worker_dies_during_chunk_rest_retried():
 
 
 def test_forged_progress_cannot_extend_the_deadline():
-    """The child shares a progress record with its supervisor; forging it must not buy unlimited time."""
+    """Nothing a call can reach (the shared progress record of the persistent child is gone) buys it time
+    past the wall-clock backstop."""
     forge = fn(
         "import gc, mmap, time, struct\n"
         "maps = [o for o in gc.get_objects() if isinstance(o, mmap.mmap)]\n"
@@ -213,29 +216,27 @@ def test_forged_progress_cannot_extend_the_deadline():
     assert v.passed is None and error_class(v.error) == "timeout", v
 
 
-@pytest.mark.parametrize("persistent", [True, False])
-def test_persistent_child_carries_no_tampering_between_chunks(persistent):
-    """One worker, two-call chunks: each hostile call ends a chunk and the next chunk would run in the same
-    (persistent) child. Patches, frame walks and result forging must not reach the neighbours, whose
-    verdicts (False for 'no digits', True for 'a1') would change if they did."""
+def test_no_tampering_reaches_the_next_call_or_batch():
+    """One worker, three-call chunks, two batches: patches, frame walks and result forging must not reach
+    the neighbours, whose verdicts (False for 'no digits', True for 'a1') would change if they did."""
     attacks = [
-        ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), "tampered"),
+        ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True")),
         ("walk frames", fn("import sys\nf = sys._getframe()\nwhile f.f_back:\n    f = f.f_back\nf.f_locals.clear()\n"
-                           "return True"), "tampered"),
+                           "return True")),
         ("forge results via gc", fn("import gc, mmap\nfor m in gc.get_objects():\n    if isinstance(m, mmap.mmap):\n"
-                                    "        m[:] = b'\\x01' * len(m)\nreturn True"), None),
-        ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), "tampered"),
-        ("honest", HONEST, None),
+                                    "        m[:] = b'\\x01' * len(m)\nreturn True")),
+        ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True")),
+        ("honest", HONEST),
     ]
     calls, expect = [], []
-    for i, (name, src, cls) in enumerate(attacks * 2):
+    for i, (name, src) in enumerate(attacks * 2):
         for resp, ok in (("no digits", False), ("a1", True)):
             calls.append(CodeCall(USES_RE + f"# {i} {resp}\n", "p", resp))  # own source: own chunk slot
             expect.append(("honest", ok, None))
         calls.append(CodeCall(src + f"# {i}\n", "p", "ok"))
-        expect.append((name, True if cls is None else None, cls))
-    with Sandbox(workers=1, chunk_size=3, persistent=persistent) as sb:
-        for _ in range(2):  # the second batch starts on the child the first one left idle
+        expect.append((name, True, None))
+    with Sandbox(workers=1, chunk_size=3) as sb:
+        for _ in range(2):
             vs = sb.run(calls)
             got = [(name, v.passed, error_class(v.error)) for v, (name, _, _) in zip(vs, expect, strict=True)]
             assert got == expect

@@ -22,9 +22,11 @@ _SCHEMA = (
 
 
 def make_key(parts: Mapping[str, Any]) -> str:
-    """A stable hash of everything that determines a raw result (JSON with sorted keys)."""
+    """A stable hash of everything that determines a raw result (JSON with sorted keys). Text is data: a lone
+    surrogate (a JSON ``"\\ud800"`` in a dataset row) is hashed through ``surrogatepass`` instead of failing
+    the key, and so the whole batch it is part of."""
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class ResultCache:

@@ -212,6 +212,7 @@ class Verifier:
         config: GenerationConfig | None = None,
     ) -> _Unit:
         mode = mode or self.mode
+        messages = _text_safe(messages)
         parts: dict[str, Any] = {
             "v": 1,
             "backend": self.backend.kind,
@@ -340,6 +341,24 @@ def _score_verdict(raw: dict[str, Any], template: Template, threshold: float) ->
     passed = prob >= threshold
     note = "" if raw.get("method", "sequence") == "sequence" else f", {raw['method']}"
     return Verdict(passed, f"P(yes)={prob:.3f} vs threshold {threshold:g}{note}", prob=prob)
+
+
+def _text_safe(messages: Messages) -> Messages:
+    """Messages every backend can encode: a lone surrogate (e.g. a JSON ``"\\ud800"`` in a row's prompt, or an
+    ``llm_judge`` argument from dataset code) cannot be sent as UTF-8, and one such item used to fail the
+    whole backend call, i.e. every item of its chunk. Each lone surrogate becomes U+FFFD in that item only
+    (a model could not have read it anyway); valid text is returned unchanged."""
+    out = messages
+    for j, m in enumerate(messages):
+        for k, v in m.items():
+            if isinstance(v, str) and not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    if out is messages:
+                        out = [dict(x) for x in messages]
+                    out[j][k] = v.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return out
 
 
 def _with_reason(v: Verdict, note: str) -> Verdict:

@@ -1,5 +1,5 @@
-"""Compiled dataset code (stdlib only): compiled once per source in the zygote (LRU by source hash) and
-shipped to a running child marshalled, so a persistent child never compiles untrusted text itself."""
+"""Compiled dataset code (stdlib only): compiled once per source in the scheduler (LRU by source hash) and
+shipped to the call's process marshalled, so no process that runs dataset code compiles untrusted text."""
 
 from __future__ import annotations
 

@@ -38,8 +38,8 @@ class Deferred(BaseException):
 
 
 class State:
-    #: per-call state that changes on every call: the guard checks fd itself instead
-    _guard_skip = True
+    """The relay's state in the call's own process: it exists once per call (the process is forked for
+    that call alone), so whatever dataset code does to it ends with the call."""
 
     def __init__(self) -> None:
         self.fd: int = -1

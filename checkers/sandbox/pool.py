@@ -1,10 +1,11 @@
 """The parent side: a pool of sandbox workers, chunked batched IPC and the batched LLM relay.
 
 The parent never runs dataset code. It groups calls by source hash (so each worker compiles a source
-once), sends chunks to idle workers (each runs a chunk in one forked child), and replaces a worker that
-dies or stops answering: the call it was on fails, the rest are retried. LLM requests of every call in
-a run are gathered (``_Gather``) and answered in batches by one dedicated thread (``_Relay``), so a slow
-verifier never stalls the loop that serves the workers and no call's limits count the wait.
+once) and sends chunks to idle workers; each worker runs every call of a chunk in a fresh process of its
+own. A worker that dies or stops answering is replaced and the calls it had not answered are re-run one
+per chunk, so that only a call that brings a worker down alone is blamed for it. LLM requests of every
+call in a run are gathered (``relay.Gather``) and answered in batches by one dedicated thread
+(``relay.Relay``), so a slow verifier never stalls the loop that serves the workers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import selectors
 import shutil
 import signal
@@ -32,7 +32,8 @@ from typing import Any
 
 from checkers.base import Verdict
 from checkers.sandbox import protocol
-from checkers.sandbox.limits import DEFAULT_PRELOAD, CodeCall, LLMAnswer, LLMCallback, SandboxLimits
+from checkers.sandbox.limits import DEFAULT_PRELOAD, CodeCall, LLMCallback, SandboxLimits
+from checkers.sandbox.relay import Gather, answer_batch  # noqa: F401 - answer_batch: public here too
 
 _HERE = Path(__file__).resolve().parent
 #: nothing on the path but the installation (-P does that from 3.11; the filter does it on 3.10, where
@@ -55,6 +56,8 @@ def _read_paths() -> list[str]:
             paths.add(sysconfig.get_paths()[key])
     with contextlib.suppress(AttributeError):
         paths.update(site.getsitepackages())
+    # site-packages reached through a .pth file (a venv that shares another's packages), never the repository
+    paths.update(p for p in sys.path if os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages"))
     out = set()
     for p in paths:
         out.add(p)
@@ -104,6 +107,7 @@ class _Worker:
         self.pending: list[int] = []  # call indices sent and not answered, in order
         self.deadline = float("inf")
         self.waiting = False  # True while the worker waits for the answer to its LLM request
+        self.waiting_for: int | None = None  # the call whose request it waits for
 
     def send(self, obj: Any) -> None:
         protocol.write_all(self.fd_in, protocol.encode(obj))
@@ -139,211 +143,6 @@ class _Worker:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class _Relay:
-    """Answers LLM requests on one thread, a batch at a time (a plain callback: one request at a time, so
-    it need not be thread-safe), while the parent's loop keeps serving the workers. The answers of each
-    batch wake the loop through a pipe it selects on."""
-
-    def __init__(self, llm: LLMCallback) -> None:
-        self.llm = llm
-        self.batches: queue.SimpleQueue[list[tuple[str, str, tuple]] | None] = queue.SimpleQueue()
-        self.answers: deque[tuple[str, LLMAnswer]] = deque()
-        self.rfd, self.wfd = os.pipe()
-        os.set_blocking(self.rfd, False)
-        os.set_blocking(self.wfd, False)
-        self.thread = threading.Thread(target=self._loop, name="sandbox-llm", daemon=True)
-        self.thread.start()
-
-    def submit(self, batch: list[tuple[str, str, tuple]]) -> None:
-        """``batch``: (key, function name, args) per request."""
-        self.batches.put(batch)
-
-    def _loop(self) -> None:
-        while (batch := self.batches.get()) is not None:
-            answers = answer_batch(self.llm, [(name, args) for _, name, args in batch])
-            self.answers.extend(zip([key for key, _, _ in batch], answers, strict=True))
-            with contextlib.suppress(BlockingIOError):  # a full pipe already wakes the loop
-                os.write(self.wfd, b"!")
-
-    def take(self) -> list[tuple[str, LLMAnswer]]:
-        """Answers ready now (key, answer); drains the wake-up pipe first so none is missed."""
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self.rfd, 4096):
-                pass
-        out = []
-        while self.answers:
-            out.append(self.answers.popleft())
-        return out
-
-    def close(self) -> None:
-        self.batches.put(None)
-        self.thread.join(timeout=5.0)
-        if not self.thread.is_alive():  # a callback that never returns keeps its pipe: no write to a reused fd
-            os.close(self.rfd)
-            os.close(self.wfd)
-
-
-class _Gather:
-    """The LLM side of one run: the answers so far, requests waiting to go out as one batch, and calls
-    parked until the answers they asked for are in.
-
-    A call's LLM request is answered at once when the answer is known. Otherwise the call is told to
-    defer: it stops, its result is discarded, and it runs again once the batch holding its request has
-    been answered (a call asking k questions in a row runs k+1 times). After ``replays`` re-runs a call
-    waits for its answers instead (the worker blocks; the wait counts toward no limit)."""
-
-    def __init__(self, llm: LLMCallback | None, n_calls: int, replays: int, batch_size: int | None,
-                 min_batch: int = 1) -> None:
-        self.llm = llm
-        self.n = n_calls
-        self.replays = replays
-        self.batch_size = batch_size
-        self.min_batch = min_batch
-        self.relay: _Relay | None = None
-        self.answers: dict[str, LLMAnswer] = {}
-        self.names: dict[str, str] = {}
-        self.pending: dict[str, tuple[str, tuple]] = {}  # not sent yet
-        self.inflight: set[str] = set()  # sent to the relay, not answered yet
-        self.blocked: dict[str, list[_Worker]] = {}  # workers waiting for that answer
-        self.asked: dict[int, list[str]] = {}  # requests of each call in its current run
-        self.parked: dict[int, set[str]] = {}  # deferred calls -> answers they still wait for
-        self.reruns: dict[int, int] = {}
-
-    def _valid(self, idx: Any) -> bool:
-        return type(idx) is int and 0 <= idx < self.n
-
-    def started(self, idx: int) -> None:
-        self.asked[idx] = []
-
-    def request(self, w: _Worker, name: Any, args: Any, idx: Any) -> dict[str, Any] | None:
-        """The reply frame for a worker's request, or None when the worker must wait for the answer."""
-        if self.llm is None:
-            return {"type": "llm_reply", "ok": False, "needs": True}
-        if name not in protocol.LLM_FUNCTIONS or not isinstance(args, list):
-            return {"type": "llm_reply", "ok": False, "e": "malformed LLM request"}
-        try:
-            key = json.dumps([name, args], ensure_ascii=False)
-        except (TypeError, ValueError):
-            return {"type": "llm_reply", "ok": False, "e": "malformed LLM request"}
-        if self._valid(idx):
-            self.asked.setdefault(idx, []).append(key)
-        known = self.answers.get(key)
-        if known is not None:
-            return _reply(known)
-        if key not in self.inflight:
-            self.pending.setdefault(key, (name, tuple(args)))
-            self.names[key] = name
-        if self._valid(idx) and self.reruns.get(idx, 0) < self.replays:
-            return {"type": "llm_reply", "ok": False, "defer": True}
-        self.blocked.setdefault(key, []).append(w)
-        return None
-
-    def deferred(self, idx: int) -> bool:
-        """The call stopped to wait for answers; False when it has been re-run too often already."""
-        self.reruns[idx] = self.reruns.get(idx, 0) + 1
-        if self.reruns[idx] > self.replays:
-            return False
-        self.parked[idx] = {k for k in self.asked.pop(idx, []) if k not in self.answers}
-        return True
-
-    def prob(self, idx: int, passed: bool | None) -> float | None:
-        """P(yes) of the call's one LLM answer when the call's result is exactly that answer."""
-        keys = self.asked.get(idx) or []
-        if passed is None or len(keys) != 1 or self.names.get(keys[0]) not in ("llm_judge", "llm_score"):
-            return None
-        a = self.answers.get(keys[0])
-        if a is None or a.error is not None or a.prob is None or type(a.value) not in (bool, int):
-            return None
-        return a.prob if bool(a.value) == passed else None
-
-    def flush(self, stalled: bool) -> bool:
-        """Send waiting requests as one batch when none is being answered and either ``min_batch`` have
-        gathered or nothing else can progress (``stalled``: no worker is running code, or one waits for an
-        answer); True when the relay was created."""
-        if not self.pending or self.inflight or self.llm is None:
-            return False
-        if len(self.pending) < self.min_batch and not stalled and not self.blocked:
-            return False
-        created = self.relay is None
-        if self.relay is None:
-            self.relay = _Relay(self.llm)
-        keys = list(self.pending)[: self.batch_size or None]
-        batch = [(k, *self.pending.pop(k)) for k in keys]
-        self.inflight.update(keys)
-        self.relay.submit(batch)  # type: ignore[arg-type]
-        return created
-
-    def absorb(self) -> list[tuple[_Worker, dict[str, Any]]]:
-        """Take the relay's new answers; the replies owed to workers waiting for them."""
-        assert self.relay is not None
-        out = []
-        for key, ans in self.relay.take():
-            self.answers[key] = ans
-            self.inflight.discard(key)
-            for w in self.blocked.pop(key, []):
-                out.append((w, _reply(ans)))
-            for keys in self.parked.values():
-                keys.discard(key)
-        return out
-
-    def ready(self, force: bool = False) -> list[int]:
-        """Parked calls whose answers are all in (all of them with ``force``), unparked."""
-        out = [idx for idx, keys in self.parked.items() if force or not keys]
-        for idx in out:
-            del self.parked[idx]
-        return out
-
-    def idle(self) -> bool:
-        return not self.pending and not self.inflight
-
-    def forget(self, w: _Worker) -> None:
-        for ws in self.blocked.values():
-            while w in ws:
-                ws.remove(w)
-
-    def close(self) -> None:
-        if self.relay is not None:
-            self.relay.close()
-
-
-def _reply(ans: LLMAnswer) -> dict[str, Any]:
-    if ans.error is not None:
-        return {"type": "llm_reply", "ok": False, "e": ans.error}
-    return {"type": "llm_reply", "ok": True, "v": ans.value}
-
-
-def answer_batch(llm: LLMCallback, requests: Sequence[tuple[str, tuple]]) -> list[LLMAnswer]:
-    """Answers for (function name, args) requests: through ``llm.answer_batch`` when it has one (see
-    :class:`BatchLLM`), else one call at a time. Never raises: a failure is the answer's error."""
-    batch_fn = getattr(llm, "answer_batch", None)
-    if callable(batch_fn):
-        try:
-            answers = list(batch_fn(list(requests)))
-            if len(answers) != len(requests):
-                raise RuntimeError(f"answer_batch returned {len(answers)} answers for {len(requests)} requests")
-        except Exception as e:  # noqa: BLE001 - each request's verdict carries it
-            return [LLMAnswer.from_exception(e)] * len(requests)
-        return [_checked(a) for a in answers]
-    out = []
-    for name, args in requests:
-        try:
-            out.append(_checked(LLMAnswer(llm(str(name), tuple(args)))))
-        except Exception as e:  # noqa: BLE001
-            out.append(LLMAnswer.from_exception(e))
-    return out
-
-
-def _checked(a: Any) -> LLMAnswer:
-    if not isinstance(a, LLMAnswer):
-        return LLMAnswer(error=f"TypeError: answer_batch gave {type(a).__name__}, expected LLMAnswer")
-    if a.error is None:
-        try:
-            json.dumps(a.value)
-        except (TypeError, ValueError) as e:
-            return LLMAnswer.from_exception(e)
-    return a
-
-
 class _Closing(Exception):
     """close() was called while a run was in progress."""
 
@@ -361,13 +160,12 @@ class Sandbox:
         llm: LLMCallback | None = None,
         preload: Sequence[str] = DEFAULT_PRELOAD,
         chunk_size: int = 128,
-        persistent: bool = True,
         llm_replays: int = 16,
         llm_batch_size: int | None = None,
         llm_min_batch: int = 64,
     ) -> None:
-        """``persistent=False`` forks a fresh child per chunk (with ``chunk_size=1``, per call) instead of
-        keeping one child per worker that serves chunk after chunk; slower, no state between chunks.
+        """Every call runs in a fresh process of its own (see docs/sandbox.md); ``chunk_size`` bounds how
+        many calls one worker is handed at a time.
 
         LLM requests of all calls in a run are gathered into batches of at most ``llm_batch_size`` (None:
         no limit) for ``llm`` (see :func:`answer_batch`); a call is re-run up to ``llm_replays`` times to
@@ -402,7 +200,6 @@ class Sandbox:
             "limits": asdict(limits),
             "preload": list(preload),
             "read_paths": _read_paths(),
-            "persist": bool(persistent),
         }
         self._serial = 0
         t0 = time.perf_counter()
@@ -496,7 +293,8 @@ class Sandbox:
         todo: deque[list[int]] = deque(self._chunks(groups, n))
         idle = list(self._pool)
         busy: dict[int, _Worker] = {}
-        gather = _Gather(llm, n, self.llm_replays, self.llm_batch_size, self.llm_min_batch)
+        gather = Gather(llm, n, self.llm_replays, self.llm_batch_size, self.llm_min_batch, self.limits)
+        strikes: dict[int, int] = {}  # calls that were alone on a worker when it died
         sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
 
@@ -504,8 +302,9 @@ class Sandbox:
             sel.unregister(w.fd_out)
             del busy[w.fd_out]
             gather.forget(w)
-            w.waiting = False
-            self._fail_first_and_requeue(w, out, todo, why, timeout=timeout)
+            w.waiting, w.waiting_for = False, None
+            blame(w.pending, out, todo, why, strikes, timeout=timeout)
+            w.pending = []
             idle.append(self._replace(w))
 
         def requeue(idxs: list[int]) -> None:
@@ -523,8 +322,9 @@ class Sandbox:
                     chunk = todo.popleft()
                     for i in chunk:
                         gather.started(i)
-                    if not self._assign(w, chunk, calls, hashes, sources):
-                        self._fail_first_and_requeue(w, out, todo, "sandbox worker exited")
+                    if not self._assign(w, chunk, calls, hashes, sources):  # it died idle: the chunk never ran
+                        todo.appendleft(w.pending)
+                        w.pending = []
                         idle.append(self._replace(w))
                         continue
                     busy[w.fd_out] = w
@@ -534,7 +334,9 @@ class Sandbox:
                 if not todo and not busy and gather.idle():
                     requeue(gather.ready(force=True))  # nothing left to wait for (a call's request went astray)
                     continue
-                first = min((w.deadline for w in busy.values()), default=float("inf"))
+                first = min([w.deadline for w in busy.values()]
+                            + [gather.next_deadline(gather.parked)]
+                            + [gather.next_deadline([w.waiting_for for w in busy.values() if w.waiting])])
                 timeout = None if first == float("inf") else max(0.0, first - time.monotonic())
                 for key, _ in sel.select(timeout):
                     w = key.data
@@ -544,7 +346,7 @@ class Sandbox:
                         for target, reply in gather.absorb():
                             if busy.get(target.fd_out) is not target:
                                 continue
-                            target.waiting = False
+                            target.waiting, target.waiting_for = False, None
                             with contextlib.suppress(OSError):  # a dead worker's end of file is handled next
                                 target.send(reply)
                             self._touch(target)  # its backstop restarts now: the wait did not count
@@ -573,6 +375,16 @@ class Sandbox:
                         del busy[w.fd_out]
                         idle.append(w)
                 requeue(gather.ready())
+                for idx, err in gather.expire_parked():
+                    out[idx] = Verdict.undecided(err)
+                for w in busy.values():  # a call that waits past its budget gets an error answer now
+                    if w.waiting and w.waiting_for is not None and gather.expired(w.waiting_for):
+                        gather.forget(w)
+                        w.waiting = False
+                        with contextlib.suppress(OSError):
+                            w.send({"type": "llm_reply", "ok": False, "e": gather.over[w.waiting_for]})
+                        w.waiting_for = None
+                        self._touch(w)
                 now = time.monotonic()
                 for w in [w for w in busy.values() if now > w.deadline]:
                     retire(w, "worker stopped answering", timeout=True)
@@ -629,7 +441,7 @@ class Sandbox:
         per_call = self.limits.wall_timeout_s + 1.0
         w.deadline = time.monotonic() + per_call * max(1, len(w.pending)) + _BACKSTOP_SLACK_S
 
-    def _handle(self, w: _Worker, msg: Any, out: list[Verdict | None], gather: _Gather) -> bool:
+    def _handle(self, w: _Worker, msg: Any, out: list[Verdict | None], gather: Gather) -> bool:
         """Apply one frame from a worker; True when its chunk is complete."""
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "res":
@@ -639,6 +451,10 @@ class Sandbox:
                 if type(r.idx) is not int or not 0 <= r.idx < len(out):
                     raise ValueError(f"result for unknown call {r.idx!r}")
                 done.add(r.idx)
+                over = gather.expired(r.idx)
+                if over is not None:
+                    out[r.idx] = Verdict.undecided(over)
+                    continue
                 if r.error == protocol.DEFERRED:
                     if gather.deferred(r.idx):
                         continue  # runs again once its answers are in
@@ -663,22 +479,13 @@ class Sandbox:
                 # answered when its batch is; until then this worker has no deadline here (the worker
                 # itself does not count the wait against the call either)
                 w.waiting = True
+                w.waiting_for = msg.get("i") if type(msg.get("i")) is int else None
                 w.deadline = float("inf")
                 return False
             w.send(reply)
             self._touch(w)
             return False
         raise ValueError(f"unexpected message {kind!r}")
-
-    def _fail_first_and_requeue(self, w: _Worker, out: list[Verdict | None], todo: deque[list[int]], why: str,
-                                timeout: bool = False) -> None:
-        if w.pending:
-            first, rest = w.pending[0], w.pending[1:]
-            cls = protocol.ERR_TIMEOUT if timeout else protocol.ERR_CRASH
-            out[first] = Verdict.undecided(f"{cls}: {why}")
-            if rest:
-                todo.appendleft(rest)
-        w.pending = []
 
     def _replace(self, w: _Worker) -> _Worker:
         w.kill()
@@ -688,6 +495,22 @@ class Sandbox:
 
 
 _WAKE, _RELAY = object(), object()
+
+
+def blame(pending: list[int], out: list[Verdict | None], todo: deque[list[int]], why: str,
+          strikes: dict[int, int], timeout: bool = False) -> None:
+    """A worker died or stopped answering with ``pending`` calls unanswered. None of several is blamed:
+    each is re-run first, in a chunk of its own. A call alone on a worker that dies is re-run once more
+    (the worker may have died of something else) and is the culprit the second time."""
+    if len(pending) == 1:
+        i = pending[0]
+        strikes[i] = strikes.get(i, 0) + 1
+        if strikes[i] >= 2:
+            cls = protocol.ERR_TIMEOUT if timeout else protocol.ERR_CRASH
+            out[i] = Verdict.undecided(f"{cls}: {why}")
+            return
+    for i in reversed(pending):
+        todo.appendleft([i])
 
 
 def _validate(c: Any) -> str | None:

@@ -30,7 +30,7 @@ ERR_CRASH = "worker crashed"
 ERR_NEEDS_LLM = "needs LLM verifier"
 ERR_LLM = "llm error"
 ERR_SANDBOX = "sandbox error"
-ERR_TAMPERED = "tampered"
+ERR_LLM_BUDGET = "llm budget"
 
 ERROR_CLASSES = (
     ERR_BAD_INPUT,
@@ -47,7 +47,7 @@ ERROR_CLASSES = (
     ERR_NEEDS_LLM,
     ERR_LLM,
     ERR_SANDBOX,
-    ERR_TAMPERED,
+    ERR_LLM_BUDGET,
 )
 
 #: the LLM functions dataset code may call (module ``llm_call``) and their parameters: the one list of them
@@ -98,6 +98,17 @@ def error_class(error: str | None) -> str | None:
     return head[:40] or "error"
 
 
+def decode(body: bytes) -> Any:
+    """One frame's JSON. Every way a hostile body can fail (invalid UTF-8, bad JSON, nesting deeper than
+    the interpreter's recursion limit) is a ValueError, charged to whoever sent it."""
+    try:
+        return json.loads(body.decode("utf-8", "surrogatepass"))
+    except RecursionError:
+        raise ValueError("frame nested too deeply") from None
+    except MemoryError:
+        raise ValueError("frame too large to decode") from None
+
+
 def encode(obj: Any) -> bytes:
     body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
     if len(body) > MAX_FRAME:
@@ -112,11 +123,16 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+class FrameTooLarge(ValueError):
+    """A frame's announced length is over the reader's limit."""
+
+
 class FrameReader:
     """Incremental decoder: feed bytes, pop complete frames. Raises ValueError on a bad frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.buf = bytearray()
+        self.max_frame = max_frame
 
     def feed(self, data: bytes) -> None:
         self.buf += data
@@ -127,13 +143,13 @@ class FrameReader:
         if len(buf) < 4:
             return _NONE
         (n,) = _LEN.unpack_from(buf, 0)
-        if n > MAX_FRAME:
-            raise ValueError(f"frame of {n} bytes exceeds {MAX_FRAME}")
+        if n > self.max_frame:
+            raise FrameTooLarge(f"frame of {n} bytes exceeds {self.max_frame}")
         if len(buf) - 4 < n:
             return _NONE
         body = bytes(buf[4 : 4 + n])
         del buf[: 4 + n]
-        return json.loads(body.decode("utf-8", "surrogatepass"))
+        return decode(body)
 
     def frames(self) -> list[Any]:
         out = []

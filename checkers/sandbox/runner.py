@@ -1,118 +1,73 @@
-"""What runs in the locked-down child (stdlib only): each call in fresh globals, the guard's checks after
-each call, results to shared memory; a persistent child then waits for its next piece of work."""
+"""What runs in the call's own process (stdlib only): one call, its result to its own socket, exit.
+
+The process was forked from the clean zygote for this call alone and is locked down already. It holds
+no other call and no secret: whatever the code changes (modules, builtins, frames, the LLM stub's state,
+signal handlers) is its own copy and dies with it. The only way out is the call's socket, whose frames
+the scheduler attributes to this call and no other."""
 
 from __future__ import annotations
 
-import mmap
+import contextlib
+import hashlib
 import os
-import resource
+import random
 import signal
-import time
+import sys
 from typing import Any
 
 if __package__:
-    from . import channel, codeship, guard, llm_stub, protocol
+    from . import codeship, llm_stub, protocol
 else:  # loaded flat by BOOT, without importing the checkers package
-    import channel  # type: ignore[no-redef]
     import codeship  # type: ignore[no-redef]
-    import guard  # type: ignore[no-redef]
     import llm_stub  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
 
-#: a persistent child retires after this many calls (bounds its CPU hard limit and any slow drift)
-MAX_CALLS_PER_CHILD = 4096
+
+def seed_for(source_hash: str, prompt: str, response: str) -> int:
+    """Every run of a call starts from the same state: random generators seeded from (code, prompt,
+    response), so a re-run takes the same path and asks the same questions."""
+    h = hashlib.sha256()
+    for part in (source_hash, prompt, response):
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return int.from_bytes(h.digest()[:8], "little")
 
 
-def child_main(fd: int, shm: mmap.mmap, items: list[channel.Item], persist: bool, secret: str,
-               clean_builtins: dict, lim: dict, watch: guard.Watch, rundir: str) -> int:
-    """Runs in the locked-down child: each call executes its source in fresh globals; after each call
-    the guard checks shared state. Results and progress go to shared memory only (no fd the code could
-    write forged results to). A persistent child then signals that it is idle and waits for its next
-    piece of work, until a call ends it or its lifetime budget (calls, CPU, memory growth) is spent."""
+def run_call(fd: int, req: dict[str, Any], clean_builtins: dict) -> int:
+    """Run the one call ``req`` (``c``: marshalled code, ``h``, ``p``, ``r``); send its result; exit status."""
+    prompt, response = req["p"], req["r"]
+    seed = seed_for(req["h"], prompt, response)
+    random.seed(seed)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        with contextlib.suppress(Exception):  # a numpy without the legacy seeding API
+            np.random.seed(seed % (1 << 32))
     llm_stub.STATE.fd = fd
-    st = llm_stub.STATE
-    llm_reader = st.reader
-    cpu = int(lim["cpu_seconds"] + 0.999)
-    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    check = guard.Guard(watch, rundir)
-    imported: list[str] = []
-    last = [False]
-    final = [not persist]  # True once nothing may run in this process after the current piece
-    codes: dict[str, Any] = {it.hash: it.code for it in items}
-    reader = protocol.FrameReader()  # ours, reachable by dataset code only through frames or gc (audited)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    served = 0
+    before = set(sys.modules)
+    try:
+        code = codeship.unship(req["c"])
+    except Exception as e:  # noqa: BLE001
+        send_result(fd, None, f"{protocol.ERR_SANDBOX}: code object not readable ({type(e).__name__})")
+        return 0
+    passed, err = run_one(code, prompt, response, clean_builtins)
+    with contextlib.suppress(BaseException):  # the code may have patched builtins our reporting uses
+        real = clean_builtins["__import__"]("builtins").__dict__
+        real.clear()
+        real.update(clean_builtins)
+    try:
+        learnt = [m for m in sys.modules if m not in before][:64]
+    except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
+        learnt = []
+    send_result(fd, passed, err, learnt)
+    return 0
 
-    def note_imports() -> int:
-        return channel.write_learnt(shm, imported)
 
-    def on_event(event: str, args: tuple) -> None:
-        if event == "import":
-            if len(imported) < 64 and isinstance(args[0], str):
-                imported.append(args[0])
-            return
-        if last[0]:  # alone in this process's shared memory: let the primitive run, serve nothing afterwards
-            final[0] = True
-            return
-        k = channel.HEADER.unpack_from(shm, 0)[0]  # more calls follow in this process: stop before the primitive
-        channel.HEADER.pack_into(shm, 0, k, 0, channel.RETIRE, note_imports())
-        os._exit(guard.RETIRE_EXIT)
-
-    guard.install_audit_hook(on_event)
-    pack_into, now = channel.HEADER.pack_into, time.monotonic_ns
-    while True:
-        end = len(items)
-        for k in range(end):
-            _, code, prompt, response, _h = items[k]
-            last[0] = end == 1  # only a call alone in its shared memory may use a primitive
-            ru = resource.getrusage(resource.RUSAGE_SELF)
-            resource.setrlimit(resource.RLIMIT_CPU, (min(int(ru.ru_utime + ru.ru_stime) + cpu + 1, hard), hard))
-            imported.clear()
-            pack_into(shm, 0, k, now(), 0, 0)
-            if code is None:
-                passed, err = None, f"{protocol.ERR_SANDBOX}: code object not sent"
-            else:
-                passed, err = run_one(code, prompt, response, clean_builtins)
-            try:
-                tampered = check.check()
-            except BaseException as e:  # noqa: BLE001 - e.g. a patched builtin our checks rely on
-                tampered = f"broke the sandbox's checks ({type(e).__name__})"
-            if tampered is not None:
-                check.restore_builtins()
-            if tampered is None and (st.fd != fd or st.reader is not llm_reader):
-                tampered = "changed the LLM relay state"
-            if tampered is not None:
-                passed, err = None, f"{protocol.ERR_TAMPERED}: {tampered}"
-            try:
-                channel.write_slot(shm, k, passed, err)
-            except Exception as e:  # noqa: BLE001
-                channel.write_slot(shm, k, None, f"{protocol.ERR_SANDBOX}: {type(e).__name__}")
-            if tampered is not None or check.new_modules:
-                # the rest runs in a fresh process; modules it imported may be preloaded there
-                last[0] = True
-                pack_into(shm, 0, k + 1, now(), channel.DONE, note_imports() if check.new_modules else 0)
-                return 0
-        served += end
-        last[0] = False  # from here on, a primitive (say, a late finalizer) retires this child at once
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        if (final[0] or served >= MAX_CALLS_PER_CHILD or hard - (ru.ru_utime + ru.ru_stime) < 2 * cpu + 2
-                or ru.ru_maxrss - rss0 > (int(lim["memory_mb"]) << 10) // 4):
-            pack_into(shm, 0, end, now(), channel.DONE, 0)
-            return 0
-        # persistent: state carries over to the next piece exactly as between two calls of this one, and
-        # the same per-call checks guard it
-        pack_into(shm, 0, end, now(), channel.DONE, 0)
-        try:
-            channel.send_frame(fd, {"t": "idle", "s": secret})
-            while True:
-                fr = reader.read_frame(fd)
-                if isinstance(fr, dict) and fr.get("t") == "run" and fr.get("s") == secret:
-                    break
-            for h, shipped in fr["codes"].items():
-                codes[h] = codeship.unship(shipped)
-            items = [channel.Item(idx, codes.get(h), prompt, response, h) for idx, h, prompt, response in fr["items"]]
-        except (OSError, EOFError, ValueError, KeyError, TypeError):
-            return 0
+def send_result(fd: int, passed: bool | None, err: str | None, learnt: list[Any] | None = None) -> None:
+    frame = {"t": "res", "p": passed, "e": None if err is None else str(err)[:400],
+             "m": [m for m in (learnt or []) if type(m) is str][:64]}
+    with contextlib.suppress(BaseException):  # the scheduler reports the exit instead
+        protocol.write_all(fd, protocol.encode(frame))
 
 
 def run_one(code: Any, prompt: str, response: str, clean_builtins: dict) -> tuple[bool | None, str | None]:

@@ -4,9 +4,10 @@ It enters the namespaces it can (a user namespace first when not root), then run
 talks frames (``protocol``) with the parent on stdin/stdout. The layers, one module each:
 
 * ``protocol``: parent <-> zygote, length-prefixed JSON frames over pipes; error classes; LLM functions;
-* ``channel``:  zygote <-> child, shared memory for results and progress, socket frames with a secret;
-* ``codeship``: compiled code, cached by source hash and shipped marshalled to a running child;
-* ``zygote`` / ``child``: the processes' logic; ``guard`` / ``isolation``: per-call checks, lock-down.
+* ``scheduler``: the worker's main process: compiles, hands calls to the zygote, supervises, relays LLM;
+* ``zygote``: a clean process forked before any work, which forks one locked-down process per call;
+* ``runner``: what runs in the call's process; ``codeship``: compiled code shipped marshalled;
+* ``isolation``: namespaces, Landlock, seccomp, rlimits.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import sys
 from typing import Any
 
 if __package__:
-    from . import isolation, protocol, zygote
+    from . import isolation, protocol, scheduler
 else:  # loaded flat by BOOT, without importing the checkers package
     import isolation  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
-    import zygote  # type: ignore[no-redef]
+    import scheduler  # type: ignore[no-redef]
 
 
 def main() -> None:
@@ -52,7 +53,7 @@ def main() -> None:
             _, status = os.waitpid(pid, 0)
             os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    z = zygote.Zygote(cfg, iso)
+    z = scheduler.Scheduler(cfg, iso)
     z.setup()
     z.serve()
     os._exit(0)
