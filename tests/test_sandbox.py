@@ -284,3 +284,27 @@ def test_verdict_that_is_one_llm_answer_keeps_its_prob():
         vs = s.run([CodeCall(LLM_JUDGE, "p", "yes"), CodeCall(LLM_JUDGE, "p", "no"), CodeCall(TWICE, "p", "yes"),
                     CodeCall(ret("not __import__('llm_call').llm_judge(instruction, response, 'q')"), "p", "yes")])
     assert [(v.passed, v.prob) for v in vs] == [(True, 0.9), (False, 0.2), (True, None), (False, None)]
+
+
+def test_a_forked_child_never_closes_the_parents_workers(sb):
+    """TRL/accelerate and user code fork: the child's copy of the Sandbox is dropped (its finaliser runs) and
+    its run() refuses at once, while the parent's workers and folders stay intact and keep answering."""
+    import gc
+    import os
+
+    assert [v.passed for v in sb.run([CodeCall(WORDS_LT_5, "p", "a b")])] == [True]
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            try:
+                sb.run([CodeCall(WORDS_LT_5, "p", "a b")])
+            except RuntimeError as e:
+                code = 0 if "forked child" in str(e) else 3
+            sb.close()  # what __del__ does when the child drops its copy
+            gc.collect()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [v.passed for v in sb.run([CodeCall(WORDS_LT_5, "p", r) for r in ("a b", "a b c d e f")])] == [True, False]

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 MODES = ("strict", "loose")
 _LIVE: weakref.WeakSet[Scorer] = weakref.WeakSet()
-#: sandboxes a forked child inherited: kept (never closed) so that no finaliser touches the parent's workers
-_INHERITED: list[Any] = []
 
 
 def _reset_in_child() -> None:
@@ -126,12 +124,8 @@ class Scorer:
         parent) and has no threads but the forking one: it starts its own sandbox on first use. The verifier
         resets its own process state (see ``OpenAIBackend``)."""
         self._lock = threading.Lock()
-        box, self._sandbox = self._sandbox, None
-        if box is not None:
-            # the inherited copy must never close: Sandbox.close() (run by its __del__ when the child drops it)
-            # kills the workers and removes the directories, which are the parent's
-            _INHERITED.append(box)
-            box._closed = True  # noqa: SLF001 - Sandbox has no owner-pid check of its own yet
+        # the inherited copy is dropped: Sandbox.close() does nothing outside the process that started it
+        self._sandbox = None
 
     def close(self) -> None:
         """Stop the sandbox workers (a batch still running gets undecided verdicts for its unfinished code

@@ -190,6 +190,9 @@ class Sandbox:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._closed = False
+        #: the process that started the workers: only it may stop them (a forked child holds a copy whose
+        #: close(), run by __del__ when the child drops it, would kill the parent's workers and folders)
+        self._owner_pid = os.getpid()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -245,8 +248,9 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop every worker (and everything they started) and remove the private directories. A run in
-        progress on another thread stops first: its unfinished calls end undecided."""
-        if self._closed:
+        progress on another thread stops first: its unfinished calls end undecided. In a forked child this
+        does nothing: the workers and folders are the parent's."""
+        if self._closed or os.getpid() != self._owner_pid:
             return
         self._closing.set()
         with contextlib.suppress(OSError):
@@ -271,6 +275,8 @@ class Sandbox:
         ``llm`` answers this run's ``llm_*`` requests instead of the sandbox's own callback."""
         if self._closing.is_set():
             raise RuntimeError("Sandbox.run() after close()")
+        if os.getpid() != self._owner_pid:
+            raise RuntimeError("Sandbox.run() in a forked child: its workers belong to the parent; start a new Sandbox")
         with self._lock:
             if self._closed:
                 raise RuntimeError("Sandbox.run() after close()")
