@@ -110,7 +110,7 @@ def test_llm_rows_with_the_authors_judge_protocol(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(verifier, "build_verifier", lambda spec, **kw: verifier.Verifier(backend=Judge(),
                                                                                          mode="generate"))
     res = CliRunner().invoke(app, ["eval", "-b", "followbench_authors_judge", "--data", str(data), "--responses",
-                                   str(out.parent), "--verifier", "openai:scripted", "--out", str(tmp_path / "run"),
+                                   str(out.parent), "--verifier", "openai:scripted", "--verifier-base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "run"),
                                    "--no-progress"])
     assert res.exit_code == 0, res.output
     # every prompt is the authors' prompt, byte for byte

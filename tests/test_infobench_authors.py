@@ -81,7 +81,7 @@ def _run(tmp_path_factory: pytest.TempPathFactory, benchmark: str) -> tuple[_Jud
     try:
         res = CliRunner().invoke(app, ["eval", "-b", benchmark, "--data", str(HERE / "InfoBench.json"),
                                        "--responses", str(HERE / "output.json"), "--out", str(out),
-                                       "--verifier", "openai:scripted", "--judge-mode", "generate", "--no-progress"])
+                                       "--verifier", "openai:scripted", "--verifier-base-url", "http://127.0.0.1:9/v1", "--judge-mode", "generate", "--no-progress"])
     finally:
         mp.undo()
     assert res.exit_code == 0, res.output
