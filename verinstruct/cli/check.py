@@ -3,6 +3,12 @@
 Input rows (JSONL): ``prompt``, ``response``, ``instruction_id_list``, ``kwargs`` (one dict per id), optional
 ``key``. ``--output`` streams one JSON object per valid row, in input order, flushed as it is computed, so an
 interrupted run keeps what it finished.
+
+Start-up is part of every run, so this module imports no CLI framework: :func:`run` does the work,
+:func:`register` adds it to the typer app (imported there), and :func:`fast_args` lets ``verif check`` with
+plain options skip typer altogether (``verinstruct.cli.main``), as typer builds a pydantic validator per
+option (about 0.1 s of imports). Anything else (``--help``, an unknown or repeated option, a missing value)
+goes through typer, whose messages stay the only ones.
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import typer
-
-from checkers import Constraint
 from checkers.modes import Mode, evaluate_rows_modes
 from verinstruct.convert import ConversionError, parse_ifeval_row
+
+if TYPE_CHECKING:
+    import typer
+
+    from checkers import Constraint
 
 RowError = ConversionError  # a malformed input row; the message names the line and the problem
 
@@ -85,7 +93,7 @@ def _iter_rows(fh: IO[bytes], skip_invalid: bool, tally: Tally) -> Iterator[Row]
             if not skip_invalid:
                 raise e from None
             tally.skipped += 1
-            typer.echo(f"warning: skipping {e}", err=True)
+            _echo_err(f"warning: skipping {e}")
 
 
 CHUNK = 256  # rows judged together: batched language detection, bounded memory
@@ -145,26 +153,24 @@ def _report(t: Tally) -> None:
     console.print(per)
 
 
-def check(
-    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL with prompt, response, instruction_id_list, kwargs")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write per-row verdicts here (JSONL, streamed)")
-    ] = None,
-    mode: Annotated[str, typer.Option("--mode", help="strict, loose or both")] = "both",
-    skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="skip malformed rows (counted in the report) instead of stopping")
-    ] = False,
-) -> None:
+def _echo_err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _fail(message: str) -> SystemExit:
+    """Bad input or options: one line on stderr, exit status 2 (raised by the caller)."""
+    _echo_err(f"error: {message}")
+    return SystemExit(2)
+
+
+def run(input: Path, output: Path | None = None, mode: str = "both", skip_invalid: bool = False) -> None:
     """Judge responses with IFEval's checkers; print prompt/instruction-level accuracy and a per-type table."""
     if mode not in ("strict", "loose", "both"):
-        typer.echo(f"error: --mode must be strict, loose or both, got {mode!r}", err=True)
-        raise typer.Exit(code=2)
+        raise _fail(f"--mode must be strict, loose or both, got {mode!r}")
     modes: tuple[Mode, ...] = ("strict", "loose") if mode == "both" else (mode,)  # type: ignore[assignment]
     tally = Tally(modes)
     if output is not None and output.is_dir():
-        typer.echo(f"error: --output {str(output)!r} is a folder; give a file name, e.g. "
-                   f"{str(output / 'verdicts.jsonl')!r}", err=True)
-        raise typer.Exit(code=2)
+        raise _fail(f"--output {str(output)!r} is a folder; give a file name, e.g. {str(output / 'verdicts.jsonl')!r}")
     try:
         fh = input.open("rb")
         total: int | None = None
@@ -172,8 +178,7 @@ def check(
             total = sum(1 for line in fh if line.strip())
             fh.seek(0)
     except OSError as e:
-        typer.echo(f"error: cannot read {input}: {e.strerror}", err=True)
-        raise typer.Exit(code=2) from None
+        raise _fail(f"cannot read {input}: {e.strerror}") from None
     from verinstruct.progress import Progress
 
     out: IO[str] | None = None
@@ -184,8 +189,7 @@ def check(
                 out = output.open("w", encoding="utf-8")
                 _write_meta(output, input, modes)
             except OSError as e:
-                typer.echo(f"error: cannot write {str(output)!r}: {e.strerror or e}", err=True)
-                raise typer.Exit(code=2) from None
+                raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}") from None
         with fh, Progress(total, "check") as progress:
             for row, results in _judged(_iter_rows(fh, skip_invalid, tally), modes):
                 tally.add(row.ids, results)
@@ -199,17 +203,70 @@ def check(
                     out.flush()
                 progress.update(1)
     except RowError as e:
-        typer.echo(f"error: {input}: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        raise _fail(f"{input}: {e}") from None
     finally:
         if out is not None:
             out.close()
     if tally.rows == 0:
         skipped = f" ({tally.skipped} invalid line{'s' if tally.skipped != 1 else ''} skipped)" if tally.skipped else ""
-        typer.echo(f"error: {input}: no valid rows{skipped}", err=True)
-        raise typer.Exit(code=2)
+        raise _fail(f"{input}: no valid rows{skipped}")
     _report(tally)
     sys.stdout.flush()
+
+
+#: the options of `verif check` for :func:`fast_args`: option -> run() parameter (typer's declarations in
+#: :func:`register` are checked against this table by tests/test_cli_check_startup.py)
+VALUE_OPTIONS = {"--input": "input", "-i": "input", "--output": "output", "-o": "output", "--mode": "mode"}
+FLAG_OPTIONS = {"--skip-invalid": "skip_invalid"}
+
+
+def fast_args(argv: list[str]) -> dict[str, Any] | None:
+    """The arguments after ``check`` as :func:`run`'s keyword arguments, when they are plain: known options
+    (``--name value``, ``--name=value``, ``-i value``), each once, with a value not starting with ``-``,
+    ``--input`` given. Otherwise None: typer parses them and gives its own help and errors."""
+    args: dict[str, Any] = {}
+    k = 0
+    while k < len(argv):
+        name, eq, value = argv[k].partition("=") if argv[k].startswith("--") else (argv[k], "", "")
+        if name in FLAG_OPTIONS and not eq:
+            param, parsed = FLAG_OPTIONS[name], True
+        elif name in VALUE_OPTIONS:
+            if not eq:
+                k += 1
+                if k == len(argv):
+                    return None
+                value = argv[k]
+            if not value or value.startswith("-"):
+                return None
+            param = VALUE_OPTIONS[name]
+            parsed = value if param == "mode" else Path(value)
+        else:
+            return None
+        if param in args:
+            return None
+        args[param] = parsed
+        k += 1
+    return args if "input" in args else None
+
+
+def register(app: typer.Typer) -> None:
+    from typing import Annotated
+
+    import typer
+
+    def check(input: Path, output: Path | None = None, mode: str = "both", skip_invalid: bool = False) -> None:
+        run(input, output, mode, skip_invalid)
+
+    # typer reads these (as objects: this module's string annotations could not see the local import)
+    check.__annotations__ = {
+        "input": Annotated[Path, typer.Option("--input", "-i", help="JSONL with prompt, response, instruction_id_list, kwargs")],
+        "output": Annotated[Path | None, typer.Option("--output", "-o", help="write per-row verdicts here (JSONL, streamed)")],
+        "mode": Annotated[str, typer.Option("--mode", help="strict, loose or both")],
+        "skip_invalid": Annotated[bool, typer.Option("--skip-invalid", help="skip malformed rows (counted in the report) instead of stopping")],
+        "return": None,
+    }  # fmt: skip
+    check.__doc__ = run.__doc__
+    app.command("check")(check)
 
 
 def _write_meta(output: Path, input: Path, modes: tuple[str, ...]) -> None:
@@ -222,5 +279,3 @@ def _write_meta(output: Path, input: Path, modes: tuple[str, ...]) -> None:
     output.with_name(output.name + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("check")(check)
