@@ -102,3 +102,28 @@ def test_other_commands_still_registered() -> None:
     assert res.returncode == 0
     for name in ("check", "checkers", "data", "score", "serve"):
         assert f" {name} " in res.stdout
+
+
+def test_equal_rows_share_verdicts_and_different_kwargs_do_not(tmp_path: Path) -> None:
+    """Rows equal in prompt, response, ids and kwargs are judged once; a row that differs only in its
+    kwargs or only in its response is judged on its own."""
+    base = {"prompt": "p", "response": "one two three four five",
+            "instruction_id_list": ["length_constraints:number_words"],
+            "kwargs": [{"num_words": 5, "relation": "at least"}]}
+    rows = [
+        {**base, "key": 1},
+        {**base, "key": 2, "kwargs": [{"num_words": 5, "relation": "less than"}]},
+        {**base, "key": 3},
+        {**base, "key": 4, "kwargs": [{"num_words": 6, "relation": "at least"}]},
+        {**base, "key": 5, "response": "one two three four"},
+        {**base, "key": 6, "response": "one two three four five six"},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows * 2), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    res = _verif("check", "--input", str(src), "--output", str(out), "--mode", "strict")
+    assert res.returncode == 0, res.stderr
+    got = [json.loads(x)["strict"] for x in out.read_text(encoding="utf-8").splitlines()]
+    # 5 words: at least 5 yes, less than 5 no, at least 6 no; 4 words: at least 5 no; 6 words: yes
+    want = [[True], [False], [True], [False], [False], [True]]
+    assert got == want * 2

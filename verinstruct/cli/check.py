@@ -13,6 +13,7 @@ goes through typer, whose messages stay the only ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -40,6 +41,8 @@ class Row:
     response: str
     ids: list[str]
     constraints: list[Constraint]
+    #: digest of what decides the verdicts (prompt, response, ids, kwargs): equal rows are judged once
+    same_as: bytes = b""
 
 
 def parse_row(line_no: int, raw: str) -> Row:
@@ -50,7 +53,9 @@ def parse_row(line_no: int, raw: str) -> Row:
         raise RowError(f"line {line_no}: invalid JSON ({e.msg} at column {e.colno})") from None
     r = parse_ifeval_row(obj, f"line {line_no}", response=True)
     assert r.response is not None
-    return Row(line_no, r.key, r.prompt, r.response, r.instruction_id_list, r.constraints)
+    judged = f"{r.prompt}\0{r.response}\0{r.instruction_id_list!r}\0{r.kwargs!r}"
+    digest = hashlib.blake2b(judged.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return Row(line_no, r.key, r.prompt, r.response, r.instruction_id_list, r.constraints, digest)
 
 
 @dataclass
@@ -70,13 +75,21 @@ class Tally:
     def add(self, ids: list[str], results: dict[str, list[bool | None]]) -> None:
         self.rows += 1
         self.inst_total += len(ids)
-        self.by_id_total.update(ids)
+        by_id_total = self.by_id_total
+        for i in ids:
+            by_id_total[i] += 1
         for mode, verdicts in results.items():
-            self.prompt_pass[mode] += all(v is True for v in verdicts)
-            self.inst_pass[mode] += sum(v is True for v in verdicts)
-            self.undecided[mode] += sum(v is None for v in verdicts)
-            per = self.by_id_pass.setdefault(mode, Counter())
-            per.update(i for i, v in zip(ids, verdicts, strict=True) if v is True)
+            passed = verdicts.count(True)  # verdicts are True, False or None: count() compares with ==
+            self.prompt_pass[mode] += passed == len(verdicts)
+            self.inst_pass[mode] += passed
+            if None in verdicts:
+                self.undecided[mode] += verdicts.count(None)
+            per = self.by_id_pass.get(mode)
+            if per is None:
+                per = self.by_id_pass[mode] = Counter()
+            for i, v in zip(ids, verdicts, strict=True):
+                if v is True:
+                    per[i] += 1
 
 
 def _iter_rows(fh: IO[bytes], skip_invalid: bool, tally: Tally) -> Iterator[Row]:
@@ -97,12 +110,15 @@ def _iter_rows(fh: IO[bytes], skip_invalid: bool, tally: Tally) -> Iterator[Row]
 
 
 CHUNK = 256  # rows judged together: batched language detection, bounded memory
+MEMO_ROWS = 1 << 20  # verdicts kept per distinct row (32-byte key + small lists), so equal rows are judged once
 
 
-def _judged(rows: Iterator[Row], modes: tuple[Mode, ...]) -> Iterator[tuple[Row, dict[str, list[bool | None]]]]:
-    """Each row with its verdicts per mode, in input order, judged CHUNK rows at a time through the batch
-    path. An error raised by ``rows`` (a bad row, undecodable bytes) is re-raised after every row before
-    it has been yielded, as row-by-row evaluation would have written them."""
+def _judged(rows: Iterator[Row], modes: tuple[Mode, ...]) -> Iterator[list[tuple[Row, dict[str, list[bool | None]]]]]:
+    """The rows with their verdicts per mode, in input order, one list per CHUNK rows judged together through
+    the batch path. A row equal to one judged before (same prompt, response, ids and kwargs: checkers are
+    pure) takes its verdicts. An error raised by ``rows`` (a bad row, undecodable bytes) is re-raised after
+    every row before it has been yielded, as row-by-row evaluation would have written them."""
+    memo: dict[bytes, dict[str, list[bool | None]]] = {}
     while True:
         chunk: list[Row] = []
         error: Exception | None = None
@@ -113,10 +129,18 @@ def _judged(rows: Iterator[Row], modes: tuple[Mode, ...]) -> Iterator[tuple[Row,
                     break
         except Exception as e:
             error = e
-        batch = [(r.constraints, r.response, r.prompt) for r in chunk]
-        verdicts = evaluate_rows_modes(batch, modes)
-        for k, row in enumerate(chunk):
-            yield row, {m: [v.passed for v in verdicts[m][k]] for m in modes}
+        new: dict[bytes, Row] = {}
+        for r in chunk:
+            if r.same_as not in memo:
+                new.setdefault(r.same_as, r)
+        if new:
+            batch = [(r.constraints, r.response, r.prompt) for r in new.values()]
+            verdicts = evaluate_rows_modes(batch, modes)
+            if len(memo) + len(new) > MEMO_ROWS:
+                memo.clear()
+            for k, key in enumerate(new):
+                memo[key] = {m: [v.passed for v in verdicts[m][k]] for m in modes}
+        yield [(row, memo[row.same_as]) for row in chunk]
         if error is not None:
             raise error
         if len(chunk) < CHUNK:
@@ -191,17 +215,19 @@ def run(input: Path, output: Path | None = None, mode: str = "both", skip_invali
             except OSError as e:
                 raise _fail(f"cannot write {str(output)!r}: {e.strerror or e}") from None
         with fh, Progress(total, "check") as progress:
-            for row, results in _judged(_iter_rows(fh, skip_invalid, tally), modes):
-                tally.add(row.ids, results)
+            for judged in _judged(_iter_rows(fh, skip_invalid, tally), modes):
+                for row, results in judged:
+                    tally.add(row.ids, results)
+                    if out is not None:
+                        rec: dict[str, Any] = {}
+                        if row.key is not None:
+                            rec["key"] = row.key
+                        rec["instruction_id_list"] = row.ids
+                        rec.update(results)
+                        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 if out is not None:
-                    rec: dict[str, Any] = {}
-                    if row.key is not None:
-                        rec["key"] = row.key
-                    rec["instruction_id_list"] = row.ids
-                    rec.update(results)
-                    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                    out.flush()
-                progress.update(1)
+                    out.flush()  # each judged chunk at once: what is written is all a rerun needs
+                progress.update(len(judged))
     except RowError as e:
         raise _fail(f"{input}: {e}") from None
     finally:
