@@ -8,11 +8,12 @@ whitespace, very long), drawn with a seeded ``random.Random`` so the file is the
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,28 +75,40 @@ def load_rows(path: Path = REF) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def perturbed_rows(n_rows: int, seed: int = 0, rows: list[dict] | None = None) -> list[dict]:
-    """``n_rows`` IFBench-format rows (``key``, ``prompt``, ``instruction_id_list``, ``kwargs``, ``response``,
-    plus ``perturbation``), cycling over the sample rows; the non-runnable ids are left out."""
+def _iter_perturbed(seed: int, rows: list[dict]) -> Iterator[dict]:
+    """The perturbed rows in order, without end: generation step ``k`` uses sample row ``k mod len(rows)``
+    (left out when none of its ids is runnable), its perturbation cycling before it is drawn at random."""
     rng = random.Random(seed)
-    rows = rows if rows is not None else load_rows()
     names = list(PERTURBATIONS)
-    out = []
-    for k in range(n_rows):
+    for k in itertools.count():
         r = rows[k % len(rows)]
         keep = [j for j, i in enumerate(r["instruction_id_list"]) if i not in NOT_RUNNABLE]
         if not keep:
+            yield {}
             continue
         name = names[k % len(names)] if k < len(rows) * len(names) else rng.choice(names)
-        out.append({
+        yield {
             "key": f"{r['key']}/{k}",
             "prompt": r["prompt"],
             "instruction_id_list": [r["instruction_id_list"][j] for j in keep],
             "kwargs": [r["kwargs"][j] for j in keep],
             "response": PERTURBATIONS[name](r["response"], rng),
             "perturbation": name,
-        })  # fmt: skip
-    return out
+        }  # fmt: skip
+
+
+def perturbed_rows(n_rows: int, seed: int = 0, rows: list[dict] | None = None) -> list[dict]:
+    """The rows of the first ``n_rows`` generation steps (``key``, ``prompt``, ``instruction_id_list``,
+    ``kwargs``, ``response``, plus ``perturbation``), cycling over the sample rows; the steps on a row
+    without runnable ids are left out, so there are fewer than ``n_rows``."""
+    steps = itertools.islice(_iter_perturbed(seed, rows if rows is not None else load_rows()), n_rows)
+    return [r for r in steps if r]
+
+
+def perturbed_file(n_rows: int, seed: int = 0) -> list[dict]:
+    """Exactly ``n_rows`` rows: the first ones :func:`perturbed_rows` gives (the whole-process benchmark's
+    file: 7,911 rows, 27 per sample row as IFEval's is)."""
+    return list(itertools.islice((r for r in _iter_perturbed(seed, load_rows()) if r), n_rows))
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
