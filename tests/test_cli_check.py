@@ -114,3 +114,14 @@ def test_checkers_list_and_show() -> None:
     assert schema["required"] == ["keyword", "frequency", "relation"]
     r = runner.invoke(app, ["checkers", "show", "keywords:frequncy"])
     assert r.exit_code == 2 and "did you mean" in r.output and "keywords:frequency" in r.output
+
+
+def test_control_characters_from_data_are_escaped_on_the_terminal(tmp_path: Path) -> None:
+    """A row's text reaches stderr in messages (an unknown instruction id here): an ESC sequence from the
+    data is printed as ``\\x1b``, never sent raw to the user's terminal."""
+    evil = "nope\x1b[2J\x1b]0;pwned\x07"
+    lines = [json.dumps({**GOOD, "instruction_id_list": [evil]}), json.dumps({**GOOD, "key": 2})]
+    r = runner.invoke(app, ["check", "--input", str(_write(tmp_path, lines)), "--skip-invalid"])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output and "\x07" not in r.output
+    assert "\\x1b[2J" in r.output

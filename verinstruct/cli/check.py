@@ -178,7 +178,10 @@ def _report(t: Tally) -> None:
 
 
 def _echo_err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """Messages quote rows (ids, kwargs values): control characters from data are escaped, never sent raw."""
+    from verinstruct.progress import terminal_safe
+
+    print(terminal_safe(message), file=sys.stderr, flush=True)
 
 
 def _fail(message: str) -> SystemExit:
