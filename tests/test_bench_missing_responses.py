@@ -87,6 +87,7 @@ def test_fail_scores_the_authors_numbers(tmp_path: Path, authors: dict[str, dict
         for name, (passed, total) in _rates(authors, mode, list(authors)).items():
             assert (summary["metrics"][name]["passed"], summary["metrics"][name]["total"]) == (passed, total), name
     assert summary["metrics"]["prompt_strict"]["total"] == 300  # the 7 stay in the denominator, as run_eval.py
+    assert "7 with no response, scored as failing (--missing-responses fail)" in output  # the printed table
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["generation"]["missing_responses"] == "fail"
 
@@ -98,6 +99,7 @@ def test_skip_leaves_them_out_of_every_total(tmp_path: Path, authors: dict[str, 
     assert ids == set(authors) - set(MISSING)
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())["benchmarks"]["ifbench"]
     assert summary["missing_responses"] == {"policy": "skip", "count": 7}
+    assert "(293 samples; 7 with no response, left out (--missing-responses skip))" in output
     answered = [k for k in authors if k not in MISSING]
     for mode in ("strict", "loose"):
         for name, (passed, total) in _rates(authors, mode, answered).items():
