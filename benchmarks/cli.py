@@ -300,6 +300,7 @@ def eval_cmd(
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="requests in flight at once (openai; default 32)")] = None,
     thinking: Annotated[str, typer.Option("--thinking", help="strip: score the answer after </think>; keep: score everything")] = "strip",
     responses: Annotated[Path | None, typer.Option("--responses", help="score these generations instead of running a model")] = None,
+    missing_responses: Annotated[str, typer.Option("--missing-responses", help="with --responses, a sample with no response: error (refuse the file), fail (every constraint False, in every total, as the IFEval/IFBench authors' run_eval.py), skip (left out of every total); counted in summary.json")] = "error",
     data: Annotated[list[str] | None, typer.Option("--data", help="local benchmark data: PATH, or NAME=PATH with several benchmarks")] = None,
     verifier_spec: Annotated[str, typer.Option("--verifier", help="LLM judge for soft constraints (BACKEND:MODEL)", rich_help_panel="Judge")] = "transformers:default",
     verifier_url: Annotated[list[str] | None, typer.Option("--verifier-base-url", help="OpenAI-compatible endpoint for the judge (repeatable)", rich_help_panel="Judge")] = None,
@@ -353,6 +354,13 @@ def eval_cmd(
             raise BenchmarkError(f"--judge-mode must be score or generate, got {judge_mode!r}")
         if overwrite and force_resume:
             raise BenchmarkError("--overwrite and --force-resume exclude each other")
+        from benchmarks.responses import MISSING_POLICIES
+
+        if missing_responses not in MISSING_POLICIES:
+            raise BenchmarkError(f"--missing-responses must be one of {', '.join(MISSING_POLICIES)}, "
+                                 f"got {missing_responses!r}")
+        if responses is None and missing_responses != "error":
+            raise BenchmarkError("--missing-responses applies only with --responses")
         mopts = ModelOptions(api_key=api_key, revision=revision, dtype=dtype, device=device,
                              trust_remote_code=trust_remote_code, chat_template=chat_template,
                              no_chat_template=no_chat_template, tensor_parallel_size=tensor_parallel_size,
@@ -383,7 +391,7 @@ def eval_cmd(
             if used:
                 raise BenchmarkError(f"{used[0]} does not apply with --responses (no model is run)")
             generation: dict[str, Any] = {"responses": str(responses), "thinking": thinking,
-                                          "system_prompt": system_prompt}
+                                          "system_prompt": system_prompt, "missing_responses": missing_responses}
         else:
             spec = model_spec(model, base_url)
             check_model_options(spec, mopts, given, base_url)
@@ -412,7 +420,8 @@ def eval_cmd(
             from benchmarks.responses import ResponseFile
 
             rf = ResponseFile(responses)
-            gens: list[Any] = [rf.for_samples(b.name, s) for b, s in loaded]
+            gens: list[Any] = [rf.for_samples(b.name, s, missing=missing_responses) for b, s in loaded]
+            loaded = _apply_missing(loaded, gens, missing_responses, responses)
         else:
             backend = _build_model(spec, base_url, backend_kwargs(
                 spec, mopts, seed=seed, batch_size=batch_size or 8, concurrency=concurrency or 32,
@@ -430,7 +439,10 @@ def eval_cmd(
             stopped = stopped or res.stopped
             results.append(res)
         summary = _summary(results, spec, generation, judge, scorers,
-                           data_sha256={b.name: samples_sha256(samples) for b, samples in loaded})
+                           data_sha256={b.name: samples_sha256(samples) for b, samples in loaded},
+                           missing={b.name: (missing_responses, len(g.missing)) for (b, _), g in zip(loaded, gens,
+                                                                                                     strict=True)}
+                           if responses is not None else None)
         table = _write(out, summary)
         judge_stats = scorers.judged.verifier.stats if scorers.used else None
     except KeyboardInterrupt:
@@ -525,9 +537,29 @@ def _done_counts(out: Path, loaded: list[tuple[Any, list[Any]]]) -> dict[str, in
     return counts
 
 
+def _apply_missing(loaded: list[tuple[Any, list[Any]]], gens: list[Any], policy: str, path: Path
+                   ) -> list[tuple[Any, list[Any]]]:
+    """Say on stderr how many samples have no response in ``path`` and what ``--missing-responses`` does with
+    them; under ``skip`` they are left out of the samples run (and so of every total and the data hash)."""
+    out = []
+    for (bench, samples), gen in zip(loaded, gens, strict=True):
+        if gen.missing:
+            what = ("scored as failing every constraint" if policy == "fail" else "left out of every total")
+            typer.echo(f"verif eval: {bench.name}: {len(gen.missing)} samples have no response in {path} "
+                       f"(ids {', '.join(gen.missing[:8])}{' ...' if len(gen.missing) > 8 else ''}): {what} "
+                       f"(--missing-responses {policy})", err=True)
+        if policy == "skip" and gen.missing:
+            drop = set(gen.missing)
+            samples = [s for s in samples if s.id not in drop]
+        out.append((bench, samples))
+    return out
+
+
 def _summary(results: list[Any], spec: str, generation: dict[str, Any], judge: dict[str, Any],
-             scorers: _Scorers, data_sha256: dict[str, str] | None = None) -> dict[str, Any]:
-    """``build_summary`` plus what it cannot know: failed generations per benchmark, and whether the judge ran."""
+             scorers: _Scorers, data_sha256: dict[str, str] | None = None,
+             missing: dict[str, tuple[str, int]] | None = None) -> dict[str, Any]:
+    """``build_summary`` plus what it cannot know: failed generations per benchmark, whether the judge ran, and
+    (with ``--responses``) how many samples had no response and what was done with them."""
     from benchmarks.report import build_summary
 
     if not judge.get("no_llm"):
@@ -540,6 +572,10 @@ def _summary(results: list[Any], spec: str, generation: dict[str, Any], judge: d
         entry["failed_generation"] = len(r.failed)
         if r.missing:
             entry["not_generated"] = r.missing
+        if missing is not None and r.benchmark.name in missing:
+            policy, n = missing[r.benchmark.name]
+            scored = sum(1 for rec in r.records if rec.get("missing_response"))
+            entry["missing_responses"] = {"policy": policy, "count": n if policy == "skip" else scored}
     return summary
 
 

@@ -98,6 +98,10 @@ def markdown(summary: Mapping[str, Any]) -> str:
             head += f"; {b['failed_generation']} more failed generation, not scored"
         if b.get("not_generated"):
             head += f"; {b['not_generated']} not generated"
+        gap = b.get("missing_responses") or {}
+        if gap.get("count"):
+            head += (f"; {gap['count']} with no response, " + ("scored as failing" if gap.get("policy") == "fail"
+                                                                else "left out") + f" (--missing-responses {gap['policy']})")
         lines += [f"## {name} ({head})", "", "| metric | rate % (passed/total) |", "| --- | --- |"]
         lines += [f"| {m}{' (mean, not %)' if m in means else ''} | {fmt(b['metrics'][m], m in means)} |"
                   for m in shown]

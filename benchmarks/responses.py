@@ -14,8 +14,14 @@ Two row shapes are read (JSONL):
 A sample takes the row with its id (``key``/``id``), else the row with its exact first user prompt, else
 the row on the same line as the sample's row in the benchmark data when its prompt is nearly the same
 (difflib ratio >= 0.9: Google's response files are line-aligned with ``input_data.jsonl``, and in the GPT-4
-file one prompt was reworded after the responses were made). Each such match is reported on stderr; a
-sample with no response at all is an error.
+file one prompt was reworded after the responses were made). Each such match is reported on stderr.
+
+A sample with no response (no row, or a turn whose response is null) is handled by ``--missing-responses``
+(:data:`MISSING_POLICIES`): ``error`` (the default) refuses the file, naming how many and the first ids;
+``fail`` scores every constraint of that turn False without running a checker, as the authors' IFEval/IFBench
+``run_eval.py`` does (``evaluation_lib.empty_output``: the prompt stays in every total, all instructions
+False); ``skip`` leaves the sample out of the run (and of every total). Either way the summary counts them.
+AllenAI's IFBench ``sample_output.jsonl`` has no response for 7 test prompts (keys 268-274).
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from benchmarks.base import BenchmarkError, Sample
 from benchmarks.runner import GenRequest
 from verifier.backends.base import GenResult
 from verinstruct.jsonl import JSONLineError, iter_lines
+
+#: what ``--missing-responses`` may say (see the module docstring); the first is the default
+MISSING_POLICIES = ("error", "fail", "skip")
 
 #: a line-matched response's prompt must be at least this similar to the sample's (a rewording, not another prompt)
 MIN_SIMILARITY = 0.9
@@ -89,9 +98,12 @@ class ResponseFile:
                               "prompt": row.get("prompt"),
                               "benchmark": row.get("benchmark"), "texts": texts})
 
-    def for_samples(self, benchmark: str, samples: Sequence[Sample], positions: Sequence[int] | None = None
-                    ) -> ResponseGenerator:
-        """Match every sample to a row (see module docstring); ``positions[i]`` is sample i's data row index."""
+    def for_samples(self, benchmark: str, samples: Sequence[Sample], positions: Sequence[int] | None = None,
+                    missing: str = "error") -> ResponseGenerator:
+        """Match every sample to a row (see module docstring); ``positions[i]`` is sample i's data row index.
+
+        ``missing`` is the ``--missing-responses`` policy; with ``fail`` or ``skip`` the generator's
+        :attr:`ResponseGenerator.missing` lists the ids of samples lacking a response for some turn."""
         rows = [r for r in self.rows if r["benchmark"] in (None, benchmark)]
         by_id = {r["id"]: r for r in rows if r["id"] is not None}
         by_prompt: dict[str, dict[str, Any]] = {}
@@ -114,20 +126,29 @@ class ResponseFile:
                                      f"{s.id!r} but its prompt is a different one")
             used.add(id(r))
             table[s.id] = r["texts"]
+        absent: list[str] = []
         for i in unmatched:
             s = samples[i]
             pos = positions[i] if positions is not None else i
             r = self.rows[pos] if pos < len(self.rows) else None
             if r is None or id(r) in used or r["benchmark"] not in (None, benchmark) or (
                     r["id"] is not None and r["id"] != s.id) or _similarity(r["prompt"], _first_prompt(s)) < MIN_SIMILARITY:
-                raise BenchmarkError(
-                    f"--responses {self.path}: no response for {benchmark} sample {s.id!r} (no row with that id, "
-                    "its prompt, or on its line)")
+                absent.append(s.id)
+                continue
             used.add(id(r))
             table[s.id] = r["texts"]
             print(f"verif eval: {benchmark} sample {s.id!r} matched by line ({self.path.name} line {r['line']}); "
                   "its prompt differs", file=sys.stderr)
-        return ResponseGenerator(table, str(self.path))
+        if absent and missing == "error":
+            raise BenchmarkError(
+                f"--responses {self.path}: no response for {len(absent)} {benchmark} sample(s) ({_ids(absent)}: no "
+                "row with that id, its prompt, or on its line); --missing-responses fail scores them as failing "
+                "every constraint, as the authors' code does, skip leaves them out")
+        for sid in absent:
+            table[sid] = []
+        lacking = [s.id for s in samples if missing != "error" and any(
+            t >= len(table[s.id]) or table[s.id][t] is None for t in range(len(s.turns)))]
+        return ResponseGenerator(table, str(self.path), missing if lacking else "error", lacking)
 
 
 def _multi_if_steps(path: Path, files: Sequence[Path]) -> list[dict[str, Any]]:
@@ -161,6 +182,11 @@ def _similarity(a: str | None, b: str | None) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
+def _ids(ids: Sequence[str], shown: int = 5) -> str:
+    head = ", ".join(repr(i) for i in ids[:shown])
+    return f"ids {head}" + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
 def _first_prompt(s: Sample) -> str | None:
     for m in s.turns[0].messages if s.turns else ():
         if m.get("role") == "user":
@@ -169,14 +195,26 @@ def _first_prompt(s: Sample) -> str | None:
 
 
 class ResponseGenerator:
-    def __init__(self, table: Mapping[str, Sequence[str | None]], source: str) -> None:
-        self.table, self.source = table, source
+    """Stored responses as a :class:`benchmarks.runner.Generator`.
+
+    ``missing`` lists the samples lacking a response for some turn (only under ``fail`` or ``skip``); under
+    ``fail`` such a turn comes back as ``""`` with finish reason :data:`benchmarks.runner.MISSING_RESPONSE`,
+    which the runner scores as failing every constraint; otherwise it is a failed generation, as before."""
+
+    def __init__(self, table: Mapping[str, Sequence[str | None]], source: str, policy: str = "error",
+                 missing: Sequence[str] = ()) -> None:
+        self.table, self.source, self.policy, self.missing = table, source, policy, list(missing)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        from benchmarks.runner import MISSING_RESPONSE
+
         out = []
         for r in requests:
             texts = self.table[r.sample_id]
             text = texts[r.turn] if r.turn < len(texts) else None
-            out.append(GenResult(text, None if text is not None else
-                                 f"{self.source}: no response for turn {r.turn + 1}", "stop"))
+            if text is None and self.policy == "fail":
+                out.append(GenResult("", None, MISSING_RESPONSE))
+            else:
+                out.append(GenResult(text, None if text is not None else
+                                     f"{self.source}: no response for turn {r.turn + 1}", "stop"))
         return out

@@ -10,6 +10,8 @@ deterministic generation, ends with byte-identical sample files and the same num
 Records hold no timings (they would differ between runs); throughput goes to the progress bar only.
 A sample whose generation failed is stored with ``"failed": "turn N: error"`` and no scores; it counts in no
 metric and the next run on the folder generates it again (the file is then rewritten in sample order).
+A stored-response turn with no response under ``--missing-responses fail`` is not checked: its record says
+``"missing_response": true`` and every constraint of the turn is False (see ``benchmarks.responses``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from benchmarks.base import Benchmark, Sample
 from verifier.backends.base import GenerationConfig, GenResult, Messages
 
 THINKING = ("strip", "keep")
+
+#: finish reason of a stored-response turn that has no response, under ``--missing-responses fail``: the turn
+#: is not checked; every constraint is False (the authors' ``empty_output``) and the record says
+#: ``"missing_response": true``, so it is counted, never taken for an answer
+MISSING_RESPONSE = "missing_response"
+FAILED_AS_MISSING = "no response (--missing-responses fail: scored as failing, as the authors' run_eval.py does)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +176,9 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
                     error = " ".join((res.error or "no text returned").split())
                     failed[i] = f"turn {t + 1}: {error}"
                     entry.update(response=None, scored_text=None, thinking=None, error=error)
+                elif res.finish_reason == MISSING_RESPONSE:
+                    entry.update(response=None, scored_text=None, thinking=None, error=None, missing_response=True)
+                    convs[i].append({"role": "assistant", "content": ""})
                 else:
                     scored, how = remove_thinking(res.text, opts.thinking)
                     entry.update(response=res.text, scored_text=scored, thinking=how, error=None)
@@ -177,7 +188,11 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
             turns_out[i].append(entry)
     # score every turn of the generated samples that has an instance, once per mode, in one batch per mode
     todo = [(i, t) for i, s in enumerate(chunk) if failed[i] is None
-            for t, turn in enumerate(s.turns) if turn.instance is not None]
+            for t, turn in enumerate(s.turns) if turn.instance is not None and not turns_out[i][t].get("missing_response")]
+    for i, s in enumerate(chunk):
+        for t, turn in enumerate(s.turns):
+            if failed[i] is None and turn.instance is not None and turns_out[i][t].get("missing_response"):
+                turns_out[i][t]["scores"] = {mode: _failing(turn.instance) for mode in bench.modes}
     insts = [chunk[i].turns[t].instance for i, t in todo]
     needs_llm = any(c.needs_llm for inst in insts for c in inst.constraints)  # type: ignore[union-attr]
     for mode in bench.modes:
@@ -199,8 +214,20 @@ def run_chunk(bench: Benchmark, chunk: Sequence[Sample], generator: Generator,
         rec: dict[str, Any] = {"id": s.id, "benchmark": bench.name, "meta": dict(s.meta), "turns": turns_out[i]}
         if failed[i] is not None:
             rec["failed"] = failed[i]
+        elif any(e.get("missing_response") for e in turns_out[i]):
+            rec["missing_response"] = True
         records.append(rec)
     return records, tokens
+
+
+def _failing(inst: Any) -> dict[str, Any]:
+    """The scores of a turn with no response under ``--missing-responses fail``: every constraint False."""
+    from checkers.base import Verdict
+    from verinstruct.scoring import ConstraintResult, ScoredResponse
+
+    return ScoredResponse(inst.id, tuple(ConstraintResult(c.name, c.kind, c.check_type,
+                                                          Verdict(False, FAILED_AS_MISSING), c.text)
+                                         for c in inst.constraints)).to_dict()
 
 
 def run_benchmark(bench: Benchmark, samples: Sequence[Sample], generator: Generator | None,
