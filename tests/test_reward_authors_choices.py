@@ -164,3 +164,32 @@ def test_the_reward_service_takes_the_options_by_name() -> None:
 
     cfg = reward_config({"judge_sees": "name"}, {"soft_when_none": "judge", "rule_llm_code": "rule"})
     assert (cfg.soft_when_none, cfg.rule_llm_code, cfg.judge_sees) == ("judge", "rule", "name")
+
+
+def test_verl_keyword_arguments_carry_the_options_by_name() -> None:
+    from rl.reward import split_options
+
+    opts = split_options({"soft_when_none": "judge", "rule_llm_code": "rule", "judge_sees": "name",
+                          "reward_router_address": None})
+    assert opts == {"soft_when_none": "judge", "rule_llm_code": "rule", "judge_sees": "name"}
+    with pytest.raises(RewardOptionError, match="judge_see\\b"):
+        split_options({"judge_see": "name"})
+
+
+def test_the_rl_readme_lists_every_reward_option() -> None:
+    """``rl/README.md``'s **Options** paragraph names each option the reward accepts (and its departures
+    section names the three that reproduce the authors)."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from rl.reward import _OWN_KEYS, _REWARD_KEYS
+
+    text = (Path(__file__).resolve().parents[1] / "rl" / "README.md").read_text(encoding="utf-8")
+    options = text.split("**Options**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", options))
+    assert set(_REWARD_KEYS) | set(_OWN_KEYS) <= named
+    assert {f.name for f in dataclasses.fields(RewardConfig)} <= set(_REWARD_KEYS)
+    departures = text.split("**Departures from the authors' reward**", 1)[1].split("**Options**", 1)[0]
+    for choice in ("soft_when_none=judge", "rule_llm_code=rule", "judge_sees=name"):
+        assert choice in departures

@@ -24,6 +24,12 @@ Per (instance, response):
    For ``verif``/``prob`` soft constraints whose dataset code calls ``llm_*`` are, like in the paper, judged
    by their text in the joint judgement (``soft_code="judge"``); ``soft_code="run"`` runs their code instead
    and multiplies each of their verdicts into the soft factor. ``mean``/``all`` always run the code.
+
+   Three options reproduce the authors' reward where this one differs by choice (``rl/README.md``,
+   "Departures"): ``soft_when_none="judge"`` (a row without soft constraints still gets the joint judgement,
+   of an empty list), ``rule_llm_code="rule"`` (``[rule]`` code calling ``llm_*`` is a hard check run in the
+   sandbox) and ``judge_sees="name"`` (the joint judgement lists the checker names, ``str(list)``); see
+   :func:`judged_instance`.
 3. **Undecided verdicts** (``passed=None``: a sandbox timeout, an unparsable judge answer, ...) follow
    ``RewardConfig.undecided``: ``fail`` (counted as failed), ``drop`` (left out of the rate/factor; a sample
    with a factor whose constraints are all undecided is masked) or ``mask`` (any undecided verdict masks the
