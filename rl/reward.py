@@ -218,7 +218,8 @@ class BatchedReward:
 
     def _claim_key(self, sample: Sample) -> str | None:
         """The node-wide claim for this judgement (None: no claims, nothing to judge, or already in the memo)."""
-        if self.claims is None or not sample.instance.counts()["soft"] or self._in_memo(sample):
+        judged = sample.instance.counts()["soft"] or self.config.soft_when_none == "judge"  # the judge is asked
+        if self.claims is None or not judged or self._in_memo(sample):
             return None
         inst = sample.instance
         return self.claims.key(inst.id, inst.prompt, repr(inst.constraints), sample.response, sample.prefilled,
