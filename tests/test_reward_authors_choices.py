@@ -85,6 +85,7 @@ def test_soft_when_none_judge_calls_the_judge_with_an_empty_list(item: str, auth
     judge = ScriptedJudge(item)
     r = _reward(RULES_ONLY, RewardConfig(soft_when_none="judge", judge_sees="name"), judge)
     assert r.score == authors and r.soft_total == 0 and r.hard_total == 2
+    assert r.undecided == (item == "I cannot tell.")  # the unparsable answer is visible, not a silent 0
     [prompt] = judge.prompts
     assert "[约束]\n[]\n" in prompt  # str([]) where the authors' f-string puts {checkers}
     # the list is empty with judge_sees=text too: nothing under the constraints heading
@@ -95,6 +96,8 @@ def test_soft_when_none_judge_calls_the_judge_with_an_empty_list(item: str, auth
 
 
 def test_default_soft_factor_is_one_without_soft_constraints_and_nothing_is_judged() -> None:
+    assert (RewardConfig().soft_when_none, RewardConfig().rule_llm_code, RewardConfig().judge_sees) == \
+        ("one", "soft", "text")
     judge = ScriptedJudge("[[0]]")
     r = _reward(RULES_ONLY, RewardConfig(), judge)
     assert r.score == 0.5 and r.soft_score == 1.0 and judge.prompts == []
