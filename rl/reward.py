@@ -9,7 +9,8 @@ Configuration comes as keyword arguments (verl: ``reward.custom_reward_function.
 unknown option is an error naming it and the allowed ones (verl's own extra keys aside):
 
 * ``formula``, ``undecided``, ``unfinished_think``, ``soft_code``, ``mode`` (registry checkers: strict/loose),
-  ``think_prefilled``: see :mod:`verinstruct.reward`;
+  ``think_prefilled``, and the authors' choices ``soft_when_none``, ``rule_llm_code``, ``judge_sees``: see
+  :mod:`verinstruct.reward`;
 * ``verifier``: a verifier spec (``openai:IF-Verifier-7B``, ``transformers:default``) or ``none``; default from
   ``$VERINSTRUCT_VERIFIER``. Required: with neither, construction fails (``none`` must be said explicitly,
   because every soft constraint then comes back undecided and ``undecided=fail`` scores it 0);
@@ -44,7 +45,8 @@ from rl.claims import Claims
 from verinstruct.reward import RewardConfig, RewardResult, reward_batch, undecided_result
 from verinstruct.schema import Instance, SchemaError
 
-_REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode", "think_prefilled")
+_REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode", "think_prefilled", "soft_when_none",
+                "rule_llm_code", "judge_sees")
 _OWN_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms",
              "mask_value", "log_batches", "sample_timeout_s")
 #: distinct samples whose results (or pending futures) a BatchedReward keeps for repeats
@@ -216,7 +218,8 @@ class BatchedReward:
 
     def _claim_key(self, sample: Sample) -> str | None:
         """The node-wide claim for this judgement (None: no claims, nothing to judge, or already in the memo)."""
-        if self.claims is None or not sample.instance.counts()["soft"] or self._in_memo(sample):
+        judged = sample.instance.counts()["soft"] or self.config.soft_when_none == "judge"  # the judge is asked
+        if self.claims is None or not judged or self._in_memo(sample):
             return None
         inst = sample.instance
         return self.claims.key(inst.id, inst.prompt, repr(inst.constraints), sample.response, sample.prefilled,

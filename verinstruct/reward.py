@@ -24,6 +24,12 @@ Per (instance, response):
    For ``verif``/``prob`` soft constraints whose dataset code calls ``llm_*`` are, like in the paper, judged
    by their text in the joint judgement (``soft_code="judge"``); ``soft_code="run"`` runs their code instead
    and multiplies each of their verdicts into the soft factor. ``mean``/``all`` always run the code.
+
+   Three options reproduce the authors' reward where this one differs by choice (``rl/README.md``,
+   "Departures"): ``soft_when_none="judge"`` (a row without soft constraints still gets the joint judgement,
+   of an empty list), ``rule_llm_code="rule"`` (``[rule]`` code calling ``llm_*`` is a hard check run in the
+   sandbox) and ``judge_sees="name"`` (the joint judgement lists the checker names, ``str(list)``); see
+   :func:`judged_instance`.
 3. **Undecided verdicts** (``passed=None``: a sandbox timeout, an unparsable judge answer, ...) follow
    ``RewardConfig.undecided``: ``fail`` (counted as failed), ``drop`` (left out of the rate/factor; a sample
    with a factor whose constraints are all undecided is masked) or ``mask`` (any undecided verdict masks the
@@ -35,6 +41,7 @@ Every result has the same parts (:data:`PARTS`), because verl takes the keys of 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +59,14 @@ FORMULAS = ("verif", "prob", "mean", "all")
 UNDECIDED_POLICIES = ("fail", "drop", "mask")
 THINK_POLICIES = ("fail", "mask", "keep")
 SOFT_CODE = ("judge", "run")
+#: a row with no soft constraint: soft factor 1 (``one``), or the authors' joint judgement of an empty list
+SOFT_WHEN_NONE = ("one", "judge")
+#: ``[rule]`` code that calls ``llm_*``: soft (judged, or run into the soft factor) or, as the authors, a rule
+RULE_LLM_CODE = ("soft", "rule")
+#: what the joint judgement lists: each soft constraint's text, or (the authors') the checker names
+JUDGE_SEES = ("text", "name")
+#: the name of the stand-in constraint that carries ``soft_when_none="judge"``'s judgement of an empty list
+EMPTY_JUDGEMENT = "(no soft constraints)"
 #: the parts of every result, in order (``score`` first)
 PARTS = ("score", "hard_pass_rate", "soft_score", "hard_total", "soft_total", "undecided", "masked", "format_ok",
          "truncated", "timeout")
@@ -70,13 +85,25 @@ class RewardConfig:
     #: whether the prompt prefilled ``<think>``: None detects it per sample from the rendered prompt where the
     #: adapter has one (verl's prompt ids), else assumes not; True/False overrides the detection
     think_prefilled: bool | None = None
+    #: the authors' reward, where it differs by choice (``rl/README.md``, "Departures"): ``judge`` calls the judge
+    #: with an empty list for a row without soft constraints; ``rule`` runs ``[rule]`` code that calls ``llm_*``
+    #: as a rule (hard); ``name`` shows the judge the checker names (``['[llm] Desired_Writing_Style']``)
+    soft_when_none: str = "one"
+    rule_llm_code: str = "soft"
+    judge_sees: str = "text"
 
     def __post_init__(self) -> None:
         for name, allowed in (("formula", FORMULAS), ("undecided", UNDECIDED_POLICIES),
-                              ("unfinished_think", THINK_POLICIES), ("soft_code", SOFT_CODE)):
+                              ("unfinished_think", THINK_POLICIES), ("soft_code", SOFT_CODE),
+                              ("soft_when_none", SOFT_WHEN_NONE), ("rule_llm_code", RULE_LLM_CODE),
+                              ("judge_sees", JUDGE_SEES)):
             v = getattr(self, name)
             if v not in allowed:
                 raise ValueError(f"reward {name} must be one of {', '.join(allowed)}, got {v!r}")
+        for name, default in (("soft_when_none", "one"), ("judge_sees", "text")):
+            if getattr(self, name) != default and self.formula not in ("verif", "prob"):
+                raise ValueError(f"reward {name}={getattr(self, name)} changes the joint judgement of formula "
+                                 f"verif/prob; formula {self.formula} has none (use {name}={default})")
         if self.mode not in (None, "strict", "loose"):
             hint = (f" ({self.mode!r} is a verifier decision mode: use the option verifier_mode={self.mode!r})"
                     if self.mode in ("score", "generate") else "")
@@ -133,16 +160,55 @@ def _judged_by_code(c: Constraint) -> bool:
 
 
 def judged_instance(inst: Instance, config: RewardConfig) -> Instance:
-    """The instance as the formula judges it: for verif/prob with ``soft_code='judge'``, soft constraints decided
-    by dataset code become plain llm checks on their text, so that ALL soft constraints go into the one joint
-    item-level judgement (the code is kept in ``LLMCheck.source``)."""
-    if config.granularity != "item" or config.soft_code != "judge":
+    """The instance as the formula judges it (the row itself when nothing changes):
+
+    * ``rule_llm_code='rule'``: ``[rule]`` constraints decided by ``llm_*`` code become hard code checks (run in
+      the sandbox, their LLM calls answered by the verifier), as the authors' reward runs every ``[rule]``;
+    * verif/prob with ``soft_code='judge'``: soft constraints decided by dataset code become plain llm checks on
+      their text, so that ALL soft constraints go into the one joint item-level judgement (the code is kept in
+      ``LLMCheck.source``);
+    * ``judge_sees='name'``: the plain llm checks become ONE whose text is the list of their checker names as
+      the authors' ``llm_score`` prints it (``str(list)``);
+    * ``soft_when_none='judge'``: a row without a joint judgement gets one over an empty list
+      (:data:`EMPTY_JUDGEMENT`; ``[]`` with ``judge_sees='name'``)."""
+    cons = list(inst.constraints)
+    if config.rule_llm_code == "rule":
+        cons = [Constraint(c.name, "hard", c.text, CodeCheck(_source(c.check)), c.tag, c.text_source)
+                if c.tag == "rule" and _judged_by_code(c) and _source(c.check).strip() else c for c in cons]
+    if config.granularity == "item":
+        if config.soft_code == "judge":
+            cons = [Constraint(c.name, c.kind, c.text, LLMCheck(source=_source(c.check)), c.tag, c.text_source)
+                    if _judged_by_code(c) else c for c in cons]
+        if config.judge_sees == "name":
+            cons = _judged_by_name(cons)
+        if config.soft_when_none == "judge" and not any(_joint(c) for c in cons):
+            text = "[]" if config.judge_sees == "name" else ""
+            cons.append(Constraint(EMPTY_JUDGEMENT, "soft", text, LLMCheck(), None, "name"))
+    if tuple(cons) == inst.constraints:
         return inst
-    if not any(_judged_by_code(c) for c in inst.constraints):
-        return inst
-    cons = tuple(Constraint(c.name, c.kind, c.text, LLMCheck(source=_source(c.check)), c.tag, c.text_source)
-                 if _judged_by_code(c) else c for c in inst.constraints)
-    return Instance(inst.id, inst.prompt, cons, inst.messages, inst.source)
+    return Instance(inst.id, inst.prompt, tuple(cons), inst.messages, inst.source)
+
+
+def _joint(c: Constraint) -> bool:
+    """A plain llm check: judged in the joint judgement (verif/prob)."""
+    return c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None
+
+
+def checker_name(c: Constraint) -> str:
+    """The dataset's checker name as written (``[llm] Desired_Writing_Style``): tag and name."""
+    return f"[{c.tag}] {c.name}" if c.tag else c.name
+
+
+def _judged_by_name(cons: list[Constraint]) -> list[Constraint]:
+    """The plain llm checks as one, whose text is ``str([names])``: the authors' ``llm_score`` puts the list
+    itself into its prompt (``llm_call.py``: ``[约束]\n{checkers}``)."""
+    joint = [c for c in cons if _joint(c)]
+    if not joint:
+        return cons
+    names = [checker_name(c) for c in joint]
+    one = Constraint(" + ".join(names), "soft", str(names), LLMCheck(), None, "name")
+    first = cons.index(joint[0])
+    return [one if k == first else c for k, c in enumerate(cons) if k == first or not _joint(c)]
 
 
 def _source(check: Any) -> str:
@@ -268,6 +334,7 @@ def reward_batch_scored(scorer: Scorer, instances: Sequence[Instance], responses
     keys: dict[tuple[str, str, str, str], int] = {}
     todo_inst: list[Instance] = []
     todo_resp: list[str] = []
+    todo_rows: list[Instance] = []  # the rows as given (todo_inst: as judged)
     where: list[tuple[int, int]] = []  # (sample, unique index)
     for name, seq in (("prefilled", prefilled), ("truncated", truncated)):
         if seq is not None and len(seq) != len(responses):
@@ -288,16 +355,27 @@ def reward_batch_scored(scorer: Scorer, instances: Sequence[Instance], responses
         key = (inst.id, inst.prompt, repr(inst.constraints), answer)
         if key not in keys:
             keys[key] = len(todo_inst)
+            todo_rows.append(inst)
             todo_inst.append(judged_instance(inst, config))
             todo_resp.append(answer)
         where.append((k, keys[key]))
     if todo_inst:
         scored = scorer.score_batch(todo_inst, todo_resp, mode=config.mode, granularity=config.granularity)
         results = [formula_score(s, config, i) for s, i in zip(scored, todo_inst, strict=True)]
+        results = [_row_counts(r, o, i) for r, o, i in zip(results, todo_rows, todo_inst, strict=True)]
         for k, u in where:
             out[k] = (results[u], scored[u], todo_inst[u])
     assert all(r is not None for r in out)
     return out  # type: ignore[return-value]
+
+
+def _row_counts(r: RewardResult, row: Instance, judged: Instance) -> RewardResult:
+    """``soft_total`` counts the row's soft constraints (less those ``rule_llm_code='rule'`` made hard), not the
+    stand-ins of ``judge_sees='name'`` (several judged as one) or ``soft_when_none='judge'`` (none judged as one)."""
+    if judged is row:
+        return r
+    n = row.counts()["soft"] - (judged.counts()["hard"] - row.counts()["hard"])
+    return r if n == r.soft_total else dataclasses.replace(r, soft_total=n)
 
 
 def joint_judgement(scored: ScoredResponse, instance: Instance) -> Verdict | None:
