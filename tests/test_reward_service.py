@@ -26,9 +26,10 @@ import pytest
 from rl.prepare import verl_row
 from rl.remote import RemoteReward, RewardClient, RewardServiceError, compute_score, compute_score_async
 from rl.reward import BatchedReward, instance_for
-from rl.service import create_reward_app, openrlhf_response
+from rl.service import EOS_MARKERS, create_reward_app, openrlhf_response
 from verifier.http_guard import Guards, serve_in_thread
 from verinstruct.dataset import read_instances
+from verinstruct.reward import PARTS
 from verinstruct.schema import Instance
 from verinstruct.scorer import Scorer
 
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FIXTURES = HERE / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
 IFEVAL = REPO.parent / "shared" / "data" / "ifeval"
-PART_KEYS = ("score", "hard_pass_rate", "soft_score", "hard_total", "soft_total", "undecided", "masked", "format_ok")
+PART_KEYS = PARTS
 
 
 def _load_fakes() -> Any:
@@ -71,7 +72,7 @@ def fixture_samples() -> list[tuple[Instance, str, str]]:
 
 def in_process(samples: list[tuple[Instance, str, str]], judge_url: str | None, **options: Any) -> list[dict[str, Any]]:
     """The in-process reward's parts for the same ground truths (parsed as verl's reward function does)."""
-    kw: dict[str, Any] = {"verifier": "openai:fake-judge", "base_url": judge_url} if judge_url else {}
+    kw: dict[str, Any] = {"verifier": "openai:fake-judge", "base_url": judge_url} if judge_url else {"verifier": "none"}
     reward = BatchedReward(log_batches=False, **kw, **options)
     try:
         insts = [instance_for(gt, None) for _, gt, _ in samples]
@@ -203,9 +204,21 @@ def _openrlhf_post(url: str, query: str, prompt: str, label: Any) -> dict[str, A
     return asyncio.run(go())
 
 
-def test_openrlhf_remote_rm_protocol(service: str, judge: tuple[str, Any], tokenizer: Any) -> None:
+@pytest.fixture(scope="module")
+def openrlhf_service(judge: tuple[str, Any], tokenizer: Any) -> Iterator[str]:
+    """The service told the policy's end-of-sequence token (`verif rl serve --eos-token`): the embedded
+    SmolLM2's is <|im_start|>, not one of the usual markers."""
+    scorer = Scorer("openai:fake-judge", base_url=[judge[0]])
+    app = create_reward_app(scorer, guards=Guards(api_key="k3y"), eos=EOS_MARKERS + (tokenizer.eos_token,),
+                            close_scorer=True)
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def test_openrlhf_remote_rm_protocol(openrlhf_service: str, judge: tuple[str, Any], tokenizer: Any) -> None:
     import torch
 
+    service = openrlhf_service
     samples = fixture_samples()[:6]
     expected = in_process(samples, judge[0])
     for (inst, gt, response), exp in zip(samples, expected, strict=True):
@@ -234,11 +247,31 @@ def test_openrlhf_remote_rm_protocol(service: str, judge: tuple[str, Any], token
     info = _openrlhf_post(f"{service}/get_reward?api_key=k3y&formula=mean", "P" + "resp", "P", "{not json")
     assert info["extra_logs"]["error"] == [1.0] and info["extra_logs"]["masked"] == [1.0]
     assert "not JSON" in info["errors"][0] and info["rewards"] == [0.0]
+    # a query without its EOS was cut at the length limit: truncated, scored 0 (the in-process rule for verl's
+    # truncated responses); and a template that prefills <think> needs </think> before the answer
+    inst, gt, response = samples[0]
+    assert expected[0]["score"] == 1.0
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": inst.prompt}], tokenize=False,
+                                           add_generation_prompt=True)
+    info = _openrlhf_post(f"{service}/get_reward?api_key=k3y", prompt + response, prompt, gt)
+    assert info["rewards"] == [0.0] and info["extra_logs"]["truncated"] == [1.0]
+    assert info["extra_logs"]["format_ok"] == [0.0]
+    eos = tokenizer.eos_token
+    for think, score in (("", 0.0), ("reasoning</think>\n", 1.0)):
+        info = _openrlhf_post(f"{service}/get_reward?api_key=k3y", prompt + "<think>\n" + think + response + eos,
+                              prompt + "<think>\n", gt)
+        assert info["rewards"] == [score] and info["extra_logs"]["truncated"] == [0.0], think
+    # the same prefilled prompt with think_prefilled=false in the URL: the in-process override
+    info = _openrlhf_post(f"{service}/get_reward?api_key=k3y&think_prefilled=false", prompt + "<think>\n" + response
+                          + eos, prompt + "<think>\n", gt)
+    assert info["extra_logs"]["format_ok"] == [1.0]
 
 
 def test_openrlhf_response_is_the_query_after_its_prompt() -> None:
     assert openrlhf_response("<s>user: hi\nassistant: Hello!<|im_end|>\n", "<s>user: hi\nassistant: ",
-                             ("<|im_end|>",)) == "Hello!"
+                             ("<|im_end|>",)) == ("Hello!", True)
+    assert openrlhf_response("<s>user: hi\nassistant: Hello, and", "<s>user: hi\nassistant: ",
+                             ("<|im_end|>",)) == ("Hello, and", False)
     with pytest.raises(ValueError, match="does not start with its prompt"):
         openrlhf_response("truncated prompt", "the full prompt", ())
 
