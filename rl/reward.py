@@ -192,7 +192,7 @@ class BatchedReward:
                  sample_timeout_s: float = SAMPLE_TIMEOUT_S, **reward: Any) -> None:
         from verinstruct.scorer import Scorer
 
-        self.config = reward_config(reward, _REWARD_KEYS)
+        self.config = reward_config(reward)  # the explicit keyword arguments above took the other options
         self.mask_value = float(mask_value)
         self.log_batches = bool(log_batches)
         self.sample_timeout_s = sample_timeout(sample_timeout_s)
