@@ -10,16 +10,20 @@
       reward.custom_reward_function.path=pkg://rl.remote
       reward.custom_reward_function.name=compute_score_async
       +reward.custom_reward_function.reward_kwargs.reward_url=http://reward-svc:8100
-      +reward.custom_reward_function.reward_kwargs.formula=verif        # any RewardConfig option, by name
+      +reward.custom_reward_function.reward_kwargs.formula=verif        # the in-process reward's options
 
   (the reward manager is :class:`rl.remote_verl.RemoteRewardManager`).
 * :class:`RemoteReward`: what :class:`rl.trl.VerIFReward` scores through:
   ``VerIFReward(reward=RemoteReward("http://reward-svc:8100"))``.
 
 Options: ``reward_url`` (or ``$VERIF_REWARD_URL``), ``api_key`` (or ``$VERIF_REWARD_API_KEY``),
-``timeout_s`` (one HTTP request), ``deadline_s`` (one sample, retries included), ``mask_value`` (verl's score
-for a masked sample, flagged by ``masked=1``); the reward options (``formula``, ``undecided``, ...) are
-whatever :class:`verinstruct.reward.RewardConfig` takes, sent by name and validated by the service.
+``timeout_s`` (one HTTP request; default the larger of 600 s and ``sample_timeout_s`` + 60 s), ``deadline_s``
+(one sample, retries included: past it the client raises), and the in-process reward's options, checked by its
+own code (:func:`rl.reward.split_options`: an unknown one is an error naming it): ``mask_value`` here, the
+reward's options (``formula``, ``undecided``, ``think_prefilled``, ...) and ``sample_timeout_s`` sent with each
+request and applied by the service (a sample not scored in time gets the undecided policy and ``timeout`` 1).
+The options that build a verifier (``verifier``, ``base_url``, ``verifier_mode``, ...) are the service's
+(``verif rl serve --verifier ...``): given here they are an error, never silently ignored.
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ import dataclasses
 import json
 import os
 import random
-import sys
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-from verinstruct.reward import RewardConfig, RewardResult
+from rl.reward import REQUEST_KEYS, SAMPLE_TIMEOUT_S, _plain, request_options, split_options
+from verinstruct.reward import RewardResult
 from verinstruct.schema import Instance
 
 T = TypeVar("T")
@@ -44,8 +48,6 @@ URL_ENV = "VERIF_REWARD_URL"
 KEY_ENV = "VERIF_REWARD_API_KEY"
 #: status codes worth retrying: the service restarting, failing over or busy (503 says for how long)
 RETRY_STATUS = frozenset({500, 502, 503, 504})
-#: keys of the in-process reward that configure a local Scorer: on the service they are its own business
-_LOCAL_KEYS = ("verifier", "base_url", "verifier_kwargs", "sandbox_workers")
 
 
 class RewardServiceError(RuntimeError):
@@ -57,18 +59,24 @@ class RemoteSampleError(ValueError):
 
 
 def reward_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The reward options among ``kwargs``, by :class:`RewardConfig`'s own field names."""
-    from rl.reward import _plain
+    """The per-request options among the in-process reward's options ``kwargs`` (verl's own keys left out),
+    checked as the in-process reward and the service check them: an unknown key, a bad value or a verifier
+    option (the service's own) raises :class:`rl.reward.RewardOptionError` naming it."""
+    opts = {k: v for k, v in split_options(kwargs).items() if k != "mask_value" and v is not None}
+    request_options(opts)
+    return {k: v for k, v in opts.items() if k in REQUEST_KEYS}
 
-    fields = {f.name for f in dataclasses.fields(RewardConfig)}
-    return {k: _plain(v) for k, v in kwargs.items() if k in fields and v is not None}
+
+def default_timeout(options: Mapping[str, Any]) -> float:
+    """One HTTP request's timeout: long enough for the service to answer a slow sample with ``timeout`` 1."""
+    return max(600.0, float(options.get("sample_timeout_s") or SAMPLE_TIMEOUT_S) + 60.0)
 
 
 class RewardClient:
     """Posts samples to a reward service (see the module docs); one per process and configuration."""
 
     def __init__(self, url: str | Sequence[str] | None = None, *, api_key: str | None = None,
-                 options: Mapping[str, Any] | None = None, timeout_s: float = 600.0, deadline_s: float = 1800.0,
+                 options: Mapping[str, Any] | None = None, timeout_s: float | None = None, deadline_s: float = 1800.0,
                  chunk_size: int = 512, concurrency: int = 8, backoff_s: float = 0.5, max_backoff_s: float = 15.0,
                  max_attempts: int = 50) -> None:
         url = url or os.environ.get(URL_ENV)
@@ -79,7 +87,8 @@ class RewardClient:
         bad = [u for u in urls if not u.startswith(("http://", "https://"))]
         if bad or not urls:
             raise ValueError(f"reward_url must be http(s) URLs (comma-separated for several), got {url!r}")
-        if chunk_size < 1 or concurrency < 1 or timeout_s <= 0 or deadline_s <= 0 or max_attempts < 1:
+        if chunk_size < 1 or concurrency < 1 or (timeout_s is not None and timeout_s <= 0) or deadline_s <= 0 \
+                or max_attempts < 1:
             raise ValueError("chunk_size, concurrency, max_attempts >= 1 and timeout_s, deadline_s > 0 are required")
         #: the service replicas: requests start on the next one in turn and fail over to the others
         self.urls = urls
@@ -87,8 +96,8 @@ class RewardClient:
         self.endpoint = self.url + "/v1/reward"
         self._turn = 0
         self.api_key = api_key if api_key is not None else os.environ.get(KEY_ENV)
-        self.options = dict(options or {})
-        self.timeout_s = timeout_s
+        self.options = reward_options(options or {})
+        self.timeout_s = default_timeout(self.options) if timeout_s is None else timeout_s
         self.deadline_s = deadline_s
         self.chunk_size = chunk_size
         self.concurrency = concurrency
@@ -229,21 +238,12 @@ def _reset_after_fork() -> None:  # a forked child has no loop thread: make a ne
 _CLIENTS: dict[str, RewardClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 _OWN = ("reward_url", "api_key", "timeout_s", "deadline_s")
-_warned: set[str] = set()
 
 
 def shared_client(**kwargs: Any) -> tuple[RewardClient, float]:
     """(the process's client for these options, mask_value): options as verl passes ``reward_kwargs``."""
-    from rl.reward import _plain
-
-    ignored = sorted(k for k in _LOCAL_KEYS if kwargs.get(k) is not None)
-    for k in ignored:
-        if k not in _warned:
-            _warned.add(k)
-            print(f"verinstruct remote reward: ignoring {k}: the reward service has its own (verif rl serve "
-                  f"--{k.replace('_', '-')})", file=sys.stderr, flush=True)
     own = {k: _plain(kwargs[k]) for k in _OWN if kwargs.get(k) is not None}
-    opts = reward_options(kwargs)
+    opts = reward_options({k: v for k, v in kwargs.items() if k not in _OWN})
     key = json.dumps([own, opts], sort_keys=True, default=str)
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
@@ -253,12 +253,16 @@ def shared_client(**kwargs: Any) -> tuple[RewardClient, float]:
     return client, float(kwargs.get("mask_value") or 0.0)
 
 
-def sample_item(ground_truth: Any, response: str, extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
-    """One ``/v1/reward`` item from verl's per-sample arguments."""
-    from rl.reward import _plain
-
+def sample_item(ground_truth: Any, response: str, extra_info: Mapping[str, Any] | None, *,
+                prefilled: bool | None = None, truncated: bool = False) -> dict[str, Any]:
+    """One ``/v1/reward`` item from verl's per-sample arguments (``prefilled``/``truncated``: what the manager
+    read from the prompt ids and the response length, as the in-process manager passes them on)."""
     extra = extra_info or {}
     item: dict[str, Any] = {"ground_truth": _plain(ground_truth), "response": response}
+    if prefilled is not None:
+        item["prefilled"] = bool(prefilled)
+    if truncated:
+        item["truncated"] = True
     rid = extra.get("id", extra.get("index"))
     if rid is not None:
         item["id"] = str(rid)
@@ -303,16 +307,19 @@ class RemoteReward:
 
     def __init__(self, url: str | None = None, *, api_key: str | None = None, mask_value: float = 0.0,
                  **options: Any) -> None:
-        unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RewardConfig)})
-        if unknown:
-            raise TypeError(f"unknown reward option(s) {', '.join(unknown)}")
-        self.client = RewardClient(url, api_key=api_key, options=options)
+        self.client = RewardClient(url, api_key=api_key, options=options)  # checked as in-process options
         self.mask_value = float(mask_value)
 
-    def score_batch(self, instances: Sequence[Instance], responses: Sequence[str]) -> list[RewardResult]:
+    def score_batch(self, instances: Sequence[Instance], responses: Sequence[str], *,
+                    prefilled: Sequence[bool | None] | None = None,
+                    truncated: Sequence[bool] | None = None) -> list[RewardResult]:
         from verinstruct.dataset import to_row
 
-        items = [{"instance": to_row(i), "response": r, "id": i.id} for i, r in zip(instances, responses, strict=True)]
+        n = len(responses)
+        pre = list(prefilled) if prefilled is not None else [None] * n
+        cut = list(truncated) if truncated is not None else [False] * n
+        items = [{"instance": to_row(i), "response": r, "id": i.id, "prefilled": p, "truncated": bool(t)}
+                 for i, r, p, t in zip(instances, responses, pre, cut, strict=True)]
         return [to_result(res) for res in self.client.score(items)]
 
     def parts(self, result: RewardResult) -> dict[str, Any]:
@@ -327,8 +334,9 @@ def to_result(res: Mapping[str, Any]) -> RewardResult:
     if res.get("error") is not None:
         raise RemoteSampleError(str(res["error"]))
     values = {f.name: res[f.name] for f in dataclasses.fields(RewardResult) if f.name in res}
-    if "format_ok" in values:
-        values["format_ok"] = bool(values["format_ok"])
+    for flag in ("format_ok", "truncated", "timeout"):
+        if flag in values:
+            values[flag] = bool(values[flag])
     return RewardResult(**values)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import dataclasses
 import functools
 import json
 import os
@@ -45,10 +46,19 @@ from rl.claims import Claims
 from verinstruct.reward import RewardConfig, RewardResult, reward_batch, undecided_result
 from verinstruct.schema import Instance, SchemaError
 
-_REWARD_KEYS = ("formula", "undecided", "unfinished_think", "soft_code", "mode", "think_prefilled", "soft_when_none",
-                "rule_llm_code", "judge_sees")
-_OWN_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers", "max_batch", "quiet_ms",
-             "mask_value", "log_batches", "sample_timeout_s")
+#: the reward's own options (formula and policies): :class:`RewardConfig`'s fields, so a new one flows everywhere
+_REWARD_KEYS = tuple(f.name for f in dataclasses.fields(RewardConfig))
+#: options that build the Scorer: on the reward service they are the service's (``verif rl serve --verifier ...``)
+SCORER_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers")
+#: this process's micro-batching and logging (the reward service batches and logs for itself)
+BATCH_KEYS = ("max_batch", "quiet_ms", "log_batches")
+#: per sample, wherever it is scored: the time budget (the service applies it) and verl's score for a masked sample
+SAMPLE_KEYS = ("sample_timeout_s", "mask_value")
+_OWN_KEYS = SCORER_KEYS + BATCH_KEYS + SAMPLE_KEYS
+#: what a reward service takes per request: the reward's options and the per-sample time budget
+REQUEST_KEYS = _REWARD_KEYS + ("sample_timeout_s",)
+#: the default per-sample budget (verl's reward.timeout is 300 s too)
+SAMPLE_TIMEOUT_S = 300.0
 #: distinct samples whose results (or pending futures) a BatchedReward keeps for repeats
 _MEMO_SIZE = 65536
 #: keyword arguments verl itself passes to a reward function (not ours to check)
@@ -57,6 +67,61 @@ VERL_KEYS = ("reward_router_address", "reward_model_tokenizer")
 
 class RewardOptionError(ValueError):
     """A reward option is unknown or has a bad value; the message names it and what is allowed."""
+
+
+def reward_config(options: Mapping[str, Any], allowed: Sequence[str] = _REWARD_KEYS + _OWN_KEYS) -> RewardConfig:
+    """The :class:`RewardConfig` among ``options`` (the other ``allowed`` keys are the caller's); an unknown key or
+    a bad value raises :class:`RewardOptionError` naming it. The one check of reward options, in process and on
+    the reward service alike."""
+    unknown = sorted(str(k) for k in options if k not in allowed)
+    if unknown:
+        raise RewardOptionError(f"unknown reward option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    try:
+        return RewardConfig(**{k: v for k, v in options.items() if k in _REWARD_KEYS})
+    except (TypeError, ValueError) as e:
+        raise RewardOptionError(str(e)) from None
+
+
+def sample_timeout(value: Any) -> float:
+    """``sample_timeout_s`` as seconds (> 0), or :class:`RewardOptionError`."""
+    try:
+        t = float(SAMPLE_TIMEOUT_S if value is None else value)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not t > 0 or t == float("inf"):
+        raise RewardOptionError(f"reward sample_timeout_s must be > 0 seconds, got {value!r}")
+    return t
+
+
+def verifier_spec(verifier: Any, config: RewardConfig, *, option: str = "verifier") -> Any:
+    """The verifier spec to build (None for ``none``): ``verifier``, else ``$VERINSTRUCT_VERIFIER``. Neither is an
+    error: ``none`` must be said, since every soft constraint then comes back undecided (``undecided=fail``: 0)."""
+    spec = verifier if verifier is not None else os.environ.get("VERINSTRUCT_VERIFIER")
+    if spec is None or spec == "":
+        raise RewardOptionError(
+            f"reward option {option} is not set: give a verifier spec ({option}=openai:MODEL with base_url=...), "
+            f"or {option}=none to leave soft constraints undecided (scored by undecided="
+            f"{config.undecided}: {'0' if config.undecided == 'fail' else 'masked'})")
+    return None if isinstance(spec, str) and spec.lower() == "none" else spec
+
+
+def check_verifier_mode(verifier_mode: Any) -> str:
+    if verifier_mode not in ("score", "generate"):
+        raise RewardOptionError(f"reward verifier_mode must be score or generate, got {verifier_mode!r}")
+    return str(verifier_mode)
+
+
+def request_options(options: Mapping[str, Any]) -> tuple[RewardConfig, float]:
+    """(config, sample_timeout_s) of a reward service request's options. The options that build a Scorer are the
+    service's own: asking for them per request is an error naming them (never silently another verifier)."""
+    scorer = sorted(k for k in options if k in SCORER_KEYS + BATCH_KEYS)
+    if scorer:
+        raise RewardOptionError(
+            f"reward option(s) {', '.join(scorer)} configure a reward process, not a request: the reward service "
+            "has its own (verif rl serve --verifier, --base-url, --verifier-mode, --sandbox-workers); "
+            f"per request: {', '.join(sorted(REQUEST_KEYS))}")
+    config = reward_config(options, REQUEST_KEYS)
+    return config, sample_timeout(options.get("sample_timeout_s"))
 
 
 class Sample(NamedTuple):
@@ -132,39 +197,21 @@ class BatchedReward:
     def __init__(self, *, verifier: Any = None, verifier_mode: str | None = None, base_url: Any = None,
                  verifier_kwargs: Mapping[str, Any] | None = None, sandbox_workers: int | None = None,
                  max_batch: int = 1024, quiet_ms: float = 5.0, mask_value: float = 0.0, log_batches: bool = True,
-                 sample_timeout_s: float = 300.0, **reward: Any) -> None:
+                 sample_timeout_s: float = SAMPLE_TIMEOUT_S, **reward: Any) -> None:
         from verinstruct.scorer import Scorer
 
-        unknown = sorted(set(reward) - set(_REWARD_KEYS))
-        if unknown:
-            raise RewardOptionError(f"unknown reward option(s) {', '.join(unknown)}; allowed: "
-                                    f"{', '.join(sorted(_REWARD_KEYS + _OWN_KEYS))}")
-        try:
-            self.config = RewardConfig(**reward)
-        except ValueError as e:
-            raise RewardOptionError(str(e)) from None
+        self.config = reward_config(reward)  # the explicit keyword arguments above took the other options
         self.mask_value = float(mask_value)
         self.log_batches = bool(log_batches)
-        self.sample_timeout_s = float(sample_timeout_s)
-        if not self.sample_timeout_s > 0:
-            raise RewardOptionError(f"reward sample_timeout_s must be > 0 seconds, got {sample_timeout_s!r}")
-        spec = verifier if verifier is not None else os.environ.get("VERINSTRUCT_VERIFIER")
-        if spec is None or spec == "":
-            raise RewardOptionError(
-                "reward option verifier is not set: give a verifier spec (verifier=openai:MODEL with base_url=...), "
-                "or verifier=none to leave soft constraints undecided (scored by undecided="
-                f"{self.config.undecided}: {'0' if self.config.undecided == 'fail' else 'masked'})")
-        if isinstance(spec, str) and spec.lower() == "none":
-            spec = None
+        self.sample_timeout_s = sample_timeout(sample_timeout_s)
+        spec = verifier_spec(verifier, self.config)
         kwargs = dict(verifier_kwargs or {})
         if "mode" in kwargs:
             raise RewardOptionError(
                 f"reward option verifier_kwargs.mode={kwargs['mode']!r}: the verifier's decision mode is the option "
                 "verifier_mode (score/generate); mode is the registry checkers' strict/loose")
         if verifier_mode is not None:
-            if verifier_mode not in ("score", "generate"):
-                raise RewardOptionError(f"reward verifier_mode must be score or generate, got {verifier_mode!r}")
-            kwargs["verifier_mode"] = verifier_mode
+            kwargs["verifier_mode"] = check_verifier_mode(verifier_mode)
         urls = _urls(base_url)
         if urls:
             kwargs["base_url"] = urls
@@ -343,9 +390,7 @@ def split_options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The reward options among verl's keyword arguments: verl's own keys (:data:`VERL_KEYS`) are left out, any
     other unknown key is an error naming it (a misspelt ``formla=mean`` must not train with the defaults)."""
     allowed = _REWARD_KEYS + _OWN_KEYS
-    unknown = sorted(k for k in kwargs if k not in allowed and k not in VERL_KEYS)
-    if unknown:
-        raise RewardOptionError(f"unknown reward option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    reward_config({k: v for k, v in kwargs.items() if k not in VERL_KEYS and k not in _REWARD_KEYS}, allowed)
     return {k: _plain(v) for k, v in kwargs.items() if k in allowed}
 
 

@@ -43,8 +43,9 @@ def _options(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def serve_cmd(
-    verifier: Annotated[str, typer.Option(help="verifier spec: openai:MODEL (with --base-url), transformers:default, "
-                                               "none (soft constraints undecided)")] = "none",
+    verifier: Annotated[str | None, typer.Option(help="verifier spec: openai:MODEL (with --base-url), "
+                                                      "transformers:default, or none (soft constraints undecided; "
+                                                      "must be said); default $VERINSTRUCT_VERIFIER")] = None,
     base_url: Annotated[list[str] | None, typer.Option("--base-url", help="OpenAI-compatible verifier server "
                                                                           "(repeat)")] = None,
     verifier_mode: Annotated[str | None, typer.Option(help="score or generate (the verifier's decision mode)")] = None,
@@ -53,9 +54,13 @@ def serve_cmd(
                                        )] = DEFAULT_CACHE,
     sandbox_workers: Annotated[int | None, typer.Option(min=1, help="sandbox worker processes for dataset code")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="default reward option KEY=VALUE (repeat), "
-                                                                      "e.g. formula=prob, undecided=mask")] = None,
+                                                                      "e.g. formula=prob, undecided=mask, "
+                                                                      "sample_timeout_s=300")] = None,
     mask_value: Annotated[float, typer.Option(help="OpenRLHF's reward for a masked or unreadable sample "
                                                    "(flagged in extra_logs)")] = 0.0,
+    eos_token: Annotated[list[str] | None, typer.Option("--eos-token", help="the policy's end-of-sequence token "
+                                                        "text, if not a usual one (repeat): an OpenRLHF query that "
+                                                        "does not end with one was cut at the length limit")] = None,
     host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 for every interface)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8100,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="VERIF_REWARD_API_KEY", show_envvar=True,
@@ -77,32 +82,35 @@ def serve_cmd(
     from verinstruct.cli.serve import check_exposure
 
     check_exposure(host, api_key, no_auth, "verif rl serve", "VERIF_REWARD_API_KEY")
-    defaults = _options(option)
-    spec: str | None = None if verifier.lower() in ("", "none") else verifier
+    from rl.reward import RewardOptionError, check_verifier_mode, request_options, verifier_spec
+    from rl.service import typed_options
+
+    # the in-process reward's own checks: the same options, the same verifier requirement
+    defaults = typed_options(_options(option))
+    try:
+        config, _ = request_options(defaults)
+        spec = verifier_spec(verifier, config, option="--verifier")
+        mode = check_verifier_mode(verifier_mode) if verifier_mode else None
+    except RewardOptionError as e:
+        raise _fail(f"{e} (--option / --verifier)") from None
     kwargs: dict[str, Any] = {}
     if base_url:
         kwargs["base_url"] = list(base_url)
-    if cache and spec is not None:
-        kwargs["cache_path"] = cache
-    if verifier_mode:
-        kwargs["verifier_mode"] = verifier_mode
+    if mode:
+        kwargs["verifier_mode"] = mode
     if spec is None and kwargs:
         raise _fail(f"{', '.join('--' + k.replace('_', '-') for k in kwargs)} need --verifier (openai:MODEL, ...)")
+    if cache and spec is not None:
+        kwargs["cache_path"] = cache
 
-    from rl.service import reward_config
-    from verifier.http_guard import Guards, RequestError
-
-    try:
-        reward_config({}, defaults, "--option")
-    except RequestError as e:
-        raise _fail(e.message) from None
+    from verifier.http_guard import Guards
     guards = Guards(api_key=api_key or None, max_body_bytes=max_body_bytes, max_queue=max_queue,
                     retry_after_s=retry_after, header_timeout_s=header_timeout, body_timeout_s=body_timeout,
                     max_connections=max_connections, command="verif rl serve")
 
     import uvicorn
 
-    from rl.service import create_reward_app
+    from rl.service import EOS_MARKERS, create_reward_app
     from verifier.http_guard import uvicorn_config
     from verinstruct.scorer import Scorer
 
@@ -111,7 +119,8 @@ def serve_cmd(
     except (ValueError, ImportError, OSError) as e:
         raise _fail(f"cannot build the verifier {verifier!r}: {e}") from None
     app = create_reward_app(scorer, guards=guards, defaults=defaults, max_batch_size=max_batch_size,
-                            batch_wait_ms=batch_wait_ms, mask_value=mask_value, close_scorer=True)
+                            batch_wait_ms=batch_wait_ms, mask_value=mask_value, close_scorer=True,
+                            eos=EOS_MARKERS + tuple(t for t in eos_token or () if t))
     typer.echo(f"reward service at http://{host}:{port} (POST /v1/reward, POST /get_reward); verifier "
                f"{spec or 'none'}; defaults {json.dumps(defaults)}", err=True)
     if no_auth and host not in ("127.0.0.1", "localhost", "::1"):

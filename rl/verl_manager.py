@@ -22,7 +22,7 @@ file and reads its options from ``reward.reward_kwargs`` (a custom function's ``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
@@ -31,19 +31,29 @@ from rl.reward import BatchedReward, Sample, _plain, instance_for, shared_reward
 from verifier.reasoning import prompt_prefills_think
 
 
-class VerIFRewardManager(RewardManagerBase):
-    """Per-sample ``run_single`` over a shared, batching :class:`rl.reward.BatchedReward`."""
+class VerlSample(NamedTuple):
+    """One trajectory as the reward sees it: the decoded response and what only the token ids tell."""
 
-    def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None, reward_router_address: Any = None,
-                 reward_model_tokenizer: Any = None, **_: Any) -> None:
+    text: str
+    prefilled: bool
+    truncated: bool
+    ground_truth: Any
+    extra_info: dict[str, Any] | None
+
+
+class VerlSampleReader(RewardManagerBase):
+    """What a VerIF reward manager reads from verl's one-sample ``DataProto``, in process or through the reward
+    service (:class:`rl.remote_verl.RemoteRewardManager`): one rule, so both score the same samples alike."""
+
+    def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None) -> None:
         super().__init__(config, tokenizer, compute_score)
         reward_cfg = config.reward
         opts: dict[str, Any] = {}
         custom = reward_cfg.get("custom_reward_function") or {}
         opts.update(_plain(custom.get("reward_kwargs") or {}))
         opts.update(_plain(reward_cfg.get("reward_kwargs") or {}))
-        self.options = split_options(opts)
-        self.reward: BatchedReward = shared_reward(**self.options)
+        #: the reward options as given (reward.reward_kwargs over a custom function's reward_kwargs)
+        self.reward_kwargs = opts
         rollout = (config.get("actor_rollout_ref") or {}).get("rollout") or {}
         length = rollout.get("response_length") or (config.get("data") or {}).get("max_response_length")
         self.max_response_length = int(length) if length else None
@@ -59,7 +69,7 @@ class VerIFRewardManager(RewardManagerBase):
             hit = self._prefilled_cache[tail] = prompt_prefills_think(self.tokenizer.decode(list(tail)))
         return hit
 
-    async def run_single(self, data: DataProto) -> dict:
+    async def read(self, data: DataProto) -> VerlSample:
         item = data[-1]  # multi-sequence outputs: the last sequence is the answer
         response_ids = item.batch["responses"]
         valid = int(item.batch["attention_mask"][-response_ids.shape[-1]:].sum())
@@ -73,7 +83,22 @@ class VerIFRewardManager(RewardManagerBase):
         prefilled = self._prefilled(prompt_ids[prompt_valid].tolist())
         nt = item.non_tensor_batch
         extra = nt.get("extra_info")
-        inst = instance_for(nt["reward_model"]["ground_truth"], extra if isinstance(extra, dict) else None)
-        result = await self.reward.acall(Sample(inst, text, prefilled, truncated))
+        return VerlSample(text, prefilled, bool(truncated), nt["reward_model"]["ground_truth"],
+                          extra if isinstance(extra, dict) else None)
+
+
+class VerIFRewardManager(VerlSampleReader):
+    """Per-sample ``run_single`` over a shared, batching :class:`rl.reward.BatchedReward`."""
+
+    def __init__(self, config: Any, tokenizer: Any, compute_score: Any = None, reward_router_address: Any = None,
+                 reward_model_tokenizer: Any = None, **_: Any) -> None:
+        super().__init__(config, tokenizer, compute_score)
+        self.options = split_options(self.reward_kwargs)
+        self.reward: BatchedReward = shared_reward(**self.options)
+
+    async def run_single(self, data: DataProto) -> dict:
+        s = await self.read(data)
+        inst = instance_for(s.ground_truth, s.extra_info)
+        result = await self.reward.acall(Sample(inst, s.text, s.prefilled, s.truncated))
         parts = self.reward.parts(result)
         return {"reward_score": parts["score"], "reward_extra_info": parts}

@@ -25,10 +25,11 @@ import pytest
 
 from rl.prepare import verl_row
 from rl.remote import RemoteReward, RewardClient, RewardServiceError, compute_score, compute_score_async
-from rl.reward import BatchedReward, instance_for
-from rl.service import create_reward_app, openrlhf_response
+from rl.reward import BatchedReward, RewardOptionError, instance_for
+from rl.service import EOS_MARKERS, create_reward_app, openrlhf_response
 from verifier.http_guard import Guards, serve_in_thread
 from verinstruct.dataset import read_instances
+from verinstruct.reward import PARTS
 from verinstruct.schema import Instance
 from verinstruct.scorer import Scorer
 
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FIXTURES = HERE / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
 IFEVAL = REPO.parent / "shared" / "data" / "ifeval"
-PART_KEYS = ("score", "hard_pass_rate", "soft_score", "hard_total", "soft_total", "undecided", "masked", "format_ok")
+PART_KEYS = PARTS
 
 
 def _load_fakes() -> Any:
@@ -71,7 +72,7 @@ def fixture_samples() -> list[tuple[Instance, str, str]]:
 
 def in_process(samples: list[tuple[Instance, str, str]], judge_url: str | None, **options: Any) -> list[dict[str, Any]]:
     """The in-process reward's parts for the same ground truths (parsed as verl's reward function does)."""
-    kw: dict[str, Any] = {"verifier": "openai:fake-judge", "base_url": judge_url} if judge_url else {}
+    kw: dict[str, Any] = {"verifier": "openai:fake-judge", "base_url": judge_url} if judge_url else {"verifier": "none"}
     reward = BatchedReward(log_batches=False, **kw, **options)
     try:
         insts = [instance_for(gt, None) for _, gt, _ in samples]
@@ -203,9 +204,21 @@ def _openrlhf_post(url: str, query: str, prompt: str, label: Any) -> dict[str, A
     return asyncio.run(go())
 
 
-def test_openrlhf_remote_rm_protocol(service: str, judge: tuple[str, Any], tokenizer: Any) -> None:
+@pytest.fixture(scope="module")
+def openrlhf_service(judge: tuple[str, Any], tokenizer: Any) -> Iterator[str]:
+    """The service told the policy's end-of-sequence token (`verif rl serve --eos-token`): the embedded
+    SmolLM2's is <|im_start|>, not one of the usual markers."""
+    scorer = Scorer("openai:fake-judge", base_url=[judge[0]])
+    app = create_reward_app(scorer, guards=Guards(api_key="k3y"), eos=EOS_MARKERS + (tokenizer.eos_token,),
+                            close_scorer=True)
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def test_openrlhf_remote_rm_protocol(openrlhf_service: str, judge: tuple[str, Any], tokenizer: Any) -> None:
     import torch
 
+    service = openrlhf_service
     samples = fixture_samples()[:6]
     expected = in_process(samples, judge[0])
     for (inst, gt, response), exp in zip(samples, expected, strict=True):
@@ -234,11 +247,31 @@ def test_openrlhf_remote_rm_protocol(service: str, judge: tuple[str, Any], token
     info = _openrlhf_post(f"{service}/get_reward?api_key=k3y&formula=mean", "P" + "resp", "P", "{not json")
     assert info["extra_logs"]["error"] == [1.0] and info["extra_logs"]["masked"] == [1.0]
     assert "not JSON" in info["errors"][0] and info["rewards"] == [0.0]
+    # a query without its EOS was cut at the length limit: truncated, scored 0 (the in-process rule for verl's
+    # truncated responses); and a template that prefills <think> needs </think> before the answer
+    inst, gt, response = samples[0]
+    assert expected[0]["score"] == 1.0
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": inst.prompt}], tokenize=False,
+                                           add_generation_prompt=True)
+    info = _openrlhf_post(f"{service}/get_reward?api_key=k3y", prompt + response, prompt, gt)
+    assert info["rewards"] == [0.0] and info["extra_logs"]["truncated"] == [1.0]
+    assert info["extra_logs"]["format_ok"] == [0.0]
+    eos = tokenizer.eos_token
+    for think, score in (("", 0.0), ("reasoning</think>\n", 1.0)):
+        info = _openrlhf_post(f"{service}/get_reward?api_key=k3y", prompt + "<think>\n" + think + response + eos,
+                              prompt + "<think>\n", gt)
+        assert info["rewards"] == [score] and info["extra_logs"]["truncated"] == [0.0], think
+    # the same prefilled prompt with think_prefilled=false in the URL: the in-process override
+    info = _openrlhf_post(f"{service}/get_reward?api_key=k3y&think_prefilled=false", prompt + "<think>\n" + response
+                          + eos, prompt + "<think>\n", gt)
+    assert info["extra_logs"]["format_ok"] == [1.0]
 
 
 def test_openrlhf_response_is_the_query_after_its_prompt() -> None:
     assert openrlhf_response("<s>user: hi\nassistant: Hello!<|im_end|>\n", "<s>user: hi\nassistant: ",
-                             ("<|im_end|>",)) == "Hello!"
+                             ("<|im_end|>",)) == ("Hello!", True)
+    assert openrlhf_response("<s>user: hi\nassistant: Hello, and", "<s>user: hi\nassistant: ",
+                             ("<|im_end|>",)) == ("Hello, and", False)
     with pytest.raises(ValueError, match="does not start with its prompt"):
         openrlhf_response("truncated prompt", "the full prompt", ())
 
@@ -391,3 +424,101 @@ def test_verl_function_and_trl_reward_score_through_the_service(service: str, ju
     assert scores == [e["score"] for e in expected]
     assert trl.last_parts == expected
     trl.close()
+
+
+# ---- the in-process reward's options, flags and time budget, over HTTP -------------------------------------
+
+
+@pytest.mark.parametrize(("options", "named"), [({"formla": "mean"}, "formla"), ({"formula": "best"}, "formula"),
+                                                ({"think_prefilled": "yes"}, "think_prefilled"),
+                                                ({"sample_timeout_s": 0}, "sample_timeout_s")])
+def test_a_bad_option_is_refused_as_the_in_process_reward_refuses_it(service: str, options: dict[str, Any],
+                                                                    named: str) -> None:
+    with pytest.raises(RewardOptionError, match=named) as in_process_error:
+        BatchedReward(verifier="none", log_batches=False, **options)
+    r = httpx.post(f"{service}/v1/reward", json={"items": [], "options": options},
+                   headers={"Authorization": "Bearer k3y"})
+    # the same words (the list of allowed options aside: a request takes the per-sample ones)
+    assert r.status_code == 400 and str(in_process_error.value).split(";")[0] in r.json()["error"]["message"]
+    # the clients check before sending anything (the verl function, TRL's RemoteReward)
+    with pytest.raises(RewardOptionError, match=named):
+        compute_score("x", "resp", "{}", None, reward_url=service, api_key="k3y", **options)
+    with pytest.raises(RewardOptionError, match=named):
+        RemoteReward(service, api_key="k3y", **options)
+
+
+def test_verifier_options_are_the_services_own_never_silently_ignored(service: str) -> None:
+    key = {"Authorization": "Bearer k3y"}
+    for opt in ({"verifier": "openai:other"}, {"base_url": "http://v:8000/v1"}, {"verifier_mode": "generate"}):
+        r = httpx.post(f"{service}/v1/reward", json={"items": [], "options": opt}, headers=key)
+        assert r.status_code == 400 and next(iter(opt)) in r.json()["error"]["message"], opt
+        with pytest.raises(RewardOptionError, match=f"{next(iter(opt))}.*verif rl serve"):
+            compute_score("x", "resp", "{}", None, reward_url=service, api_key="k3y", **opt)
+    r = httpx.post(f"{service}/get_reward?api_key=k3y&formla=mean", json={"query": [], "prompts": [], "labels": []})
+    assert r.status_code == 400 and "formla" in r.json()["error"]["message"]
+
+
+def test_prefilled_and_truncated_flags_score_as_in_process(service: str, judge: tuple[str, Any]) -> None:
+    base = fixture_samples()[:6]
+    flags = [(None, False), (True, False), (False, True), (True, True)]
+    samples = [(s, f) for s in base for f in flags]
+    items = [{"ground_truth": gt, "response": r, "prefilled": p, "truncated": t} for (_, gt, r), (p, t) in samples]
+    got = [parts(g) for g in RewardClient(service, api_key="k3y").score(items)]
+    reward = BatchedReward(verifier="openai:fake-judge", base_url=judge[0], log_batches=False)
+    try:
+        expected = [r.to_dict(None) for r in reward.score_batch(
+            [instance_for(gt, None) for (_, gt, _), _ in samples], [r for (_, _, r), _ in samples],
+            prefilled=[p for _, (p, _) in samples], truncated=[t for _, (_, t) in samples])]
+    finally:
+        reward.close()
+    assert got == expected
+    # by hand: a truncated response is a format failure scored 0 with truncated=1; a prefilled <think> with no
+    # </think> never reached its answer
+    for ((_, _, r), (p, t)), g in zip(samples, got, strict=True):
+        if t:
+            assert (g["score"], g["format_ok"], g["truncated"]) == (0.0, 0, 1)
+        elif p and "</think>" not in r:
+            assert (g["score"], g["format_ok"], g["truncated"]) == (0.0, 0, 0)
+    assert any(g["format_ok"] and g["score"] for g in got)
+
+
+def test_a_sample_past_sample_timeout_s_gets_the_undecided_policy_as_in_process() -> None:
+    from rl.reward import Sample
+    from verifier.server import create_app
+
+    judge = GatedJudge()  # never answers until released: the budget runs out whatever the machine's speed
+    samples = [s for s in fixture_samples() if s[0].counts()["soft"] and "<think>" not in s[2]][:2]
+    with serve_in_thread(create_app(judge, batch_wait_ms=1)) as root:
+        scorer = Scorer("openai:fake-judge", base_url=[root + "/v1"])
+        try:
+            with serve_in_thread(create_reward_app(scorer)) as url:
+                for undecided in ("fail", "mask"):
+                    opts = {"sample_timeout_s": 0.5, "undecided": undecided}
+                    got = RewardClient(url, options=opts).score(
+                        [{"ground_truth": gt, "response": r} for _, gt, r in samples])
+                    reward = BatchedReward(verifier="openai:fake-judge", base_url=root + "/v1", log_batches=False,
+                                           **opts)
+                    try:
+                        expected = [reward(Sample(instance_for(gt, None), r)).to_dict(None) for _, gt, r in samples]
+                    finally:
+                        reward.close(timeout=1)
+                    assert [parts(g) for g in got] == expected, undecided
+                    assert all(e["timeout"] == 1 and e["undecided"] == e["hard_total"] + e["soft_total"]
+                               for e in expected)
+                    assert {e["score"] for e in expected} == ({0.0} if undecided == "fail" else {None})
+                health = httpx.get(f"{url}/health").json()
+                assert health["timeouts"] == 2 * len(samples)
+                judge.release.set()
+        finally:
+            judge.release.set()
+            scorer.close()
+
+
+def test_verif_rl_serve_refuses_what_the_in_process_reward_refuses() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VERINSTRUCT_VERIFIER"}
+    cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "rl", "serve", "--port", "0"]
+    for extra, named in (([], "--verifier"), (["--verifier", "none", "--option", "formla=mean"], "formla"),
+                         (["--verifier", "none", "--option", "sample_timeout_s=soon"], "sample_timeout_s"),
+                         (["--verifier", "openai:x", "--verifier-mode", "fast"], "verifier_mode")):
+        proc = subprocess.run(cmd + extra, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and named in proc.stderr, (extra, proc.stderr[-500:])

@@ -94,7 +94,7 @@ def test_remote_recipe_composes_with_verls_config(tmp_path: Path) -> None:
     rm = cfg["reward"]["reward_manager"]
     assert (rm["source"], rm["name"], rm["module"]["path"]) == ("importlib", "RemoteRewardManager",
                                                                 "pkg://rl.remote_verl")
-    assert cfg["reward"]["reward_kwargs"] == {"formula": "prob", "undecided": "fail",
+    assert cfg["reward"]["reward_kwargs"] == {"formula": "prob", "undecided": "fail", "sample_timeout_s": 300,
                                               "reward_url": "http://reward-svc:8100"}
     assert cfg["actor_rollout_ref"]["rollout"]["n"] == 16  # the paper's settings, from the base recipe
     env.pop("REWARD_URL")

@@ -40,7 +40,10 @@ IFEVAL_REF = SHARED / "ifeval" / "reference_verdicts.jsonl"
 
 #: the policy's chat template per recipe (the model the recipe trains)
 TEMPLATE_OF = {"grpo_tulu3_8b.sh": "llama_3_1_tulu_3_8b_sft.jinja",
-               "grpo_r1_distill_qwen7b.sh": "deepseek_r1_distill_qwen_7b.jinja"}
+               "grpo_r1_distill_qwen7b.sh": "deepseek_r1_distill_qwen_7b.jinja",
+               "grpo_remote_reward.sh": "llama_3_1_tulu_3_8b_sft.jinja"}  # its default RECIPE is grpo_tulu3_8b.sh
+#: recipes whose reward comes from the reward service (`verif rl serve`, started here on loopback)
+REMOTE = {"grpo_remote_reward.sh"}
 SHIPPED = sorted(p.name for p in RECIPES.glob("grpo_*.sh"))
 
 
@@ -143,13 +146,16 @@ def model_dir_with_template(work: Path, template: str) -> Path:
     return out
 
 
-def record_recipe(recipe: str, work: Path, recorder: Path, data_dir: Path, model: Path, url: str) -> list[str]:
+def record_recipe(recipe: str, work: Path, recorder: Path, data_dir: Path, model: Path, url: str,
+                  reward_url: str | None = None) -> list[str]:
     record = work / f"{recipe}.argv.json"
     env = {**os.environ, "PYTHON": str(recorder), "RECORD_TO": str(record), "DATA_DIR": str(data_dir),
            "MODEL_PATH": str(model), "VERIFIER_URLS": url, "VERIFIER_MODEL": "fake-judge",
            "VERIFIER_CACHE": str(work / f"{recipe}.verifier-cache.sqlite")}  # not the machine's shared /tmp file
-    env.pop("EXTRA", None)
-    env.pop("HYDRA_FLAGS", None)
+    for k in ("EXTRA", "HYDRA_FLAGS", "REWARD_URL", "RECIPE"):
+        env.pop(k, None)
+    if reward_url:
+        env["REWARD_URL"] = reward_url
     proc = subprocess.run(["bash", str(RECIPES / recipe)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(record.read_text())
@@ -238,6 +244,18 @@ def judge():  # type: ignore[no-untyped-def]
         yield url, j
 
 
+@pytest.fixture(scope="module")
+def reward_service(judge):  # type: ignore[no-untyped-def]
+    """`verif rl serve --verifier openai:fake-judge --base-url JUDGE`, in a thread on loopback."""
+    from rl.service import create_reward_app
+    from verifier.http_guard import serve_in_thread
+    from verinstruct.scorer import Scorer
+
+    scorer = Scorer("openai:fake-judge", base_url=[judge[0]])
+    with serve_in_thread(create_reward_app(scorer, close_scorer=True)) as url:
+        yield url
+
+
 def _rows(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
@@ -261,15 +279,21 @@ def _hand_cases() -> list[tuple[str, str, float, float]]:
 
 @pytest.mark.parametrize("recipe", SHIPPED)
 def test_recipe_launches_and_scores_through_verls_agent_loop(recipe: str, work: Path, recorder: Path,
-                                                            data_dir: Path, ray_local: Any, judge: Any) -> None:
+                                                            data_dir: Path, ray_local: Any, judge: Any,
+                                                            request: pytest.FixtureRequest) -> None:
     from transformers import AutoTokenizer
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 
     url, _ = judge
     model = model_dir_with_template(work, TEMPLATE_OF[recipe])
-    argv = record_recipe(recipe, work, recorder, data_dir, model, url)
+    service = request.getfixturevalue("reward_service") if recipe in REMOTE else None
+    argv = record_recipe(recipe, work, recorder, data_dir, model, url, service)
     cfg = compose(argv)  # every key exists in verl's schema, and verl's own checks pass
-    assert cfg.reward.reward_kwargs.verifier == "openai:fake-judge"
+    if service:  # the workers hold no verifier: the service has it
+        assert cfg.reward.reward_manager.name == "RemoteRewardManager"
+        assert cfg.reward.reward_kwargs.reward_url == service and "verifier" not in cfg.reward.reward_kwargs
+    else:
+        assert cfg.reward.reward_kwargs.verifier == "openai:fake-judge"
     reasoning = "r1" in recipe
     with_r1 = cfg.reward.reward_kwargs.get("unfinished_think")
     assert (with_r1 == "fail") if reasoning else with_r1 is None
