@@ -142,6 +142,25 @@ def openrlhf_response(query: str, prompt: str, eos: Sequence[str]) -> tuple[str,
     return text, ended
 
 
+class _EosWatch:
+    """Says once, loudly, when the first OpenRLHF queries all lack a known end-of-sequence marker: a policy whose
+    EOS is not in the list would have every answer counted as truncated (score 0) without a word otherwise."""
+
+    WINDOW = 32
+
+    def __init__(self, eos: Sequence[str]) -> None:
+        self.eos, self.count, self.ended, self.warned = tuple(eos), 0, 0, False
+
+    def saw(self, ended: bool) -> None:
+        self.count += 1
+        self.ended += ended
+        if not self.warned and self.count >= self.WINDOW and not self.ended:
+            self.warned = True
+            log.warning("none of the first %d OpenRLHF queries ended with a known end-of-sequence marker (%s): "
+                        "each counts as truncated at the length limit and scores by unfinished_think. If the "
+                        "policy's EOS token is another one, pass it with --eos-token", self.count, ", ".join(self.eos))
+
+
 @dataclass(slots=True, frozen=True)
 class _Sample:
     instance: Instance
@@ -230,6 +249,7 @@ def create_reward_app(scorer: Any, *, guards: Guards | None = None, defaults: Ma
     except RequestError as e:
         raise ValueError(e.message) from None
     batcher = RewardBatcher(scorer, max_batch_size, batch_wait_ms, guards.max_queue)
+    eos_seen = _EosWatch(eos)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -320,6 +340,7 @@ def create_reward_app(scorer: Any, *, guards: Guards | None = None, defaults: Ma
                     # as verl's manager does from the prompt ids and the response's end: OpenRLHF's prompt is the
                     # rendered chat prompt, and its query keeps EOS unless generation hit the length limit
                     parsed.append(_Sample(inst, resp, prompt_prefills_think(p), not ended))
+                    eos_seen.saw(ended)
                 except ValueError as e:
                     parsed.append(f"sample {k}: {e}")
             return parsed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -274,6 +275,27 @@ def test_openrlhf_response_is_the_query_after_its_prompt() -> None:
                              ("<|im_end|>",)) == ("Hello, and", False)
     with pytest.raises(ValueError, match="does not start with its prompt"):
         openrlhf_response("truncated prompt", "the full prompt", ())
+
+
+def test_a_policy_eos_we_do_not_know_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Queries that never end with a known EOS (a policy whose EOS is not in the list) would all count as
+    truncated: after the first 32 the service says so once, naming --eos-token; one EOS seen keeps it quiet."""
+    from rl.service import _EosWatch
+
+    with caplog.at_level(logging.WARNING, logger="rl.service"):
+        w = _EosWatch(("<|im_end|>",))
+        for _ in range(31):
+            w.saw(False)
+        assert not caplog.records
+        for _ in range(40):
+            w.saw(False)
+        assert len(caplog.records) == 1 and "--eos-token" in caplog.records[0].getMessage()
+        caplog.clear()
+        quiet = _EosWatch(("<|im_end|>",))
+        quiet.saw(True)
+        for _ in range(64):
+            quiet.saw(False)
+        assert not caplog.records
 
 
 # ---- concurrency, deduplication, restarts -----------------------------------------------------------------
