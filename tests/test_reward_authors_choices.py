@@ -165,7 +165,7 @@ def test_the_options_flow_through_the_rl_reward_and_bad_values_name_the_option()
 def test_the_reward_service_takes_the_options_by_name() -> None:
     from rl.service import reward_config
 
-    cfg = reward_config({"judge_sees": "name"}, {"soft_when_none": "judge", "rule_llm_code": "rule"})
+    cfg, _timeout = reward_config({"judge_sees": "name"}, {"soft_when_none": "judge", "rule_llm_code": "rule"})
     assert (cfg.soft_when_none, cfg.rule_llm_code, cfg.judge_sees) == ("judge", "rule", "name")
 
 
