@@ -67,7 +67,7 @@ class LockDown:
             isolation.become_nobody()
         elif self.mode == "caps":
             isolation.clear_capabilities()
-        isolation.no_new_privs()
+        # no_new_privs was set once in the zygote (``serve``): it is inherited by fork and can't be unset
         if self.ruleset >= 0:
             isolation.landlock_restrict(self.ruleset)
         if self.seccomp is not None:
@@ -80,18 +80,29 @@ class LockDown:
 def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
     """The zygote's loop (never returns): one request, one fork, one pid, one wait status."""
     fd = sock.fileno()
+    # once for every child (fork inherits it and nothing can unset it): its seccomp filter and Landlock
+    # domain need it, and it makes no call's process able to gain privileges through exec
+    isolation.no_new_privs()
+    # The zygote makes no garbage cycles worth collecting; with its collector off and everything it holds
+    # frozen before each fork (modules a call taught it included), a child's collections neither scan
+    # nor write to (copy-on-write) the zygote's objects: they see only what the call itself allocated.
+    gc.disable()
     gc.collect()
-    gc.freeze()  # children neither scan nor dirty the zygote's objects when they collect
     while True:
         req, call_fd = _receive(sock)
         if req is None:
             os._exit(0)
-        for name in req.get("learn", ()):  # names the scheduler checked against its allow-list
+        learn = req.get("learn", ())
+        for name in learn:  # names the scheduler checked against its allow-list
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+        if learn:
+            gc.collect()
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the call's process: never returns
             status = 70
+            gc.enable()  # the call's own garbage is collected as in any Python process
             try:
                 sock.close()
                 try:
