@@ -35,9 +35,15 @@ def seed_for(source_hash: str, prompt: str, response: str) -> int:
     return int.from_bytes(h.digest()[:8], "little")
 
 
-def run_call(fd: int, req: dict[str, Any], clean_builtins: dict) -> int:
-    """Run the one call ``req`` (``c``: marshalled code, ``h``, ``p``, ``r``); send its result; exit status."""
-    prompt, response = req["p"], req["r"]
+def run_call(fd: int, body: bytes, clean_builtins: dict) -> int:
+    """Run the one call in ``body`` (JSON: ``c``: marshalled code, ``h``, ``p``, ``r``); send its result;
+    exit status."""
+    try:
+        req = protocol.decode(body)
+        prompt, response = req["p"], req["r"]
+    except Exception as e:  # noqa: BLE001 - the scheduler wrote it; never expected
+        send_result(fd, None, f"{protocol.ERR_SANDBOX}: call not readable ({type(e).__name__})")
+        return 0
     seed = seed_for(req["h"], prompt, response)
     random.seed(seed)
     np = sys.modules.get("numpy")
