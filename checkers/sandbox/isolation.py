@@ -26,6 +26,10 @@ PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 NOBODY_UID = NOBODY_GID = 65534
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# resolved now, in the scheduler before it forks the zygote: a first lookup in a call's process would run
+# ctypes' Python-level __getattr__ and write to the zygote's pages (copy-on-write faults) on every call
+for _name in ("prctl", "capset", "syscall"):
+    getattr(_libc, _name)
 
 
 def _check(ret: int, what: str) -> int:

@@ -105,7 +105,7 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
             status = 70
             gc.enable()  # the call's own garbage is collected as in any Python process
             try:
-                sock.close()
+                os.close(fd)  # the zygote's socket (not sock.close(): no Python-level method to run)
                 try:
                     lock.apply(call_fd)
                 except BaseException as e:  # noqa: BLE001 - refuse to run unconfined
