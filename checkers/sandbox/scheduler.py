@@ -214,7 +214,7 @@ class Scheduler:
         for name in learnt:
             top = str(name).partition(".")[0]
             if (isinstance(name, str) and name not in self.taught and _learnable(top) and len(self.taught) < 4096
-                    and name.replace(".", "").replace("_", "").isalnum()):
+                    and name.isascii() and name.replace(".", "").replace("_", "").isalnum()):
                 self.learn.append(name)
                 self.taught.add(name)
         return passed, err

@@ -95,7 +95,7 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
             os._exit(0)
         learn, body, call_fd = got
         if learn:
-            for name in learn.decode("ascii").split(","):  # names the scheduler checked against its allow-list
+            for name in learn.decode("utf-8", "surrogatepass").split(","):  # names the scheduler checked against its allow-list
                 with contextlib.suppress(Exception):
                     importlib.import_module(name)
             gc.collect()
@@ -118,8 +118,9 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
         _record(fd, PID, pid)
         _, status = os.waitpid(pid, 0)
         _record(fd, STATUS, status)
-        # the call's bytes are dropped when the next request replaces them, after this child is gone:
+        # dropped only now that the child is gone (freeing them earlier would write to pages it shares);
         # the next child never inherits them
+        got = learn = body = None  # type: ignore[assignment]
 
 
 #: zygote -> scheduler records: (kind, value), kind PID or STATUS
@@ -159,7 +160,7 @@ def _receive(sock: socket.socket) -> tuple[bytes, bytes, int] | None:
 def send(sock: socket.socket, req: dict[str, Any], learn: list[str], call_fd: int) -> None:
     """Scheduler side of ``_receive``; ValueError when the call is too large for a frame."""
     body = protocol.encode(req)[4:]
-    names = ",".join(learn).encode("ascii")
+    names = ",".join(learn).encode("utf-8", "surrogatepass")  # never fails: a bad name fails its import
     socket.send_fds(sock, [_HEAD.pack(len(names), len(body))], [call_fd])
     sock.sendall(names + body)
 
