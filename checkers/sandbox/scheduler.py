@@ -239,7 +239,7 @@ class Scheduler:
         """Serve the call's process until it exits: relay its LLM requests (within the call's budgets),
         kill it at its wall-clock deadline (LLM waiting not counted), and classify how it ended. The
         zygote's {"pid"} frame is read when it comes (or when needed for a kill), not waited for first:
-        one wake-up less per call."""
+        two wake-ups less per call."""
         pid = -1
 
         def kill() -> None:
@@ -265,7 +265,9 @@ class Scheduler:
             if status is None and left <= 0 and verdict is None:
                 verdict = f"{protocol.ERR_TIMEOUT}: after {wall:g}s wall clock"
                 kill()
-            watch = ([zfd] if status is None else []) + ([fd] if open_sock else [])
+            # the call's socket first: its end of file (the process is gone) comes before the zygote's wait
+            # status, so the scheduler does not wake up for the zygote's pid record (read when a kill needs it)
+            watch = [fd] if open_sock else [zfd]
             timeout = max(left, 0) if status is None and verdict is None else None
             ready = select.select(watch, [], [], timeout)[0]
             while status is None and (zfd in ready or self.zbuf):
