@@ -60,6 +60,10 @@ HOSTILE: list[tuple[str, str, str | None]] = [
     ("kill parent", fn("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nreturn True"), None),
     ("patch re", fn("import re\nre.search = lambda *a, **k: None\nreturn True"), None),
     ("patch builtins", fn("import builtins\nbuiltins.len = lambda x: 2\nreturn True"), None),
+    # the names of modules a call imported teach the zygote what to preload: forged ones must not reach it,
+    # nor break the hand-over of the next (honest) call
+    ("teach bogus module names", fn("import sys\nsys.modules['json.\\u00e9t\\u00e9'] = sys\n"
+                                    "sys.modules['re.a,b'] = sys\nreturn True"), None),
     ("patch class", fn("import collections\ncollections.Counter.most_common = lambda s, n=None: []\nreturn True"),
      None),
     ("patch module-level object", fn("import json\njson._default_decoder.parse_float = int\nreturn True"), None),
@@ -161,7 +165,7 @@ def test_harmless_outcomes_did_not_leak(outcome):
     assert by_name["thread bomb"].passed is None
     # whatever a call changes in its own process dies with it: its own verdict stands, and the honest
     # calls beside it (test_honest_items_keep_correct_verdicts) see none of it
-    for name in ("patch re", "patch builtins", "patch class", "patch module-level object", "replace sys.modules entry",
+    for name in ("patch re", "patch builtins", "teach bogus module names", "patch class", "patch module-level object", "replace sys.modules entry",
                  "thread left running", "lower an rlimit", "walk frames", "swap function code",
                  "forge results via gc", "sigalrm timer left", "strict warnings", "file left in cwd"):
         assert by_name[name].passed is True, (name, by_name[name])

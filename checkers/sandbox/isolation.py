@@ -7,7 +7,6 @@ so a missing kernel feature degrades to the documented fallback instead of faili
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 import stat
@@ -27,6 +26,10 @@ PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 NOBODY_UID = NOBODY_GID = 65534
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# resolved now, in the scheduler before it forks the zygote: a first lookup in a call's process would run
+# ctypes' Python-level __getattr__ and write to the zygote's pages (copy-on-write faults) on every call
+for _name in ("prctl", "capset", "syscall"):
+    getattr(_libc, _name)
 
 
 def _check(ret: int, what: str) -> int:
@@ -210,8 +213,14 @@ class SeccompFilter:
     """A libseccomp context built once (in the zygote) and loaded in each forked child."""
 
     def __init__(self) -> None:
-        name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
-        lib = ctypes.CDLL(name, use_errno=True)
+        try:
+            lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+        except OSError:
+            # ctypes.util imports subprocess and with it threading, whose at-fork hook then runs in every
+            # call's process (~120 copy-on-write page faults per call): only when the soname is not found
+            from ctypes.util import find_library
+
+            lib = ctypes.CDLL(find_library("seccomp") or "libseccomp.so.2", use_errno=True)
         lib.seccomp_init.restype = ctypes.c_void_p
         lib.seccomp_init.argtypes = [ctypes.c_uint32]
         lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import random
 import signal
@@ -34,9 +35,15 @@ def seed_for(source_hash: str, prompt: str, response: str) -> int:
     return int.from_bytes(h.digest()[:8], "little")
 
 
-def run_call(fd: int, req: dict[str, Any], clean_builtins: dict) -> int:
-    """Run the one call ``req`` (``c``: marshalled code, ``h``, ``p``, ``r``); send its result; exit status."""
-    prompt, response = req["p"], req["r"]
+def run_call(fd: int, body: bytes, clean_builtins: dict) -> int:
+    """Run the one call in ``body`` (JSON: ``c``: marshalled code, ``h``, ``p``, ``r``); send its result;
+    exit status."""
+    try:
+        req = protocol.decode(body)
+        prompt, response = req["p"], req["r"]
+    except Exception as e:  # noqa: BLE001 - the scheduler wrote it; never expected
+        send_result(fd, None, f"{protocol.ERR_SANDBOX}: call not readable ({type(e).__name__})")
+        return 0
     seed = seed_for(req["h"], prompt, response)
     random.seed(seed)
     np = sys.modules.get("numpy")
@@ -44,7 +51,9 @@ def run_call(fd: int, req: dict[str, Any], clean_builtins: dict) -> int:
         with contextlib.suppress(Exception):  # a numpy without the legacy seeding API
             np.random.seed(seed % (1 << 32))
     llm_stub.STATE.fd = fd
-    before = set(sys.modules)
+    # how many modules were loaded, not which: a set of the names would write to the page of every name's
+    # refcount (copy-on-write faults); imports append to sys.modules, so the new names are its tail
+    n_before = len(sys.modules)
     try:
         code = codeship.unship(req["c"])
     except Exception as e:  # noqa: BLE001
@@ -56,11 +65,19 @@ def run_call(fd: int, req: dict[str, Any], clean_builtins: dict) -> int:
         real.clear()
         real.update(clean_builtins)
     try:
-        learnt = [m for m in sys.modules if m not in before][:64]
+        learnt = _newest(sys.modules, len(sys.modules) - n_before)
     except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
         learnt = []
     send_result(fd, passed, err, learnt)
     return 0
+
+
+def _newest(modules: dict[str, Any], n: int) -> list[Any]:
+    """The last ``n`` (at most 64) names of ``modules``: a hint of what the zygote could preload, touching
+    only those names (a module the code removed may shift it; the hint is checked by the scheduler)."""
+    if n <= 0:
+        return []
+    return list(itertools.islice(reversed(modules), min(n, 64)))[::-1]
 
 
 def send_result(fd: int, passed: bool | None, err: str | None, learnt: list[Any] | None = None) -> None:

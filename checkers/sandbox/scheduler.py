@@ -52,7 +52,7 @@ class Scheduler:
         self.mode = "none"
         self.zpid = -1
         self.zsock: socket.socket | None = None
-        self.zreader = protocol.FrameReader()
+        self.zbuf = bytearray()  # the zygote's fixed-size records (zygote.RECORD) not read yet
         self.learn: list[str] = []  # modules the zygote is to import before its next fork
         self.taught: set[str] = set()
         self.shipped: dict[str, tuple[Any, str]] = {}  # source hash -> (code object, marshalled form)
@@ -196,9 +196,8 @@ class Scheduler:
                     self.shipped.clear()
                 shipped = self.shipped[h] = (code, codeship.ship(code))
             req = {"c": shipped[1], "h": h, "p": prompt, "r": response}
-            if self.learn:
-                req["learn"], self.learn = self.learn, []
-            zygote.send(self.zsock, req, theirs.fileno())
+            zygote.send(self.zsock, req, self.learn, theirs.fileno())
+            self.learn = []
         except ValueError as e:  # a frame over MAX_FRAME: this call's texts are too large
             ours.close()
             theirs.close()
@@ -215,29 +214,32 @@ class Scheduler:
         for name in learnt:
             top = str(name).partition(".")[0]
             if (isinstance(name, str) and name not in self.taught and _learnable(top) and len(self.taught) < 4096
-                    and name.replace(".", "").replace("_", "").isalnum()):
+                    and name.isascii() and name.replace(".", "").replace("_", "").isalnum()):
                 self.learn.append(name)
                 self.taught.add(name)
         return passed, err
 
     def zygote_frame(self) -> dict[str, Any]:
-        """The zygote's next frame ({"pid"} or {"status"}); SystemExit when the zygote is gone."""
+        """The zygote's next record as {"pid": n} or {"status": n}; SystemExit when the zygote is gone."""
         assert self.zsock is not None
         fd = self.zsock.fileno()
-        while True:
-            f = self.zreader.pop()
-            if isinstance(f, dict):
-                return f
+        size = zygote.RECORD.size
+        while len(self.zbuf) < size:
             data = os.read(fd, 1 << 16)
             if not data:
                 raise SystemExit(3)  # the parent sees the worker exit and re-runs its calls one by one
-            self.zreader.feed(data)
+            self.zbuf += data
+        kind, value = zygote.RECORD.unpack_from(self.zbuf)
+        del self.zbuf[:size]
+        if kind not in (zygote.PID, zygote.STATUS):
+            raise SystemExit(3)  # never expected: the zygote is broken; its calls are re-run elsewhere
+        return {"pid" if kind == zygote.PID else "status": value}
 
     def supervise(self, sock: socket.socket, idx: Any, buf: list[Any] | None) -> tuple[bool | None, str | None, list[Any]]:
         """Serve the call's process until it exits: relay its LLM requests (within the call's budgets),
         kill it at its wall-clock deadline (LLM waiting not counted), and classify how it ended. The
         zygote's {"pid"} frame is read when it comes (or when needed for a kill), not waited for first:
-        one wake-up less per call."""
+        two wake-ups less per call."""
         pid = -1
 
         def kill() -> None:
@@ -263,16 +265,18 @@ class Scheduler:
             if status is None and left <= 0 and verdict is None:
                 verdict = f"{protocol.ERR_TIMEOUT}: after {wall:g}s wall clock"
                 kill()
-            watch = ([zfd] if status is None else []) + ([fd] if open_sock else [])
+            # the call's socket first: its end of file (the process is gone) comes before the zygote's wait
+            # status, so the scheduler does not wake up for the zygote's pid record (read when a kill needs it)
+            watch = [fd] if open_sock else [zfd]
             timeout = max(left, 0) if status is None and verdict is None else None
             ready = select.select(watch, [], [], timeout)[0]
-            while status is None and (zfd in ready or self.zreader.buf):
+            while status is None and (zfd in ready or self.zbuf):
                 fr = self.zygote_frame()
                 if "status" in fr:
                     status = int(fr["status"])
                 elif "pid" in fr:
                     pid = int(fr["pid"])
-                if not self.zreader.buf:
+                if not self.zbuf:
                     break
             if fd not in ready:
                 continue

@@ -29,9 +29,6 @@ else:  # loaded flat by BOOT, without importing the checkers package
     import protocol  # type: ignore[no-redef]
     import runner  # type: ignore[no-redef]
 
-_LEN = struct.Struct(">I")
-
-
 class LockDown:
     """What a child needs to restrict itself, prepared once by the scheduler before the zygote forks."""
 
@@ -67,7 +64,7 @@ class LockDown:
             isolation.become_nobody()
         elif self.mode == "caps":
             isolation.clear_capabilities()
-        isolation.no_new_privs()
+        # no_new_privs was set once in the zygote (``serve``): it is inherited by fork and can't be unset
         if self.ruleset >= 0:
             isolation.landlock_restrict(self.ruleset)
         if self.seccomp is not None:
@@ -78,60 +75,94 @@ class LockDown:
 
 
 def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
-    """The zygote's loop (never returns): one request, one fork, one pid, one wait status."""
+    """The zygote's loop (never returns): one request, one fork, one pid, one wait status.
+
+    Every page the zygote writes while a child lives is copied (copy-on-write) for it, so between the fork
+    and the child's end it does the least it can: close the call's socket, write two fixed-size records
+    (no JSON), wait. It never decodes the call either: the child does, in its own process."""
     fd = sock.fileno()
+    # once for every child (fork inherits it and nothing can unset it): its seccomp filter and Landlock
+    # domain need it, and it makes no call's process able to gain privileges through exec
+    isolation.no_new_privs()
+    # The zygote makes no garbage cycles worth collecting; with its collector off and everything it holds
+    # frozen before each fork (modules a call taught it included), a child's collections neither scan
+    # nor write to (copy-on-write) the zygote's objects: they see only what the call itself allocated.
+    gc.disable()
     gc.collect()
-    gc.freeze()  # children neither scan nor dirty the zygote's objects when they collect
     while True:
-        req, call_fd = _receive(sock)
-        if req is None:
+        got = _receive(sock)
+        if got is None:
             os._exit(0)
-        for name in req.get("learn", ()):  # names the scheduler checked against its allow-list
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
+        learn, body, call_fd = got
+        if learn:
+            for name in learn.decode("utf-8", "surrogatepass").split(","):  # names the scheduler checked against its allow-list
+                with contextlib.suppress(Exception):
+                    importlib.import_module(name)
+            gc.collect()
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the call's process: never returns
             status = 70
+            gc.enable()  # the call's own garbage is collected as in any Python process
             try:
-                sock.close()
+                os.close(fd)  # the zygote's socket (not sock.close(): no Python-level method to run)
                 try:
                     lock.apply(call_fd)
                 except BaseException as e:  # noqa: BLE001 - refuse to run unconfined
                     runner.send_result(call_fd, None, f"{protocol.ERR_SANDBOX}: lock-down failed: {type(e).__name__}: {e}")
                     os._exit(0)
-                status = runner.run_call(call_fd, req, clean_builtins)
+                status = runner.run_call(call_fd, body, clean_builtins)
             finally:
                 os._exit(status)
         os.close(call_fd)
-        req = None  # the next child must not inherit this call
-        protocol.write_all(fd, protocol.encode({"pid": pid}))
+        _record(fd, PID, pid)
         _, status = os.waitpid(pid, 0)
-        protocol.write_all(fd, protocol.encode({"status": status}))
+        _record(fd, STATUS, status)
+        # dropped only now that the child is gone (freeing them earlier would write to pages it shares);
+        # the next child never inherits them
+        got = learn = body = None  # type: ignore[assignment]
 
 
-def _receive(sock: socket.socket) -> tuple[dict[str, Any] | None, int]:
-    """One request: a 4-byte length carrying the call's socket as SCM_RIGHTS, then the JSON body."""
+#: zygote -> scheduler records: (kind, value), kind PID or STATUS
+RECORD = struct.Struct(">Bq")
+PID, STATUS = 1, 2
+#: scheduler -> zygote request header: (bytes of the names to preload, bytes of the call's JSON)
+_HEAD = struct.Struct(">II")
+
+
+def _record(fd: int, kind: int, value: int) -> None:
+    rec = RECORD.pack(kind, value)
+    n = os.write(fd, rec)
+    if n < len(rec):
+        protocol.write_all(fd, rec[n:])
+
+
+def _receive(sock: socket.socket) -> tuple[bytes, bytes, int] | None:
+    """One request: the header carrying the call's socket as SCM_RIGHTS, then the names to preload
+    (comma-separated) and the call's JSON, left undecoded: only the call's process decodes it."""
     try:
-        head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 1)
+        head, fds, _, _ = socket.recv_fds(sock, _HEAD.size, 1)
     except OSError:
-        return None, -1
-    if len(head) < _LEN.size or not fds:
-        return None, -1
-    (n,) = _LEN.unpack(head)
-    body = bytearray()
-    while len(body) < n:
-        data = sock.recv(min(n - len(body), 1 << 20))
-        if not data:
-            return None, -1
-        body += data
-    return protocol.decode(bytes(body)), fds[0]
+        return None
+    if len(head) < _HEAD.size or not fds:
+        return None
+    n_learn, n_body = _HEAD.unpack(head)
+    n = n_learn + n_body
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(min(n - len(data), 1 << 20))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data[:n_learn]), bytes(data[n_learn:]), fds[0]
 
 
-def send(sock: socket.socket, req: dict[str, Any], call_fd: int) -> None:
-    """Scheduler side of ``_receive``."""
-    body = protocol.encode(req)[_LEN.size:]
-    socket.send_fds(sock, [_LEN.pack(len(body))], [call_fd])
-    sock.sendall(body)
+def send(sock: socket.socket, req: dict[str, Any], learn: list[str], call_fd: int) -> None:
+    """Scheduler side of ``_receive``; ValueError when the call is too large for a frame."""
+    body = protocol.encode(req)[4:]
+    names = ",".join(learn).encode("utf-8", "surrogatepass")  # never fails: a bad name fails its import
+    socket.send_fds(sock, [_HEAD.pack(len(names), len(body))], [call_fd])
+    sock.sendall(names + body)
 
 
 def start(lock: LockDown) -> tuple[int, socket.socket]:
