@@ -86,6 +86,16 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def fmt_ci(m: Mapping[str, Any], mean: bool = False) -> str:
+    """The metric's 95% interval in the table's unit (points for a rate, the value for a mean); a dash when the
+    run has none (a single sample, or a summary written before intervals were recorded)."""
+    ci = m.get("ci95")
+    if not ci or ci[0] is None or ci[1] is None:
+        return "-"
+    scale, digits = (1, 2) if mean else (100, 1)
+    return f"{scale * ci[0]:.{digits}f}-{scale * ci[1]:.{digits}f}"
+
+
 def markdown(summary: Mapping[str, Any]) -> str:
     """One table per benchmark: its headline metrics (all metrics when it declares none), and how many
     samples are not in them because their generation failed."""
@@ -102,9 +112,9 @@ def markdown(summary: Mapping[str, Any]) -> str:
         if gap.get("count"):
             head += (f"; {gap['count']} with no response, " + ("scored as failing" if gap.get("policy") == "fail"
                                                                 else "left out") + f" (--missing-responses {gap['policy']})")
-        lines += [f"## {name} ({head})", "", "| metric | rate % (passed/total) |", "| --- | --- |"]
-        lines += [f"| {m}{' (mean, not %)' if m in means else ''} | {fmt(b['metrics'][m], m in means)} |"
-                  for m in shown]
+        lines += [f"## {name} ({head})", "", "| metric | rate % (passed/total) | 95% CI |", "| --- | --- | --- |"]
+        lines += [f"| {m}{' (mean, not %)' if m in means else ''} | {fmt(b['metrics'][m], m in means)} | "
+                  f"{fmt_ci(b['metrics'][m], m in means)} |" for m in shown]
         lines.append("")
     return "\n".join(lines)
 

@@ -99,5 +99,10 @@ def test_reference_numbers_through_verif_eval_responses(tmp_path: Path) -> None:
     assert summary["model"].startswith("responses:") and summary["judge"]["used"] is False
     assert "verinstruct" in summary["versions"] and summary["versions"]["checkers"]
     assert (out / "summary.md").read_text().count("| prompt_strict | 77.1 (417/541) |") == 1
+    # the table's 95% interval of prompt-level strict accuracy: a seeded bootstrap, within half a point of
+    # the normal approximation 417/541 +- 1.96 * sqrt(p (1 - p) / 541) = 73.54..80.62, computed by hand
+    line = next(x for x in (out / "summary.md").read_text().splitlines() if x.startswith("| prompt_strict |"))
+    low, high = (float(v) for v in line.split("|")[3].strip().split("-"))
+    assert abs(low - 73.54) < 0.5 and abs(high - 80.62) < 0.5, line
     assert (out / "per_type.png").stat().st_size > 1000
     assert len((out / "samples" / "ifeval.jsonl").read_text().splitlines()) == 541
