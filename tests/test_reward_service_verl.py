@@ -34,7 +34,6 @@ prepared = verl_t.prepared
 tokenizer_dir = verl_t.tokenizer_dir
 judge = verl_t.judge
 
-from omegaconf import OmegaConf  # noqa: E402
 
 from rl.service import create_reward_app  # noqa: E402
 from verifier.http_guard import Guards, serve_in_thread  # noqa: E402
@@ -50,22 +49,9 @@ def service(judge: tuple[str, Any]) -> Iterator[str]:
 
 
 def _config(tokenizer_dir: Path, url: str, *, manager: bool) -> Any:
-    opts = {"reward_url": url, "api_key": "k3y", "formula": "verif"}
-    reward: dict[str, Any] = {
-        "num_workers": 1,
-        "reward_model": {"enable": False, "model_path": None},
-        "custom_reward_function": {"path": None, "name": "compute_score", "reward_kwargs": {}},
-        "reward_manager": {"source": "register", "name": "naive", "module": {"path": None, "name": None}},
-    }
-    if manager:
-        reward["reward_manager"] = {"source": "importlib", "name": "RemoteRewardManager",
-                                    "module": {"path": "pkg://rl.remote_verl", "name": None}}
-        reward["reward_kwargs"] = opts
-    else:
-        reward["custom_reward_function"] = {"path": "pkg://rl.remote", "name": "compute_score_async",
-                                            "reward_kwargs": opts}
-    return OmegaConf.create({"actor_rollout_ref": {"model": {"path": str(tokenizer_dir), "tokenizer_path": None}},
-                             "reward": reward})
+    return verl_t.reward_config(tokenizer_dir, {"reward_url": url, "api_key": "k3y", "formula": "verif"},
+                                manager=manager, function_path="pkg://rl.remote", manager_name="RemoteRewardManager",
+                                manager_path="pkg://rl.remote_verl")
 
 
 @pytest.mark.parametrize("manager", [False, True], ids=["custom_reward_function", "importlib_manager"])

@@ -139,9 +139,10 @@ def _batch(prepared: Path, tokenizer_dir: Path):  # type: ignore[no-untyped-def]
     return DataProto(batch=batch, non_tensor_batch=non_tensor), pairs, decoded
 
 
-def _config(tokenizer_dir: Path, url: str, *, manager: bool, formula: str = "verif") -> Any:
-    # a generous quiet time: a loaded CI machine may decode the responses slowly, and the test checks batching
-    opts = {"verifier": "openai:fake-judge", "base_url": url, "formula": formula, "quiet_ms": 200}
+def reward_config(tokenizer_dir: Path, opts: dict[str, Any], *, manager: bool,
+                  function_path: str = "pkg://rl.verl_reward", manager_name: str = "VerIFRewardManager",
+                  manager_path: str = "pkg://rl.verl_manager") -> Any:
+    """verl's reward config with ``opts`` as reward kwargs: our custom function, or our reward manager."""
     reward: dict[str, Any] = {
         "num_workers": 1,
         "reward_model": {"enable": False, "model_path": None},
@@ -149,14 +150,20 @@ def _config(tokenizer_dir: Path, url: str, *, manager: bool, formula: str = "ver
         "reward_manager": {"source": "register", "name": "naive", "module": {"path": None, "name": None}},
     }
     if manager:
-        reward["reward_manager"] = {"source": "importlib", "name": "VerIFRewardManager",
-                                    "module": {"path": "pkg://rl.verl_manager", "name": None}}
+        reward["reward_manager"] = {"source": "importlib", "name": manager_name,
+                                    "module": {"path": manager_path, "name": None}}
         reward["reward_kwargs"] = opts
     else:
-        reward["custom_reward_function"] = {"path": "pkg://rl.verl_reward", "name": "compute_score_async",
+        reward["custom_reward_function"] = {"path": function_path, "name": "compute_score_async",
                                             "reward_kwargs": opts}
     return OmegaConf.create({"actor_rollout_ref": {"model": {"path": str(tokenizer_dir), "tokenizer_path": None}},
                              "reward": reward})
+
+
+def _config(tokenizer_dir: Path, url: str, *, manager: bool, formula: str = "verif") -> Any:
+    # a generous quiet time: a loaded CI machine may decode the responses slowly, and the test checks batching
+    return reward_config(tokenizer_dir, {"verifier": "openai:fake-judge", "base_url": url, "formula": formula,
+                                         "quiet_ms": 200}, manager=manager)
 
 
 def _direct(url: str, pairs: list[tuple[int, str]], decoded: list[str], formula: str) -> list[dict[str, Any]]:
