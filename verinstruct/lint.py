@@ -122,6 +122,7 @@ def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
     """One finding per dataset function (class ``ok`` included), in dataset order: code checks, and llm
     checks recognised in code (they lint as the code they came from)."""
     from checkers.sandbox import CodeCall, Sandbox
+    from verinstruct.scoring import row_key
 
     calls, spans = [], []
     for n, inst in enumerate(instances):
@@ -131,8 +132,9 @@ def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
                 continue
             start = len(calls)
             own = _literal_probe(c.code)
+            row = row_key(inst.instruction, [k.code for k in inst.constraints if k.code])
             for _, text in probes + ([("code literals", own)] if own else []):
-                calls.append(CodeCall(c.code, inst.instruction, text))
+                calls.append(CodeCall(c.code, inst.instruction, text, row=row))
             spans.append((inst, j, start, len(calls)))
     if not calls:
         return []

@@ -24,6 +24,7 @@ constraints; ``soft_total == 0`` tells such rows apart.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -202,6 +203,20 @@ def _run_registry(instances: Sequence[Instance], responses: Sequence[str],
             verdicts[i][j] = v
 
 
+def row_key(instruction: str, sources: Sequence[str]) -> str:
+    """The sandbox's process-sharing key of a row: a hash of its instruction and every code source it holds.
+    The calls of one row (all its responses in a batch, e.g. a GRPO group) share one process; two rows share
+    a key only when they hold the same instruction and the same code, so a hostile row never shares a
+    process with another row's code (row ids are data, and a hostile dataset could repeat one)."""
+    h = hashlib.sha256()
+    parts = [instruction, *sorted(set(sources))]
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
 def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts: list[list[Verdict | None]],
               sandbox: Sandbox | None, verifier: Verifier | None, no_llm_error: str) -> None:
     calls, where = [], []
@@ -209,6 +224,7 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
 
     needs_llm = False
     for i, inst in enumerate(instances):
+        row = None
         for j, c in enumerate(inst.constraints):
             if not isinstance(c.check, CodeCheck):
                 continue
@@ -216,7 +232,9 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
                 verdicts[i][j] = Verdict.undecided(no_llm_error)
                 continue
             needs_llm = needs_llm or c.check.uses_llm
-            calls.append(CodeCall(c.check.source, inst.instruction, responses[i]))
+            row = row or row_key(inst.instruction, [k.check.source for k in inst.constraints
+                                                    if isinstance(k.check, CodeCheck)])
+            calls.append(CodeCall(c.check.source, inst.instruction, responses[i], row=row))
             where.append((i, j))
     if not calls:
         return

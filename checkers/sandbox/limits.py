@@ -47,11 +47,19 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class CodeCall:
-    """One dataset check: ``source`` defines check_following(instruction, response)."""
+    """One dataset check: ``source`` defines check_following(instruction, response).
+
+    ``row`` names the dataset row the code comes from. Calls with the same ``row`` may run one after
+    another in one process (forked for that row alone), which costs one fork per row instead of one per
+    call; calls without it get a process each. Give the same key only to calls whose code comes from the
+    same row (the Scorer uses a hash of the instruction and the row's code): whatever one call does in the
+    shared process can reach the others of its row, never a call of another row.
+    """
 
     source: str
     prompt: str
     response: str
+    row: str | None = None
 
 
 @dataclass(frozen=True)

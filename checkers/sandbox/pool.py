@@ -163,9 +163,12 @@ class Sandbox:
         llm_replays: int = 16,
         llm_batch_size: int | None = None,
         llm_min_batch: int = 64,
+        process_per: str = "row",
     ) -> None:
-        """Every call runs in a fresh process of its own (see docs/sandbox.md); ``chunk_size`` bounds how
-        many calls one worker is handed at a time.
+        """Dataset code runs in fresh processes forked for it (see docs/sandbox.md): with ``process_per="row"``
+        the calls that name the same ``CodeCall.row`` share one (one fork per row), other calls get one
+        each; ``process_per="call"`` gives every call a process of its own. ``chunk_size`` bounds how many
+        calls one worker is handed at a time.
 
         LLM requests of all calls in a run are gathered into batches of at most ``llm_batch_size`` (None:
         no limit) for ``llm`` (see :func:`answer_batch`); a call is re-run up to ``llm_replays`` times to
@@ -180,6 +183,9 @@ class Sandbox:
         if llm_batch_size is not None and (isinstance(llm_batch_size, bool) or not isinstance(llm_batch_size, int)
                                            or llm_batch_size < 1):
             raise ValueError(f"Sandbox(llm_batch_size=...) must be a positive integer or None, got {llm_batch_size!r}")
+        if process_per not in ("row", "call"):
+            raise ValueError(f"Sandbox(process_per=...) must be 'row' or 'call', got {process_per!r}")
+        self.process_per = process_per
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.limits = limits
         self.llm = llm
@@ -219,6 +225,12 @@ class Sandbox:
         self._isolation = dict(hello.get("isolation", {}))
         self._isolation["workers"] = self.workers
         self._isolation["limits"] = asdict(limits)
+        self._isolation["call_isolation"] = (
+            "one fresh process per dataset row (calls with the same CodeCall.row, one after another; each call "
+            "with fresh globals and seeded random), forked from a zygote that holds no other row; results only "
+            "over the row's own socket" if process_per == "row" else
+            "one fresh process per call, forked from a zygote that holds no other call; results only over the "
+            "call's own socket")
 
     # ---- lifecycle --------------------------------------------------------------------------
     def _spawn(self, start: bool = True) -> _Worker:
@@ -285,8 +297,10 @@ class Sandbox:
     def _run(self, calls: Sequence[CodeCall], llm: LLMCallback | None) -> list[Verdict]:
         n = len(calls)
         out: list[Verdict | None] = [None] * n
-        groups: dict[str, list[int]] = {}
+        groups: dict[Any, list[int]] = {}  # calls that share a process: one dataset row's, or one call alone
         sources: dict[str, str] = {}
+        hashes: dict[int, str] = {}
+        by_row = self.process_per == "row"
         for i, c in enumerate(calls):
             bad = _validate(c)
             if bad:
@@ -294,9 +308,10 @@ class Sandbox:
                 continue
             h = hashlib.sha1(c.source.encode("utf-8", "surrogatepass")).hexdigest()
             sources[h] = c.source
-            groups.setdefault(h, []).append(i)
-        hashes = {i: h for h, idxs in groups.items() for i in idxs}
-        todo: deque[list[int]] = deque(self._chunks(groups, n))
+            hashes[i] = h
+            groups.setdefault(("row", c.row) if by_row and c.row is not None else i, []).append(i)
+        unit_of = {i: u for u, (_, idxs) in enumerate(groups.items()) for i in idxs}
+        todo: deque[list[int]] = deque(self._chunks(list(groups.values()), n))
         idle = list(self._pool)
         busy: dict[int, _Worker] = {}
         gather = Gather(llm, n, self.llm_replays, self.llm_batch_size, self.llm_min_batch, self.limits)
@@ -314,10 +329,10 @@ class Sandbox:
             idle.append(self._replace(w))
 
         def requeue(idxs: list[int]) -> None:
-            again: dict[str, list[int]] = {}
+            again: dict[int, list[int]] = {}
             for i in sorted(idxs):
-                again.setdefault(hashes[i], []).append(i)
-            todo.extend(self._chunks(again, len(idxs)))
+                again.setdefault(unit_of[i], []).append(i)
+            todo.extend(self._chunks(list(again.values()), len(idxs)))
 
         try:
             while todo or busy or gather.parked:
@@ -328,7 +343,7 @@ class Sandbox:
                     chunk = todo.popleft()
                     for i in chunk:
                         gather.started(i)
-                    if not self._assign(w, chunk, calls, hashes, sources):  # it died idle: the chunk never ran
+                    if not self._assign(w, chunk, calls, hashes, sources, unit_of):  # it died idle: the chunk never ran
                         todo.appendleft(w.pending)
                         w.pending = []
                         idle.append(self._replace(w))
@@ -411,13 +426,14 @@ class Sandbox:
             self._pool = idle
         return [v if v is not None else Verdict.undecided(f"{protocol.ERR_SANDBOX}: no result") for v in out]
 
-    def _chunks(self, groups: dict[str, list[int]], n: int) -> list[list[int]]:
-        """Cut calls (grouped by source) into chunks: two per worker keep the pool balanced; each chunk
-        costs one fork (more only after a crash, timeout or tampering), so fewer is cheaper."""
+    def _chunks(self, groups: list[list[int]], n: int) -> list[list[int]]:
+        """Cut calls (grouped by the process they share: one row's calls, or one call) into chunks: two per
+        worker keep the pool balanced. A row's calls stay together (one fork) unless the row alone is over
+        a chunk."""
         target = max(1, min(self.chunk_size, -(-n // (self.workers * 2))))
         chunks: list[list[int]] = []
         cur: list[int] = []
-        for idxs in groups.values():
+        for idxs in groups:
             for j in range(0, len(idxs), target):
                 cur.extend(idxs[j : j + target])
                 if len(cur) >= target:
@@ -428,12 +444,12 @@ class Sandbox:
         return chunks
 
     def _assign(self, w: _Worker, chunk: list[int], calls: Sequence[CodeCall], hashes: dict[int, str],
-                sources: dict[str, str]) -> bool:
+                sources: dict[str, str], unit_of: dict[int, int]) -> bool:
         used = {hashes[i] for i in chunk}
         msg = {
             "type": "chunk",
             "sources": {h: sources[h] for h in used},
-            "calls": [protocol.Call(i, hashes[i], calls[i].prompt, calls[i].response) for i in chunk],
+            "calls": [protocol.Call(i, hashes[i], calls[i].prompt, calls[i].response, unit_of[i]) for i in chunk],
         }
         w.pending = list(chunk)
         self._touch(w)

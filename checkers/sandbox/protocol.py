@@ -65,12 +65,14 @@ DEFERRED = "llm deferred"
 
 
 class Call(NamedTuple):
-    """One call of a chunk, parent -> zygote (a JSON list on the wire)."""
+    """One call of a chunk, parent -> scheduler (a JSON list on the wire). Consecutive calls with the same
+    ``unit`` run in one process, one after another (calls of one dataset row)."""
 
     idx: int
     hash: str
     prompt: str
     response: str
+    unit: int
 
 
 class Result(NamedTuple):

@@ -35,40 +35,60 @@ def seed_for(source_hash: str, prompt: str, response: str) -> int:
     return int.from_bytes(h.digest()[:8], "little")
 
 
-def run_call(fd: int, body: bytes, clean_builtins: dict) -> int:
-    """Run the one call in ``body`` (JSON: ``c``: marshalled code, ``h``, ``p``, ``r``); send its result;
-    exit status."""
+def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
+    """Run the calls in ``body`` one after another (JSON: ``c``: marshalled code by source hash, ``k``:
+    [hash, prompt, response] per call, all of one dataset row); send one result frame per call, in order;
+    exit status.
+
+    Each call starts from the same state whatever ran before it in this process: fresh globals and
+    builtins, ``random``/``numpy.random`` seeded from (code, prompt, response), the LLM stub reset, and
+    its own CPU allowance (RLIMIT_CPU's soft limit moved to its start plus ``cpu_seconds``)."""
+    import resource
+
     try:
         req = protocol.decode(body)
-        prompt, response = req["p"], req["r"]
+        calls = req["k"]
+        shipped = req["c"]
+        cpu_s = int(float(req["cpu"]) + 0.999) + 1
     except Exception as e:  # noqa: BLE001 - the scheduler wrote it; never expected
         send_result(fd, None, f"{protocol.ERR_SANDBOX}: call not readable ({type(e).__name__})")
         return 0
-    seed = seed_for(req["h"], prompt, response)
-    random.seed(seed)
-    np = sys.modules.get("numpy")
-    if np is not None:
-        with contextlib.suppress(Exception):  # a numpy without the legacy seeding API
-            np.random.seed(seed % (1 << 32))
+    codes: dict[str, Any] = {}
     llm_stub.STATE.fd = fd
-    # how many modules were loaded, not which: a set of the names would write to the page of every name's
-    # refcount (copy-on-write faults); imports append to sys.modules, so the new names are its tail
-    n_before = len(sys.modules)
-    try:
-        code = codeship.unship(req["c"])
-    except Exception as e:  # noqa: BLE001
-        send_result(fd, None, f"{protocol.ERR_SANDBOX}: code object not readable ({type(e).__name__})")
-        return 0
-    passed, err = run_one(code, prompt, response, clean_builtins)
-    with contextlib.suppress(BaseException):  # the code may have patched builtins our reporting uses
-        real = clean_builtins["__import__"]("builtins").__dict__
-        real.clear()
-        real.update(clean_builtins)
-    try:
-        learnt = _newest(sys.modules, len(sys.modules) - n_before)
-    except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
-        learnt = []
-    send_result(fd, passed, err, learnt)
+    for h, prompt, response in calls:
+        try:
+            hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            soft = int(used.ru_utime + used.ru_stime) + cpu_s
+            resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
+        except BaseException:  # noqa: BLE001 - an earlier call of this row changed it: the hard limit holds
+            pass
+        seed = seed_for(h, prompt, response)
+        random.seed(seed)
+        np = sys.modules.get("numpy")
+        if np is not None:
+            with contextlib.suppress(BaseException):  # a numpy without the legacy seeding API
+                np.random.seed(seed % (1 << 32))
+        # how many modules were loaded, not which: a set of the names would write to the page of every name's
+        # refcount (copy-on-write faults); imports append to sys.modules, so the new names are its tail
+        n_before = len(sys.modules)
+        code = codes.get(h)
+        if code is None:
+            try:
+                code = codes[h] = codeship.unship(shipped[h])
+            except Exception as e:  # noqa: BLE001
+                send_result(fd, None, f"{protocol.ERR_SANDBOX}: code object not readable ({type(e).__name__})")
+                continue
+        passed, err = run_one(code, prompt, response, clean_builtins)
+        with contextlib.suppress(BaseException):  # the code may have patched builtins our reporting uses
+            real = clean_builtins["__import__"]("builtins").__dict__
+            real.clear()
+            real.update(clean_builtins)
+        try:
+            learnt = _newest(sys.modules, len(sys.modules) - n_before)
+        except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
+            learnt = []
+        send_result(fd, passed, err, learnt)
     return 0
 
 

@@ -163,17 +163,29 @@ class Scheduler:
                 self.do_chunk(msg)
 
     def do_chunk(self, msg: dict[str, Any]) -> None:
+        """Run a chunk's calls: consecutive calls with the same unit (one dataset row) share one process."""
         sources = msg.get("sources", {})
         buf: list[Any] = []
-        for idx, h, prompt, response in msg["calls"]:
-            code, err = self.codes.get(h, sources.get(h), self.lim["max_source_chars"])
-            if err is None:
-                passed, err = self.run_call((idx, code, prompt, response, h), buf)
-            else:
-                passed = None
+
+        def emit(idx: Any, passed: bool | None, err: str | None) -> None:
             buf.append(protocol.Result(idx, passed, err))
             if len(buf) >= _FLUSH_EVERY:
                 self.flush(buf)
+
+        unit: list[tuple] = []
+        unit_id: Any = object()
+        for idx, h, prompt, response, u in msg["calls"]:
+            if u != unit_id and unit:
+                self.run_unit(unit, emit, buf)
+                unit = []
+            unit_id = u
+            code, err = self.codes.get(h, sources.get(h), self.lim["max_source_chars"])
+            if err is None:
+                unit.append((idx, code, prompt, response, h))
+            else:
+                emit(idx, None, err)
+        if unit:
+            self.run_unit(unit, emit, buf)
         self.flush(buf)
         protocol.write_all(self.out, protocol.encode({"type": "done"}))
 
@@ -182,32 +194,56 @@ class Scheduler:
             protocol.write_all(self.out, protocol.encode({"type": "res", "items": buf}))
             buf.clear()
 
-    # ---- one call -------------------------------------------------------------------------
-    def run_call(self, item: tuple, buf: list[Any] | None = None) -> tuple[bool | None, str | None]:
-        """Run one call in a fresh process and supervise it; its verdict (passed, error)."""
-        idx, code, prompt, response, h = item
+    # ---- one row's calls ------------------------------------------------------------------
+    def run_call(self, item: tuple) -> tuple[bool | None, str | None]:
+        """One call alone in a fresh process (the start-up probe); its verdict (passed, error)."""
+        got: list[tuple[bool | None, str | None]] = []
+        self.run_unit([item], lambda _i, p, e: got.append((p, e)), None)
+        return got[0]
+
+    def run_unit(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> None:
+        """Run ``items`` (idx, code, prompt, response, hash: calls of one row) in fresh processes, one after
+        another in each: every call's verdict goes to ``emit`` in order. A process that ends before its
+        last result (a crash, a kill at a deadline, a bad frame) is charged to the call it was running;
+        the calls after it run in a new process."""
+        done = 0
+        while done < len(items):
+            n = self.run_process(items[done:], emit, buf)
+            done += max(1, n)
+
+    def run_process(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> int:
+        """Fork one process for ``items``; how many of them got a verdict (at least one)."""
         if self.zsock is None:
-            return None, f"{protocol.ERR_SANDBOX}: the worker's zygote is gone"
+            emit(items[0][0], None, f"{protocol.ERR_SANDBOX}: the worker's zygote is gone")
+            return 1
         ours, theirs = socket.socketpair()
         try:
-            shipped = self.shipped.get(h)
-            if shipped is None or shipped[0] is not code:
-                if len(self.shipped) >= codeship.CODE_CACHE_SIZE:
-                    self.shipped.clear()
-                shipped = self.shipped[h] = (code, codeship.ship(code))
-            req = {"c": shipped[1], "h": h, "p": prompt, "r": response}
+            codes: dict[str, str] = {}
+            for _idx, code, _p, _r, h in items:
+                if h in codes:
+                    continue
+                shipped = self.shipped.get(h)
+                if shipped is None or shipped[0] is not code:
+                    if len(self.shipped) >= codeship.CODE_CACHE_SIZE:
+                        self.shipped.clear()
+                    shipped = self.shipped[h] = (code, codeship.ship(code))
+                codes[h] = shipped[1]
+            req = {"c": codes, "k": [[h, p, r] for _i, _c, p, r, h in items], "cpu": self.lim["cpu_seconds"]}
             zygote.send(self.zsock, req, self.learn, theirs.fileno())
             self.learn = []
-        except ValueError as e:  # a frame over MAX_FRAME: this call's texts are too large
+        except ValueError as e:  # a frame over MAX_FRAME: too large together; alone, this call's texts are
             ours.close()
             theirs.close()
-            return None, f"{protocol.ERR_BAD_INPUT}: could not hand the call to its process ({e})"
+            if len(items) > 1:
+                return self.run_process(items[:1], emit, buf)
+            emit(items[0][0], None, f"{protocol.ERR_BAD_INPUT}: could not hand the call to its process ({e})")
+            return 1
         except OSError:  # the zygote is gone: exit, and the parent re-runs our calls one by one elsewhere
             raise SystemExit(3) from None
         theirs.close()
         self.forks += 1
         try:
-            passed, err, learnt = self.supervise(ours, idx, buf)
+            outcomes, learnt = self.supervise(ours, [it[0] for it in items], emit, buf)
         finally:
             ours.close()
             self.fresh_rundir()
@@ -217,7 +253,7 @@ class Scheduler:
                     and name.isascii() and name.replace(".", "").replace("_", "").isalnum()):
                 self.learn.append(name)
                 self.taught.add(name)
-        return passed, err
+        return outcomes
 
     def zygote_frame(self) -> dict[str, Any]:
         """The zygote's next record as {"pid": n} or {"status": n}; SystemExit when the zygote is gone."""
@@ -235,11 +271,15 @@ class Scheduler:
             raise SystemExit(3)  # never expected: the zygote is broken; its calls are re-run elsewhere
         return {"pid" if kind == zygote.PID else "status": value}
 
-    def supervise(self, sock: socket.socket, idx: Any, buf: list[Any] | None) -> tuple[bool | None, str | None, list[Any]]:
-        """Serve the call's process until it exits: relay its LLM requests (within the call's budgets),
-        kill it at its wall-clock deadline (LLM waiting not counted), and classify how it ended. The
-        zygote's {"pid"} frame is read when it comes (or when needed for a kill), not waited for first:
-        two wake-ups less per call."""
+    def supervise(self, sock: socket.socket, idxs: list[Any], emit: Any,
+                  buf: list[Any] | None) -> tuple[int, list[Any]]:
+        """Serve the process running the calls ``idxs`` (in order) until it exits: pass each result on as
+        it comes, relay LLM requests of the call running now (within that call's budgets), kill the process
+        at the running call's wall-clock deadline (LLM waiting not counted), and charge how it ended to the
+        call it was running. Returns (calls that got a verdict, module names the calls imported). The
+        running call is the first without a result: the scheduler counts results itself and never takes the
+        process's word for which call sent a frame. The zygote's {"pid"} frame is read when it comes (or
+        when needed for a kill), not waited for first: two wake-ups less per call."""
         pid = -1
 
         def kill() -> None:
@@ -255,8 +295,9 @@ class Scheduler:
         reader = protocol.FrameReader(max_bytes + _RESULT_FRAME)
         deadline = time.monotonic() + wall
         fd, zfd = sock.fileno(), self.zsock.fileno()  # type: ignore[union-attr]
-        result: dict[str, Any] | None = None
-        verdict: str | None = None  # set when the call is ended by us
+        pos = 0  # the call running now: results so far
+        learnt: list[Any] = []
+        verdict: str | None = None  # set when the running call is ended by us
         n_requests = n_bytes = 0
         open_sock = True
         status: int | None = None
@@ -287,8 +328,8 @@ class Scheduler:
             if not data:
                 open_sock = False
                 continue
-            if verdict is not None:
-                continue  # the call is ended already; what it still sends is discarded
+            if verdict is not None or pos >= len(idxs):
+                continue  # the process is ended already, or sent more than it had calls: discarded
             try:
                 reader.feed(data)
                 frames = reader.frames()
@@ -303,9 +344,18 @@ class Scheduler:
                 continue
             for fr in frames:
                 kind = fr.get("t") if isinstance(fr, dict) else None
-                if kind == "res" and result is None:
-                    result = fr
-                elif kind == "llm" and result is None and status is None:
+                if kind == "res":
+                    passed, err = _result(fr)
+                    m = fr.get("m")
+                    if isinstance(m, list):
+                        learnt.extend(m[:64])
+                    emit(idxs[pos], passed, err)
+                    pos += 1
+                    n_requests = n_bytes = 0
+                    deadline = time.monotonic() + wall
+                    if pos >= len(idxs):
+                        break
+                elif kind == "llm" and status is None:
                     n_requests += 1
                     n_bytes += len(protocol.encode(fr))
                     if n_requests > max_requests or n_bytes > max_bytes:
@@ -318,7 +368,7 @@ class Scheduler:
                     if buf is not None:
                         self.flush(buf)  # results so far reach the parent before this call waits
                     w0 = time.monotonic()
-                    reply = self.ask_parent(fr, idx)
+                    reply = self.ask_parent(fr, idxs[pos])
                     deadline += time.monotonic() - w0  # waiting for answers is not the call's time
                     with contextlib.suppress(OSError):
                         protocol.write_all(fd, protocol.encode(reply))
@@ -326,17 +376,10 @@ class Scheduler:
                     verdict = f"{protocol.ERR_SANDBOX}: bad message from the call's process (unexpected frame)"
                     kill()
                     break
-        learnt = result.get("m") if result is not None and isinstance(result.get("m"), list) else []
-        if verdict is not None:
-            return None, verdict, learnt
-        if result is not None:
-            passed, err = result.get("p"), result.get("e")
-            if err is None and type(passed) is bool:
-                return passed, None, learnt
-            if isinstance(err, str) and passed is None:
-                return None, err[:400], learnt
-            return None, f"{protocol.ERR_SANDBOX}: malformed result", learnt
-        return None, runner.describe_exit(status, lim), learnt
+        if pos < len(idxs):  # the process ended before the running call's result: that call is the culprit
+            emit(idxs[pos], None, verdict if verdict is not None else runner.describe_exit(status, lim))
+            pos += 1
+        return pos, learnt
 
     def ask_parent(self, fr: dict[str, Any], idx: Any) -> dict[str, Any]:
         """Forward the call's LLM request, tagged with the call's own index, and relay the answer."""
@@ -355,6 +398,16 @@ class Scheduler:
         for target in (-pid, pid):
             with contextlib.suppress(OSError):
                 os.kill(target, 9)
+
+
+def _result(fr: dict[str, Any]) -> tuple[bool | None, str | None]:
+    """A result frame's verdict (passed, error)."""
+    passed, err = fr.get("p"), fr.get("e")
+    if err is None and type(passed) is bool:
+        return passed, None
+    if isinstance(err, str) and passed is None:
+        return None, err[:400]
+    return None, f"{protocol.ERR_SANDBOX}: malformed result"
 
 
 def _remove(path: str) -> None:

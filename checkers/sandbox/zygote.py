@@ -40,8 +40,10 @@ class LockDown:
         self.base_as = base_as
         self.rundir = rundir
 
-    def apply(self, keep: int) -> None:
-        """Run in the forked child, before any dataset code: restrict this process for good."""
+    def apply(self, keep: int, n_calls: int) -> None:
+        """Run in the forked child, before any dataset code: restrict this process for good. RLIMIT_CPU's
+        hard limit covers all ``n_calls`` calls of the row; the runner moves the soft limit (the ``timeout``
+        verdict) to each call's own allowance."""
         os.setpgid(0, 0)
         devnull = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
@@ -49,7 +51,9 @@ class LockDown:
         os.close(devnull)
         os.chdir(self.rundir)
         lim = self.lim
-        cpu = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime) + int(lim["cpu_seconds"] + 0.999) + 1
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        per_call = int(lim["cpu_seconds"] + 0.999) + 1
+        cpu = int(used.ru_utime + used.ru_stime) + per_call
         isolation.set_rlimits({
             "RLIMIT_AS": self.base_as + (int(lim["memory_mb"]) << 20),
             "RLIMIT_FSIZE": int(lim["file_size_mb"]) << 20,
@@ -59,7 +63,7 @@ class LockDown:
         })
         # soft below hard: the soft limit's SIGXCPU is the "timeout" verdict; with soft == hard the kernel
         # may send its hard-limit SIGKILL on the same tick instead ("worker crashed" under load)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + per_call * max(0, n_calls - 1) + 1))
         if self.mode == "nobody":
             isolation.become_nobody()
         elif self.mode == "caps":
@@ -93,7 +97,7 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
         got = _receive(sock)
         if got is None:
             os._exit(0)
-        learn, body, call_fd = got
+        learn, body, call_fd, n_calls = got
         if learn:
             for name in learn.decode("utf-8", "surrogatepass").split(","):  # names the scheduler checked against its allow-list
                 with contextlib.suppress(Exception):
@@ -107,11 +111,11 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
             try:
                 os.close(fd)  # the zygote's socket (not sock.close(): no Python-level method to run)
                 try:
-                    lock.apply(call_fd)
+                    lock.apply(call_fd, n_calls)
                 except BaseException as e:  # noqa: BLE001 - refuse to run unconfined
                     runner.send_result(call_fd, None, f"{protocol.ERR_SANDBOX}: lock-down failed: {type(e).__name__}: {e}")
                     os._exit(0)
-                status = runner.run_call(call_fd, body, clean_builtins)
+                status = runner.run_unit(call_fd, body, clean_builtins)
             finally:
                 os._exit(status)
         os.close(call_fd)
@@ -126,8 +130,8 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
 #: zygote -> scheduler records: (kind, value), kind PID or STATUS
 RECORD = struct.Struct(">Bq")
 PID, STATUS = 1, 2
-#: scheduler -> zygote request header: (bytes of the names to preload, bytes of the call's JSON)
-_HEAD = struct.Struct(">II")
+#: scheduler -> zygote request header: (bytes of the names to preload, bytes of the calls' JSON, calls)
+_HEAD = struct.Struct(">III")
 
 
 def _record(fd: int, kind: int, value: int) -> None:
@@ -137,7 +141,7 @@ def _record(fd: int, kind: int, value: int) -> None:
         protocol.write_all(fd, rec[n:])
 
 
-def _receive(sock: socket.socket) -> tuple[bytes, bytes, int] | None:
+def _receive(sock: socket.socket) -> tuple[bytes, bytes, int, int] | None:
     """One request: the header carrying the call's socket as SCM_RIGHTS, then the names to preload
     (comma-separated) and the call's JSON, left undecoded: only the call's process decodes it."""
     try:
@@ -146,7 +150,7 @@ def _receive(sock: socket.socket) -> tuple[bytes, bytes, int] | None:
         return None
     if len(head) < _HEAD.size or not fds:
         return None
-    n_learn, n_body = _HEAD.unpack(head)
+    n_learn, n_body, n_calls = _HEAD.unpack(head)
     n = n_learn + n_body
     data = bytearray()
     while len(data) < n:
@@ -154,14 +158,15 @@ def _receive(sock: socket.socket) -> tuple[bytes, bytes, int] | None:
         if not chunk:
             return None
         data += chunk
-    return bytes(data[:n_learn]), bytes(data[n_learn:]), fds[0]
+    return bytes(data[:n_learn]), bytes(data[n_learn:]), fds[0], n_calls
 
 
 def send(sock: socket.socket, req: dict[str, Any], learn: list[str], call_fd: int) -> None:
-    """Scheduler side of ``_receive``; ValueError when the call is too large for a frame."""
+    """Scheduler side of ``_receive``; ``req["k"]``: the calls of one row, run in one process. ValueError
+    when the calls are too large for a frame."""
     body = protocol.encode(req)[4:]
     names = ",".join(learn).encode("utf-8", "surrogatepass")  # never fails: a bad name fails its import
-    socket.send_fds(sock, [_HEAD.pack(len(names), len(body))], [call_fd])
+    socket.send_fds(sock, [_HEAD.pack(len(names), len(body), len(req["k"]))], [call_fd])
     sock.sendall(names + body)
 
 
