@@ -1,12 +1,15 @@
 """What isolation costs: sandboxed dataset-code checks/s of this tree vs the code of a base commit.
 
-Since issue 15 every call runs in a fresh process of its own (forked from a clean zygote); before, one
-persistent child per worker ran call after call. The same batches run on both trees, each in its own
-subprocess (the base commit's code extracted with ``git archive``; default ``--baseline git:5023509``,
-the last commit with the persistent child), and must give identical verdicts (checked).
-Shapes: one GRPO step (512 responses x ~1.5 code checks, sources shared by the 8 rollouts of a prompt)
-and a batch of ``--n`` calls. Sandbox start-up is excluded. Also prints the cost per call in ms.
-Last line: ``ratio: X`` = this tree's checks/s / the base commit's checks/s on the ``--n`` batch.
+Since issue 15 dataset code runs in fresh processes forked from a clean zygote: one per dataset row (the
+calls of one prompt's rollouts share it, as the Scorer sends them) or, with ``process_per="call"``, one per
+call. Before, one persistent child per worker ran every call. The same batches run on both trees, each in
+its own subprocess (the base commit's code extracted with ``git archive``; default ``--baseline
+git:5023509``, the last commit with the persistent child), and must give identical verdicts (checked).
+Shapes: one GRPO step (512 responses x ~1.5 code checks, sources shared by the 8 rollouts of a prompt), a
+batch of ``--n`` calls (GRPO steps cut to size), and this tree alone with a process per call. Sandbox
+start-up is excluded. Also prints the cost per call in ms.
+Last line: ``ratio: X`` = this tree's checks/s / the base commit's checks/s on the ``--n`` batch (process
+per row).
 """
 
 from __future__ import annotations
@@ -73,15 +76,24 @@ def make_source(rng: random.Random) -> str:
     return rng.choice(CHECKS).format(n=rng.randint(20, 200), k=rng.randint(1, 4), w=w, W=w.capitalize())
 
 
+def code_call(source: str, prompt: str, response: str, row: str) -> CodeCall:
+    """With the row key where this tree's CodeCall has one (the base commit's has not)."""
+    if "row" in getattr(CodeCall, "__dataclass_fields__", {}):
+        return CodeCall(source, prompt, response, row=row)
+    return CodeCall(source, prompt, response)
+
+
 def grpo_step(rng: random.Random, responses: int = 512, rollouts: int = 8) -> list[CodeCall]:
-    """Prompts x rollouts responses; each prompt carries 1 or 2 code checks (~1.5 on average)."""
+    """Prompts x rollouts responses; each prompt carries 1 or 2 code checks (~1.5 on average). The row key
+    is the prompt and its sources, as ``verinstruct.scoring.row_key`` makes it."""
     calls = []
     for p in range(responses // rollouts):
         prompt = f"Prompt {p}: write about {rng.choice(WORDS)}."
         sources = [make_source(rng) for _ in range(rng.choice((1, 2)))]
+        row = hashlib.sha256("\0".join([prompt, *sorted(sources)]).encode()).hexdigest()
         for _ in range(rollouts):
             resp = make_response(rng)
-            calls += [CodeCall(s, prompt, resp) for s in sources]
+            calls += [code_call(s, prompt, resp, row) for s in sources]
     return calls
 
 
@@ -118,6 +130,11 @@ def measure(n: int, workers: int | None, repeats: int) -> dict:
             out[name] = {"checks_s": len(calls) / t, "ms_per_call_per_worker": t * 1000 * sb.workers / len(calls)}
         out["digest"] = digest.hexdigest()[:16]
         out["workers"] = sb.workers
+    if "process_per" in Sandbox.__init__.__code__.co_varnames:  # this tree: the per-call mode as well
+        calls = batches(n)[f"{n} calls"]
+        with Sandbox(workers=workers, process_per="call") as sb:
+            t = timeit(lambda: sb.run(calls), repeats)
+            out["per call"] = {"checks_s": len(calls) / t, "ms_per_call_per_worker": t * 1000 * sb.workers / len(calls)}
     return out
 
 
@@ -163,6 +180,10 @@ def main() -> None:
         b, o = base[name], new[name]
         print(f"{name}: this tree {o['checks_s']:,.0f} checks/s ({o['ms_per_call_per_worker']:.2f} ms per call per worker), "
               f"{args.baseline} {b['checks_s']:,.0f} checks/s ({b['ms_per_call_per_worker']:.2f} ms)")
+    if "per call" in new:
+        o = new["per call"]
+        print(f"{args.n} calls, a process per call (process_per='call'): this tree {o['checks_s']:,.0f} checks/s "
+              f"({o['ms_per_call_per_worker']:.2f} ms per call per worker)")
     last = f"{args.n} calls"
     print(f"ratio: {new[last]['checks_s'] / base[last]['checks_s']:.2f}")
 

@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -79,8 +80,9 @@ def batch(n: int, as_code: bool = False) -> tuple[list, list[str]]:
     return insts, resps
 
 
-def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool) -> dict:
-    """Score the batch once with this interpreter's ``verinstruct``; timings and a digest of the verdicts."""
+def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool, repeats: int = 1) -> dict:
+    """Score the batch ``repeats`` times with this interpreter's ``verinstruct`` (one Scorer, workers
+    started untimed); the median wall time, and a digest of the verdicts (the same every time: checked)."""
     from verifier import Verifier
     from verifier.prompts import load_template
     from verinstruct.scorer import Scorer
@@ -97,15 +99,22 @@ def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool
         scorer._sandbox = Sandbox(workers, llm=LLMBridge(v), llm_replays=0, llm_batch_size=1)
     else:
         _ = scorer.sandbox if hasattr(scorer, "sandbox") else scorer._box()  # start the workers untimed
-    t0 = time.perf_counter()
-    scored = scorer.score_batch(insts, resps)
-    wall = time.perf_counter() - t0
+    walls, digests = [], set()
+    for _ in range(max(1, repeats)):
+        backend.calls = backend.largest = 0
+        t0 = time.perf_counter()
+        scored = scorer.score_batch(insts, resps)
+        walls.append(time.perf_counter() - t0)
+        digests.add(json.dumps([[(c.verdict.passed, c.verdict.error) for c in s.constraints] for s in scored]))
     scorer.close()
+    if len(digests) != 1:
+        raise SystemExit("verdicts differ between repeats of the same batch")
+    wall = statistics.median(walls)
     verdicts = [[(c.verdict.passed, c.verdict.error) for c in s.constraints] for s in scored]
     undecided = sum(p is None for row in verdicts for p, _ in row)
     digest = hashlib.sha256(json.dumps(verdicts).encode()).hexdigest()[:16]
     return {"wall_s": wall, "verifier_calls": backend.calls, "largest_batch": backend.largest,
-            "requests": v.stats.unique, "verdicts": sum(len(r) for r in verdicts), "undecided": undecided,
+            "requests": v.stats.unique // max(1, repeats), "verdicts": sum(len(r) for r in verdicts), "undecided": undecided,
             "digest": digest, "code": str(Path(sys.modules["verinstruct.scorer"].__file__).parents[1])}
 
 
@@ -127,17 +136,19 @@ def main() -> None:
     ap.add_argument("--baseline", default="git:56e68f5", help="git:REF (that commit's code) or flags")
     ap.add_argument("--relay-only", action="store_true",
                     help="run recognised llm code in the sandbox too (measures the batched relay alone)")
+    ap.add_argument("--repeats", type=int, default=5, help="batches scored per path (median wall time)")
     ap.add_argument("--measure", choices=["new", "flags"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     latency = args.latency_ms / 1000
     if args.measure:  # child mode: print one JSON line
-        print(json.dumps(measure(args.n, latency, args.workers, args.measure == "flags", args.relay_only)))
+        print(json.dumps(measure(args.n, latency, args.workers, args.measure == "flags", args.relay_only,
+                                 args.repeats)))
         return
 
     def child(path_root: Path, how: str) -> dict:
         env = dict(os.environ, PYTHONPATH=str(path_root))
         cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", how, "--n", str(args.n),
-               "--latency-ms", str(args.latency_ms), "--workers", str(args.workers)]
+               "--latency-ms", str(args.latency_ms), "--workers", str(args.workers), "--repeats", str(args.repeats)]
         cmd += ["--relay-only"] if args.relay_only else []
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=path_root).stdout
         return json.loads(out.strip().splitlines()[-1])

@@ -427,13 +427,16 @@ class Sandbox:
         return [v if v is not None else Verdict.undecided(f"{protocol.ERR_SANDBOX}: no result") for v in out]
 
     def _chunks(self, groups: list[list[int]], n: int) -> list[list[int]]:
-        """Cut calls (grouped by the process they share: one row's calls, or one call) into chunks: two per
-        worker keep the pool balanced. A row's calls stay together (one fork) unless the row alone is over
-        a chunk."""
+        """Cut calls (grouped by the process they share: one row's calls, or one call) into chunks of about
+        ``target`` calls: two per worker keep the pool balanced. Rows are packed whole (each piece of a row
+        costs a fork); only a row larger than ``target`` is cut, into pieces of ``target``."""
         target = max(1, min(self.chunk_size, -(-n // (self.workers * 2))))
         chunks: list[list[int]] = []
         cur: list[int] = []
         for idxs in groups:
+            if cur and len(cur) + len(idxs) > target:
+                chunks.append(cur)
+                cur = []
             for j in range(0, len(idxs), target):
                 cur.extend(idxs[j : j + target])
                 if len(cur) >= target:
