@@ -108,6 +108,9 @@ class _Worker:
         self.deadline = float("inf")
         self.waiting = False  # True while the worker waits for the answer to its LLM request
         self.waiting_for: int | None = None  # the call whose request it waits for
+        self.kept: set[int] = set()  # deferred calls whose row process this worker keeps (parked)
+        self.resume: list[int] = []  # kept calls whose answers are in: to run again in their process
+        self.alive = True
 
     def send(self, obj: Any) -> None:
         protocol.write_all(self.fd_in, protocol.encode(obj))
@@ -211,6 +214,8 @@ class Sandbox:
             "read_paths": _read_paths(),
         }
         self._serial = 0
+        #: processes started for dataset code and parked processes run again, over this sandbox's life
+        self.stats: dict[str, int] = {"processes": 0, "resumed": 0}
         t0 = time.perf_counter()
         try:
             for _ in range(self.workers):
@@ -326,18 +331,41 @@ class Sandbox:
             w.waiting, w.waiting_for = False, None
             blame(w.pending, out, todo, why, strikes, timeout=timeout)
             w.pending = []
+            lost = w.resume  # their processes died with the worker: nobody's fault, they run afresh
+            w.resume = []
             idle.append(self._replace(w))
+            requeue(lost)
 
         def requeue(idxs: list[int]) -> None:
+            """Calls to run again: in the row process their worker keeps for them, else afresh."""
             again: dict[int, list[int]] = {}
             for i in sorted(idxs):
+                owner = owners.pop(i, None)
+                if owner is not None and owner.alive and i in owner.kept:
+                    owner.kept.discard(i)
+                    owner.resume.append(i)
+                    continue
                 again.setdefault(unit_of[i], []).append(i)
             todo.extend(self._chunks(list(again.values()), len(idxs)))
 
+        owners: dict[int, _Worker] = {}
+
         try:
-            while todo or busy or gather.parked:
+            while todo or busy or gather.parked or any(w.resume for w in idle):
                 if self._closing.is_set():
                     raise _Closing
+                for w in [w for w in idle if w.resume]:  # kept calls go back to their process first
+                    idle.remove(w)
+                    chunk, w.resume = w.resume, []
+                    for i in chunk:
+                        gather.started(i)
+                    if not self._resume(w, chunk):  # it died idle: the calls run afresh
+                        w.pending = []
+                        idle.append(self._replace(w))
+                        requeue(chunk)
+                        continue
+                    busy[w.fd_out] = w
+                    sel.register(w.fd_out, selectors.EVENT_READ, w)
                 while todo and idle:
                     w = idle.pop()
                     chunk = todo.popleft()
@@ -385,7 +413,7 @@ class Sandbox:
                             raise EOFError
                         w.reader.feed(data)
                         for msg in w.reader.frames():
-                            finished = self._handle(w, msg, out, gather) or finished
+                            finished = self._handle(w, msg, out, gather, owners) or finished
                     except (EOFError, ValueError, OSError, TypeError, KeyError) as e:
                         code = w.proc.poll()
                         why = f"sandbox worker exited (code {code})" if not data else f"bad frame from worker ({e})"
@@ -416,6 +444,11 @@ class Sandbox:
         finally:
             sel.close()
             gather.close()
+            for w in idle:  # the run is over: the row processes kept for it are not needed any more
+                w.kept.clear()
+                w.resume = []
+                with contextlib.suppress(OSError):
+                    w.send({"type": "release"})
             closing = self._closing.is_set()
             for w in list(busy.values()):  # only after an exception: a worker mid-chunk cannot be reused
                 if closing:
@@ -462,11 +495,21 @@ class Sandbox:
             return False
         return True
 
+    def _resume(self, w: _Worker, idxs: list[int]) -> bool:
+        w.pending = list(idxs)
+        self._touch(w)
+        try:
+            w.send({"type": "resume", "calls": idxs})
+        except OSError:
+            return False
+        return True
+
     def _touch(self, w: _Worker) -> None:
         per_call = self.limits.wall_timeout_s + 1.0
         w.deadline = time.monotonic() + per_call * max(1, len(w.pending)) + _BACKSTOP_SLACK_S
 
-    def _handle(self, w: _Worker, msg: Any, out: list[Verdict | None], gather: Gather) -> bool:
+    def _handle(self, w: _Worker, msg: Any, out: list[Verdict | None], gather: Gather,
+                owners: dict[int, _Worker]) -> bool:
         """Apply one frame from a worker; True when its chunk is complete."""
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "res":
@@ -482,6 +525,8 @@ class Sandbox:
                     continue
                 if r.error == protocol.DEFERRED:
                     if gather.deferred(r.idx):
+                        w.kept.add(r.idx)  # its row process is kept by this worker (if it parked)
+                        owners[r.idx] = w
                         continue  # runs again once its answers are in
                     out[r.idx] = Verdict.undecided(
                         f"{protocol.ERR_SANDBOX}: still asking for LLM answers after {self.llm_replays} re-runs")
@@ -493,6 +538,9 @@ class Sandbox:
             self._touch(w)
             return False
         if kind == "done":
+            for key in ("forks", "resumed"):
+                if type(msg.get(key)) is int:
+                    self.stats["processes" if key == "forks" else key] += msg[key]
             w.deadline = float("inf")
             return True
         if kind == "llm":
@@ -513,6 +561,7 @@ class Sandbox:
         raise ValueError(f"unexpected message {kind!r}")
 
     def _replace(self, w: _Worker) -> _Worker:
+        w.alive = False
         w.kill()
         new = self._spawn()
         self._pool = [new if x is w else x for x in self._pool]

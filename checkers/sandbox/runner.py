@@ -37,14 +37,15 @@ def seed_for(source_hash: str, prompt: str, response: str) -> int:
 
 def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
     """Run the calls in ``body`` one after another (JSON: ``c``: marshalled code by source hash, ``k``:
-    [hash, prompt, response] per call, all of one dataset row); send one result frame per call, in order;
-    exit status.
+    [hash, prompt, response] per call, all of one dataset row, ``cpu``: seconds per call); send one result
+    frame per call, in order; exit status.
 
     Each call starts from the same state whatever ran before it in this process: fresh globals and
     builtins, ``random``/``numpy.random`` seeded from (code, prompt, response), the LLM stub reset, and
-    its own CPU allowance (RLIMIT_CPU's soft limit moved to its start plus ``cpu_seconds``)."""
-    import resource
-
+    its own CPU allowance (RLIMIT_CPU's soft limit moved to its start plus ``cpu_seconds``). When calls
+    were deferred (their LLM answers are being gathered into a batch), the process sends ``park`` and
+    waits, stopped by the scheduler, for ``go`` with the positions to run again (or ``spent`` when the
+    row's CPU allowance would not cover them: the scheduler runs them in a fresh process)."""
     try:
         req = protocol.decode(body)
         calls = req["k"]
@@ -55,41 +56,90 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
         return 0
     codes: dict[str, Any] = {}
     llm_stub.STATE.fd = fd
-    for h, prompt, response in calls:
+    home = os.getcwd()
+    positions: list[int] = list(range(len(calls)))
+    while True:
+        deferred = []
+        for pos in positions:
+            err = _run_at(fd, calls[pos], shipped, codes, cpu_s, clean_builtins)
+            if err == protocol.DEFERRED:
+                deferred.append(pos)
+        if not deferred:
+            return 0
+        positions = _wait_for_go(fd, deferred, len(calls), cpu_s)
+        if not positions:
+            return 0
+        with contextlib.suppress(OSError):  # the scheduler empties the directory between processes
+            os.chdir(home)
+
+
+def _wait_for_go(fd: int, deferred: list[int], n: int, cpu_s: int) -> list[int]:
+    """Park: tell the scheduler, wait for ``go`` and the positions to run again; [] to exit."""
+    import resource
+
+    try:
+        protocol.write_all(fd, protocol.encode({"t": "park", "k": deferred}))
+        msg = llm_stub.STATE.reader.read_frame(fd)
+    except BaseException:  # noqa: BLE001 - the scheduler closed the socket: nothing left to do
+        return []
+    if not isinstance(msg, dict) or msg.get("t") != "go":
+        return []
+    positions = msg.get("k")
+    if not isinstance(positions, list) or not all(type(p) is int and 0 <= p < n for p in positions):
+        return []
+    try:
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        spent = hard >= 0 and used.ru_utime + used.ru_stime + cpu_s * len(positions) + 1 > hard
+    except BaseException:  # noqa: BLE001
+        spent = True
+    if spent:
+        with contextlib.suppress(BaseException):
+            protocol.write_all(fd, protocol.encode({"t": "spent"}))
+        return []
+    return positions
+
+
+def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_builtins: dict) -> str | None:
+    """Run one call from the same state as any other and send its result; its error (None: a verdict)."""
+    import resource
+
+    h, prompt, response = call
+    try:
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(used.ru_utime + used.ru_stime) + cpu_s
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
+    except BaseException:  # noqa: BLE001 - an earlier call of this row changed it: the hard limit holds
+        pass
+    seed = seed_for(h, prompt, response)
+    random.seed(seed)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        with contextlib.suppress(BaseException):  # a numpy without the legacy seeding API
+            np.random.seed(seed % (1 << 32))
+    # how many modules were loaded, not which: a set of the names would write to the page of every name's
+    # refcount (copy-on-write faults); imports append to sys.modules, so the new names are its tail
+    n_before = len(sys.modules)
+    code = codes.get(h)
+    if code is None:
         try:
-            hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-            used = resource.getrusage(resource.RUSAGE_SELF)
-            soft = int(used.ru_utime + used.ru_stime) + cpu_s
-            resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
-        except BaseException:  # noqa: BLE001 - an earlier call of this row changed it: the hard limit holds
-            pass
-        seed = seed_for(h, prompt, response)
-        random.seed(seed)
-        np = sys.modules.get("numpy")
-        if np is not None:
-            with contextlib.suppress(BaseException):  # a numpy without the legacy seeding API
-                np.random.seed(seed % (1 << 32))
-        # how many modules were loaded, not which: a set of the names would write to the page of every name's
-        # refcount (copy-on-write faults); imports append to sys.modules, so the new names are its tail
-        n_before = len(sys.modules)
-        code = codes.get(h)
-        if code is None:
-            try:
-                code = codes[h] = codeship.unship(shipped[h])
-            except Exception as e:  # noqa: BLE001
-                send_result(fd, None, f"{protocol.ERR_SANDBOX}: code object not readable ({type(e).__name__})")
-                continue
-        passed, err = run_one(code, prompt, response, clean_builtins)
-        with contextlib.suppress(BaseException):  # the code may have patched builtins our reporting uses
-            real = clean_builtins["__import__"]("builtins").__dict__
-            real.clear()
-            real.update(clean_builtins)
-        try:
-            learnt = _newest(sys.modules, len(sys.modules) - n_before)
-        except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
-            learnt = []
-        send_result(fd, passed, err, learnt)
-    return 0
+            code = codes[h] = codeship.unship(shipped[h])
+        except Exception as e:  # noqa: BLE001
+            err = f"{protocol.ERR_SANDBOX}: code object not readable ({type(e).__name__})"
+            send_result(fd, None, err)
+            return err
+    passed, err = run_one(code, prompt, response, clean_builtins)
+    with contextlib.suppress(BaseException):  # the code may have patched builtins our reporting uses
+        real = clean_builtins["__import__"]("builtins").__dict__
+        real.clear()
+        real.update(clean_builtins)
+    try:
+        learnt = _newest(sys.modules, len(sys.modules) - n_before)
+    except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
+        learnt = []
+    send_result(fd, passed, err, learnt)
+    return err
 
 
 def _newest(modules: dict[str, Any], n: int) -> list[Any]:

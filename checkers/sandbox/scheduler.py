@@ -16,10 +16,12 @@ import importlib
 import os
 import select
 import shutil
+import signal
 import socket
 import sys
 import tempfile
 import time
+from collections import deque
 from typing import Any
 
 if __package__:
@@ -56,7 +58,12 @@ class Scheduler:
         self.learn: list[str] = []  # modules the zygote is to import before its next fork
         self.taught: set[str] = set()
         self.shipped: dict[str, tuple[Any, str]] = {}  # source hash -> (code object, marshalled form)
-        self.forks = 0
+        self.forks = 0  # processes started since the last "done"
+        self.resumed = 0  # parked processes run again since the last "done"
+        self.awaiting_pid: deque[Proc] = deque()  # started, pid record not read yet (records come in order)
+        self.by_pid: dict[int, Proc] = {}  # pid known, wait status not read yet
+        self.parked: dict[Proc, None] = {}  # stopped processes holding deferred calls, oldest first
+        self.kept: dict[Any, tuple[Proc, int]] = {}  # deferred call -> (its process, its position there)
 
     # ---- setup ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -126,6 +133,7 @@ class Scheduler:
         if ruleset >= 0:
             os.close(ruleset)  # the zygote has its copy
         iso["probe"] = self.probe()
+        self.forks = 0
 
     def fresh_rundir(self) -> None:
         """Empty the worker's private directory (the tmpfs) and make the call's run directory: nothing a
@@ -157,20 +165,54 @@ class Scheduler:
                 msg = self.reader.read_frame(self.inp)
             except EOFError:
                 return
-            if msg.get("type") == "exit":
+            kind = msg.get("type")
+            if kind == "exit":
+                self.release()
                 return
-            if msg.get("type") == "chunk":
+            if kind == "chunk":
                 self.do_chunk(msg)
+            elif kind == "resume":
+                self.do_resume(msg)
+            elif kind == "release":
+                self.release()
 
-    def do_chunk(self, msg: dict[str, Any]) -> None:
-        """Run a chunk's calls: consecutive calls with the same unit (one dataset row) share one process."""
-        sources = msg.get("sources", {})
+    def _emitter(self) -> tuple[list[Any], Any]:
         buf: list[Any] = []
 
         def emit(idx: Any, passed: bool | None, err: str | None) -> None:
             buf.append(protocol.Result(idx, passed, err))
             if len(buf) >= _FLUSH_EVERY:
                 self.flush(buf)
+
+        return buf, emit
+
+    def do_resume(self, msg: dict[str, Any]) -> None:
+        """Run again calls deferred earlier (their LLM answers are in now): in the row's process where it is
+        kept (parked), else in a fresh one."""
+        buf, emit = self._emitter()
+        groups: dict[Any, list[int]] = {}
+        for idx in msg.get("calls", []):
+            kept = self.kept.pop(idx, None)
+            if kept is None:
+                emit(idx, None, f"{protocol.ERR_SANDBOX}: the call is not held by this worker")
+                continue
+            proc, pos = kept
+            groups.setdefault(proc, []).append(pos)
+        for proc, positions in groups.items():
+            positions.sort()
+            if proc in self.parked and self.wake(proc, positions):
+                n = self.continue_process(proc, positions, emit, buf, resumed=True)
+                if n < len(positions):  # it ended early: the running call was charged; the rest run afresh
+                    self.run_unit([proc.items[p] for p in positions[n:]], emit, buf)
+            else:
+                self.run_unit([proc.items[p] for p in positions], emit, buf)
+        self.flush(buf)
+        self.done()
+
+    def do_chunk(self, msg: dict[str, Any]) -> None:
+        """Run a chunk's calls: consecutive calls with the same unit (one dataset row) share one process."""
+        sources = msg.get("sources", {})
+        buf, emit = self._emitter()
 
         unit: list[tuple] = []
         unit_id: Any = object()
@@ -187,7 +229,12 @@ class Scheduler:
         if unit:
             self.run_unit(unit, emit, buf)
         self.flush(buf)
-        protocol.write_all(self.out, protocol.encode({"type": "done"}))
+        self.done()
+
+    def done(self) -> None:
+        """End of a chunk or resume, with the process counts since the last one (``Sandbox.stats``)."""
+        protocol.write_all(self.out, protocol.encode({"type": "done", "forks": self.forks, "resumed": self.resumed}))
+        self.forks = self.resumed = 0
 
     def flush(self, buf: list[Any]) -> None:
         if buf:
@@ -202,20 +249,25 @@ class Scheduler:
         return got[0]
 
     def run_unit(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> None:
-        """Run ``items`` (idx, code, prompt, response, hash: calls of one row) in fresh processes, one after
-        another in each: every call's verdict goes to ``emit`` in order. A process that ends before its
-        last result (a crash, a kill at a deadline, a bad frame) is charged to the call it was running;
-        the calls after it run in a new process."""
+        """Run ``items`` (idx, code, prompt, response, hash: calls of one row) in a fresh process, one after
+        another: every call's verdict goes to ``emit`` in order. A process that ends before its last result
+        (a crash, a kill at a deadline, a bad frame) is charged to the call it was running; the calls after
+        it run in a new process."""
         done = 0
         while done < len(items):
-            n = self.run_process(items[done:], emit, buf)
-            done += max(1, n)
+            rest = items[done:]
+            proc = self.start_process(rest, emit, buf)
+            if proc is None:
+                done += 1  # start_process gave the first call its verdict
+                continue
+            done += self.continue_process(proc, list(range(len(rest))), emit, buf, resumed=False)
 
-    def run_process(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> int:
-        """Fork one process for ``items``; how many of them got a verdict (at least one)."""
+    def start_process(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> Proc | None:
+        """Fork a process for ``items`` (it starts running them at once); None when the first call could
+        not be handed over (it has its verdict then)."""
         if self.zsock is None:
             emit(items[0][0], None, f"{protocol.ERR_SANDBOX}: the worker's zygote is gone")
-            return 1
+            return None
         ours, theirs = socket.socketpair()
         try:
             codes: dict[str, str] = {}
@@ -235,90 +287,171 @@ class Scheduler:
             ours.close()
             theirs.close()
             if len(items) > 1:
-                return self.run_process(items[:1], emit, buf)
+                return self.start_process(items[:1], emit, buf)
             emit(items[0][0], None, f"{protocol.ERR_BAD_INPUT}: could not hand the call to its process ({e})")
-            return 1
+            return None
         except OSError:  # the zygote is gone: exit, and the parent re-runs our calls one by one elsewhere
             raise SystemExit(3) from None
         theirs.close()
         self.forks += 1
+        proc = Proc(ours, items, int(self.lim["llm_max_bytes"]) + _RESULT_FRAME)
+        self.awaiting_pid.append(proc)
+        return proc
+
+    def continue_process(self, proc: Proc, positions: list[int], emit: Any, buf: list[Any] | None,
+                         resumed: bool) -> int:
+        """Supervise ``proc`` while it runs the calls at ``positions`` (a first pass, or ``resumed``: a
+        re-run after ``go``); how many of them got a verdict. The process then has ended, or is parked
+        (stopped) holding its deferred calls; either way the private directory is emptied before anything
+        else runs."""
         try:
-            outcomes, learnt = self.supervise(ours, [it[0] for it in items], emit, buf)
+            n, learnt, outcome = self.supervise(proc, positions, emit, buf, resumed)
         finally:
-            ours.close()
+            if proc not in self.parked:
+                proc.close()
             self.fresh_rundir()
+            self.check_parked()
+        if outcome == "spent":  # the row's CPU allowance would not cover the re-run: a fresh process
+            self.run_unit([proc.items[p] for p in positions], emit, buf)
+            n = len(positions)
         for name in learnt:
             top = str(name).partition(".")[0]
             if (isinstance(name, str) and name not in self.taught and _learnable(top) and len(self.taught) < 4096
                     and name.isascii() and name.replace(".", "").replace("_", "").isalnum()):
                 self.learn.append(name)
                 self.taught.add(name)
-        return outcomes
+        return n
 
-    def zygote_frame(self) -> dict[str, Any]:
-        """The zygote's next record as {"pid": n} or {"status": n}; SystemExit when the zygote is gone."""
+    # ---- processes: pid and wait-status records, parking ----------------------------------
+    def pump(self, block: bool) -> None:
+        """Read the zygote's records: a pid for each process started (in order), a wait status for each
+        that ended. SystemExit when the zygote is gone."""
         assert self.zsock is not None
         fd = self.zsock.fileno()
         size = zygote.RECORD.size
-        while len(self.zbuf) < size:
+        if block or select.select([fd], [], [], 0)[0]:
             data = os.read(fd, 1 << 16)
             if not data:
                 raise SystemExit(3)  # the parent sees the worker exit and re-runs its calls one by one
             self.zbuf += data
-        kind, value = zygote.RECORD.unpack_from(self.zbuf)
-        del self.zbuf[:size]
-        if kind not in (zygote.PID, zygote.STATUS):
-            raise SystemExit(3)  # never expected: the zygote is broken; its calls are re-run elsewhere
-        return {"pid" if kind == zygote.PID else "status": value}
+        while len(self.zbuf) >= size:
+            kind, pid, value = zygote.RECORD.unpack_from(self.zbuf)
+            del self.zbuf[:size]
+            if kind == zygote.PID and self.awaiting_pid:
+                proc = self.awaiting_pid.popleft()
+                proc.pid = pid
+                self.by_pid[pid] = proc
+            elif kind == zygote.STATUS:
+                proc = self.by_pid.pop(pid, None)
+                if proc is not None:
+                    proc.status = value
+            else:
+                raise SystemExit(3)  # never expected: the zygote is broken; its calls are re-run elsewhere
 
-    def supervise(self, sock: socket.socket, idxs: list[Any], emit: Any,
-                  buf: list[Any] | None) -> tuple[int, list[Any]]:
-        """Serve the process running the calls ``idxs`` (in order) until it exits: pass each result on as
-        it comes, relay LLM requests of the call running now (within that call's budgets), kill the process
-        at the running call's wall-clock deadline (LLM waiting not counted), and charge how it ended to the
-        call it was running. Returns (calls that got a verdict, module names the calls imported). The
-        running call is the first without a result: the scheduler counts results itself and never takes the
-        process's word for which call sent a frame. The zygote's {"pid"} frame is read when it comes (or
-        when needed for a kill), not waited for first: two wake-ups less per call."""
-        pid = -1
+    def pid_of(self, proc: Proc) -> int:
+        while proc.pid < 0:
+            self.pump(block=True)
+        return proc.pid
 
-        def kill() -> None:
-            nonlocal pid
-            while pid < 0:
-                fr = self.zygote_frame()
-                pid = int(fr.get("pid", -1))
-            self.kill(pid)
+    def park(self, proc: Proc) -> None:
+        """Keep a process whose deferred calls wait for LLM answers, stopped (SIGSTOP) so that it can do
+        nothing while other rows run: it runs again (SIGCONT, ``go``) when its answers are in."""
+        with contextlib.suppress(OSError):
+            os.kill(self.pid_of(proc), signal.SIGSTOP)
+        self.parked[proc] = None
+        while len(self.parked) > _MAX_PARKED:
+            self.evict(next(iter(self.parked)))
 
+    def wake(self, proc: Proc, positions: list[int]) -> bool:
+        """Continue a parked process with the calls at ``positions``; False when it is gone (its calls then
+        run in a fresh process: a parked process runs no call, so its end is nobody's fault)."""
+        del self.parked[proc]
+        self.pump(block=False)
+        if proc.status is not None:
+            proc.close()
+            return False
+        try:
+            os.kill(proc.pid, signal.SIGCONT)
+            protocol.write_all(proc.fd, protocol.encode({"t": "go", "k": positions}))
+            self.resumed += 1
+        except OSError:
+            self.kill(proc.pid)
+            proc.close()
+            return False
+        return True
+
+    def evict(self, proc: Proc) -> None:
+        """Kill a parked process; its calls will run in a fresh process when their answers are in."""
+        self.parked.pop(proc, None)
+        self.kill(proc.pid)
+        proc.close()
+
+    def check_parked(self) -> None:
+        """Parked processes may hold files they deleted (space in the private tmpfs that emptying the
+        directory cannot free) or much memory: when the emptied tmpfs is not empty, or the parked processes
+        hold more than ``_PARKED_MEMORY`` times ``memory_mb`` together, they are killed (their calls run
+        again in fresh processes)."""
+        if not self.parked:
+            return
+        with contextlib.suppress(OSError):
+            st = os.statvfs(self.workdir)
+            if self.iso.get("tmpfs") and st.f_blocks - st.f_bfree > 0:
+                for proc in list(self.parked):
+                    self.evict(proc)
+                return
+        limit = _PARKED_MEMORY * (int(self.lim["memory_mb"]) << 20)
+        total = 0
+        for proc in list(self.parked):
+            total += _rss(proc.pid)
+            if total > limit:
+                self.evict(proc)
+
+    def release(self) -> None:
+        """The run is over: no parked process will be needed again."""
+        for proc in list(self.parked):
+            self.evict(proc)
+        self.kept.clear()
+
+    def supervise(self, proc: Proc, positions: list[int], emit: Any, buf: list[Any] | None,
+                  resumed: bool) -> tuple[int, list[Any], str]:
+        """Serve ``proc`` while it runs the calls at ``positions`` (in order) until it exits or parks: pass
+        each result on as it comes, relay LLM requests of the call running now (within that call's
+        budgets), kill the process at the running call's wall-clock deadline (LLM waiting not counted), and
+        charge how it ended to the call it was running. Returns (calls that got a verdict, module names the
+        calls imported, "exit" | "park" | "spent"). The running call is the first without a result: the
+        scheduler counts results itself and never takes the process's word for which call sent a frame.
+        The zygote's records are read when they come (or when a kill needs the pid), not waited for first."""
         lim = self.lim
         wall = float(lim["wall_timeout_s"])
         max_requests, max_bytes = int(lim["llm_max_requests"]), int(lim["llm_max_bytes"])
-        reader = protocol.FrameReader(max_bytes + _RESULT_FRAME)
+        items = [proc.items[p] for p in positions]
+        idxs = [it[0] for it in items]
+        reader = proc.reader
         deadline = time.monotonic() + wall
-        fd, zfd = sock.fileno(), self.zsock.fileno()  # type: ignore[union-attr]
+        fd, zfd = proc.fd, self.zsock.fileno()  # type: ignore[union-attr]
         pos = 0  # the call running now: results so far
         learnt: list[Any] = []
+        deferred: list[int] = []
         verdict: str | None = None  # set when the running call is ended by us
+        outcome = "exit"
         n_requests = n_bytes = 0
-        open_sock = True
-        status: int | None = None
-        while status is None or open_sock:  # after the exit, read what it sent up to its end of file
+
+        def end(why: str) -> None:
+            nonlocal verdict
+            verdict = why
+            self.kill(self.pid_of(proc))
+
+        while proc.status is None or not proc.eof:  # after the exit, read what it sent up to its end of file
             left = deadline - time.monotonic()
-            if status is None and left <= 0 and verdict is None:
-                verdict = f"{protocol.ERR_TIMEOUT}: after {wall:g}s wall clock"
-                kill()
-            # the call's socket first: its end of file (the process is gone) comes before the zygote's wait
-            # status, so the scheduler does not wake up for the zygote's pid record (read when a kill needs it)
-            watch = [fd] if open_sock else [zfd]
-            timeout = max(left, 0) if status is None and verdict is None else None
+            if proc.status is None and left <= 0 and verdict is None:
+                end(f"{protocol.ERR_TIMEOUT}: after {wall:g}s wall clock")
+            # the process's socket first: its end of file comes before the zygote's wait status, so the
+            # scheduler does not wake up for the zygote's pid record (read when a kill needs it)
+            watch = [zfd] if proc.eof else [fd]
+            timeout = max(left, 0) if proc.status is None and verdict is None else None
             ready = select.select(watch, [], [], timeout)[0]
-            while status is None and (zfd in ready or self.zbuf):
-                fr = self.zygote_frame()
-                if "status" in fr:
-                    status = int(fr["status"])
-                elif "pid" in fr:
-                    pid = int(fr["pid"])
-                if not self.zbuf:
-                    break
+            if zfd in ready or self.zbuf:
+                self.pump(block=zfd in ready)
             if fd not in ready:
                 continue
             try:
@@ -326,44 +459,48 @@ class Scheduler:
             except OSError:
                 data = b""
             if not data:
-                open_sock = False
+                proc.eof = True
                 continue
-            if verdict is not None or pos >= len(idxs):
-                continue  # the process is ended already, or sent more than it had calls: discarded
+            if verdict is not None or outcome != "exit":
+                continue  # the process is ended already (or done with this pass): what it sends is discarded
             try:
                 reader.feed(data)
                 frames = reader.frames()
             except protocol.FrameTooLarge:
-                verdict = (f"{protocol.ERR_LLM_BUDGET}: an llm_* request of more than {max_bytes} bytes "
-                           "(SandboxLimits.llm_max_bytes)")
-                kill()
+                end(f"{protocol.ERR_LLM_BUDGET}: an llm_* request of more than {max_bytes} bytes "
+                    "(SandboxLimits.llm_max_bytes)")
                 continue
             except ValueError as e:
-                verdict = f"{protocol.ERR_SANDBOX}: bad message from the call's process ({str(e)[:120]})"
-                kill()
+                end(f"{protocol.ERR_SANDBOX}: bad message from the call's process ({str(e)[:120]})")
                 continue
             for fr in frames:
                 kind = fr.get("t") if isinstance(fr, dict) else None
-                if kind == "res":
+                if kind == "res" and pos < len(idxs):
                     passed, err = _result(fr)
                     m = fr.get("m")
                     if isinstance(m, list):
                         learnt.extend(m[:64])
+                    if err == protocol.DEFERRED:
+                        deferred.append(positions[pos])
+                        self.kept[idxs[pos]] = (proc, positions[pos])
                     emit(idxs[pos], passed, err)
                     pos += 1
                     n_requests = n_bytes = 0
                     deadline = time.monotonic() + wall
-                    if pos >= len(idxs):
-                        break
-                elif kind == "llm" and status is None:
+                elif kind == "park" and pos == len(idxs) and deferred and proc.status is None:
+                    outcome = "park"
+                    break
+                elif kind == "spent" and resumed and pos == 0 and proc.status is None:
+                    outcome = "spent"  # it exits now; the calls run in a fresh process
+                    break
+                elif kind == "llm" and pos < len(idxs) and proc.status is None:
                     n_requests += 1
                     n_bytes += len(protocol.encode(fr))
                     if n_requests > max_requests or n_bytes > max_bytes:
                         what = (f"more than {max_requests} llm_* requests (SandboxLimits.llm_max_requests)"
                                 if n_requests > max_requests else
                                 f"llm_* requests of more than {max_bytes} bytes (SandboxLimits.llm_max_bytes)")
-                        verdict = f"{protocol.ERR_LLM_BUDGET}: {what}"
-                        kill()
+                        end(f"{protocol.ERR_LLM_BUDGET}: {what}")
                         break
                     if buf is not None:
                         self.flush(buf)  # results so far reach the parent before this call waits
@@ -373,13 +510,17 @@ class Scheduler:
                     with contextlib.suppress(OSError):
                         protocol.write_all(fd, protocol.encode(reply))
                 else:
-                    verdict = f"{protocol.ERR_SANDBOX}: bad message from the call's process (unexpected frame)"
-                    kill()
+                    end(f"{protocol.ERR_SANDBOX}: bad message from the call's process (unexpected frame)")
                     break
+            if outcome == "park":
+                self.park(proc)
+                return pos, learnt, outcome
+        if outcome == "spent":
+            return 0, learnt, outcome
         if pos < len(idxs):  # the process ended before the running call's result: that call is the culprit
-            emit(idxs[pos], None, verdict if verdict is not None else runner.describe_exit(status, lim))
+            emit(idxs[pos], None, verdict if verdict is not None else runner.describe_exit(proc.status, lim))
             pos += 1
-        return pos, learnt
+        return pos, learnt, "exit"
 
     def ask_parent(self, fr: dict[str, Any], idx: Any) -> dict[str, Any]:
         """Forward the call's LLM request, tagged with the call's own index, and relay the answer."""
@@ -395,9 +536,46 @@ class Scheduler:
 
     def kill(self, pid: int) -> None:
         """The call's process (seccomp leaves it no children; its process group covers the fallback)."""
+        if pid <= 0:
+            return
         for target in (-pid, pid):
             with contextlib.suppress(OSError):
                 os.kill(target, 9)
+
+
+class Proc:
+    """One row's process as the scheduler sees it: its socket, its pid (from the zygote's record), the
+    calls it was started with (positions index them), and how it ended."""
+
+    def __init__(self, sock: socket.socket, items: list[tuple], max_frame: int) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.pid = -1
+        self.items = items
+        self.status: int | None = None
+        self.eof = False
+        self.reader = protocol.FrameReader(max_frame)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+#: processes kept (stopped) per worker while their deferred calls wait for answers; the oldest is killed
+#: beyond it (its calls then run in a fresh process)
+_MAX_PARKED = 64
+#: parked processes may hold this many times ``memory_mb`` together before the largest are killed
+_PARKED_MEMORY = 2
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of a process that it does not share (with the zygote, mostly); 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            fields = f.read().split()
+        return max(0, int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _result(fr: dict[str, Any]) -> tuple[bool | None, str | None]:

@@ -17,6 +17,7 @@ import gc
 import importlib
 import os
 import resource
+import select
 import signal
 import socket
 import struct
@@ -63,7 +64,9 @@ class LockDown:
         })
         # soft below hard: the soft limit's SIGXCPU is the "timeout" verdict; with soft == hard the kernel
         # may send its hard-limit SIGKILL on the same tick instead ("worker crashed" under load)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + per_call * max(0, n_calls - 1) + 1))
+        # the hard limit lets each call of the row run twice in this process (a first run, and one re-run once
+        # the LLM answers it waited for are in); a row that needs more gets a fresh process for the rest
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + per_call * (2 * max(1, n_calls) - 1) + 1))
         if self.mode == "nobody":
             isolation.become_nobody()
         elif self.mode == "caps":
@@ -79,11 +82,14 @@ class LockDown:
 
 
 def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
-    """The zygote's loop (never returns): one request, one fork, one pid, one wait status.
+    """The zygote's loop (never returns): for each request one fork and a pid record; for each child that
+    ends, a wait-status record. Several children may be alive at once (a row's process that waits for LLM
+    answers is kept, stopped, while others run), so the zygote never blocks in ``waitpid``: SIGCHLD wakes
+    its ``select`` through a pipe.
 
-    Every page the zygote writes while a child lives is copied (copy-on-write) for it, so between the fork
-    and the child's end it does the least it can: close the call's socket, write two fixed-size records
-    (no JSON), wait. It never decodes the call either: the child does, in its own process."""
+    Every page the zygote writes while a child lives is copied (copy-on-write) for it, so it does the least
+    it can: close the call's socket, write fixed-size records (no JSON), wait. It never decodes the calls
+    either: the child does, in its own process."""
     fd = sock.fileno()
     # once for every child (fork inherits it and nothing can unset it): its seccomp filter and Landlock
     # domain need it, and it makes no call's process able to gain privileges through exec
@@ -93,7 +99,19 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
     # nor write to (copy-on-write) the zygote's objects: they see only what the call itself allocated.
     gc.disable()
     gc.collect()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, _on_child)
     while True:
+        ready = select.select([fd, wake_r], [], [])[0]
+        if wake_r in ready:
+            with contextlib.suppress(OSError):
+                os.read(wake_r, 4096)
+        _reap(fd)
+        if fd not in ready:
+            continue
         got = _receive(sock)
         if got is None:
             os._exit(0)
@@ -107,8 +125,10 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
         pid = os.fork()
         if pid == 0:  # the call's process: never returns
             status = 70
-            gc.enable()  # the call's own garbage is collected as in any Python process
             try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                gc.enable()  # the call's own garbage is collected as in any Python process
                 os.close(fd)  # the zygote's socket (not sock.close(): no Python-level method to run)
                 try:
                     lock.apply(call_fd, n_calls)
@@ -119,23 +139,35 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
             finally:
                 os._exit(status)
         os.close(call_fd)
-        _record(fd, PID, pid)
-        _, status = os.waitpid(pid, 0)
-        _record(fd, STATUS, status)
-        # dropped only now that the child is gone (freeing them earlier would write to pages it shares);
-        # the next child never inherits them
+        _record(fd, PID, pid, 0)
         got = learn = body = None  # type: ignore[assignment]
 
 
-#: zygote -> scheduler records: (kind, value), kind PID or STATUS
-RECORD = struct.Struct(">Bq")
+def _on_child(_signum: int, _frame: Any) -> None:
+    """SIGCHLD: nothing to do here; the wake-up pipe has woken the loop, which reaps."""
+
+
+def _reap(fd: int) -> None:
+    """Report every child that has ended (pid, wait status)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _record(fd, STATUS, pid, status)
+
+
+#: zygote -> scheduler records: (kind, pid, value), kind PID (value 0) or STATUS (value: the wait status)
+RECORD = struct.Struct(">Bqq")
 PID, STATUS = 1, 2
 #: scheduler -> zygote request header: (bytes of the names to preload, bytes of the calls' JSON, calls)
 _HEAD = struct.Struct(">III")
 
 
-def _record(fd: int, kind: int, value: int) -> None:
-    rec = RECORD.pack(kind, value)
+def _record(fd: int, kind: int, pid: int, value: int) -> None:
+    rec = RECORD.pack(kind, pid, value)
     n = os.write(fd, rec)
     if n < len(rec):
         protocol.write_all(fd, rec[n:])
