@@ -19,7 +19,9 @@ unknown option is an error naming it and the allowed ones (verl's own extra keys
 * ``base_url``: one URL or a list (or a comma-separated string) of OpenAI-compatible servers;
 * ``verifier_kwargs``: a dict for ``build_verifier`` (``template``, ``max_tokens``, ``concurrency``, ...;
   not ``mode``: that is ``verifier_mode``);
-* ``sandbox_workers``; ``max_batch``, ``quiet_ms`` (micro-batching); ``mask_value`` (verl's score for a
+* ``sandbox_workers``; ``sandbox_process_per`` (``row``, default: one process per dataset row for its
+  responses in a batch; ``call``: one per check, ~3 ms each, so one response's run of the code cannot reach
+  another's); ``max_batch``, ``quiet_ms`` (micro-batching); ``mask_value`` (verl's score for a
   masked sample, default 0.0, always flagged by ``masked=1``); ``log_batches`` (default True: one line per
   scored batch on stderr with the means of the parts; verl's trainer logs only ``score`` per step);
 * ``sample_timeout_s`` (default 300, like verl's ``reward.timeout``): a sample not scored by then gets the
@@ -49,7 +51,7 @@ from verinstruct.schema import Instance, SchemaError
 #: the reward's own options (formula and policies): :class:`RewardConfig`'s fields, so a new one flows everywhere
 _REWARD_KEYS = tuple(f.name for f in dataclasses.fields(RewardConfig))
 #: options that build the Scorer: on the reward service they are the service's (``verif rl serve --verifier ...``)
-SCORER_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers")
+SCORER_KEYS = ("verifier", "verifier_mode", "base_url", "verifier_kwargs", "sandbox_workers", "sandbox_process_per")
 #: this process's micro-batching and logging (the reward service batches and logs for itself)
 BATCH_KEYS = ("max_batch", "quiet_ms", "log_batches")
 #: per sample, wherever it is scored: the time budget (the service applies it) and verl's score for a masked sample
@@ -196,7 +198,7 @@ class BatchedReward:
 
     def __init__(self, *, verifier: Any = None, verifier_mode: str | None = None, base_url: Any = None,
                  verifier_kwargs: Mapping[str, Any] | None = None, sandbox_workers: int | None = None,
-                 max_batch: int = 1024, quiet_ms: float = 5.0, mask_value: float = 0.0, log_batches: bool = True,
+                 sandbox_process_per: str = "row", max_batch: int = 1024, quiet_ms: float = 5.0, mask_value: float = 0.0, log_batches: bool = True,
                  sample_timeout_s: float = SAMPLE_TIMEOUT_S, **reward: Any) -> None:
         from verinstruct.scorer import Scorer
 
@@ -218,8 +220,11 @@ class BatchedReward:
         if spec is None and kwargs:
             raise RewardOptionError(f"reward options {', '.join(sorted(kwargs))} need a verifier spec "
                                     "(verifier=openai:MODEL, ...), not verifier=none")
+        if sandbox_process_per not in ("row", "call"):
+            raise RewardOptionError(f"reward option sandbox_process_per={sandbox_process_per!r}: must be row or call")
         try:
-            self.scorer = Scorer(spec, sandbox_workers=sandbox_workers, **(kwargs if isinstance(spec, str) else {}))
+            self.scorer = Scorer(spec, sandbox_workers=sandbox_workers, sandbox_process_per=sandbox_process_per,
+                                 **(kwargs if isinstance(spec, str) else {}))
         except TypeError as e:  # an unknown verifier_kwargs key reaches build_verifier / the backend
             raise RewardOptionError(f"reward verifier_kwargs: {e}") from None
         self.batcher: QuietFlushBatcher[Sample, RewardResult] = QuietFlushBatcher(

@@ -53,6 +53,8 @@ def serve_cmd(
                                        "':memory:' (default), a SQLite file (kept across restarts), or '' for none"
                                        )] = DEFAULT_CACHE,
     sandbox_workers: Annotated[int | None, typer.Option(min=1, help="sandbox worker processes for dataset code")] = None,
+    sandbox_process_per: Annotated[str, typer.Option(help="row (one process per dataset row and batch) or call "
+                                                          "(one per check: stricter, ~3 ms each)")] = "row",
     option: Annotated[list[str] | None, typer.Option("--option", help="default reward option KEY=VALUE (repeat), "
                                                                       "e.g. formula=prob, undecided=mask, "
                                                                       "sample_timeout_s=300")] = None,
@@ -114,8 +116,10 @@ def serve_cmd(
     from verifier.http_guard import uvicorn_config
     from verinstruct.scorer import Scorer
 
+    if sandbox_process_per not in ("row", "call"):
+        raise _fail(f"--sandbox-process-per {sandbox_process_per!r}: must be row or call")
     try:
-        scorer = Scorer(spec, sandbox_workers=sandbox_workers, **kwargs)
+        scorer = Scorer(spec, sandbox_workers=sandbox_workers, sandbox_process_per=sandbox_process_per, **kwargs)
     except (ValueError, ImportError, OSError) as e:
         raise _fail(f"cannot build the verifier {verifier!r}: {e}") from None
     app = create_reward_app(scorer, guards=guards, defaults=defaults, max_batch_size=max_batch_size,

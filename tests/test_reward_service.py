@@ -541,6 +541,7 @@ def test_verif_rl_serve_refuses_what_the_in_process_reward_refuses() -> None:
     cmd = [sys.executable, "-c", "from verinstruct.cli import main; main()", "rl", "serve", "--port", "0"]
     for extra, named in (([], "--verifier"), (["--verifier", "none", "--option", "formla=mean"], "formla"),
                          (["--verifier", "none", "--option", "sample_timeout_s=soon"], "sample_timeout_s"),
-                         (["--verifier", "openai:x", "--verifier-mode", "fast"], "verifier_mode")):
+                         (["--verifier", "openai:x", "--verifier-mode", "fast"], "verifier_mode"),
+                         (["--verifier", "none", "--sandbox-process-per", "sample"], "--sandbox-process-per")):
         proc = subprocess.run(cmd + extra, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and named in proc.stderr, (extra, proc.stderr[-500:])

@@ -48,7 +48,10 @@ class Scorer:
     mode ('score' / 'generate') is ``verifier_mode`` when a spec is given.
     ``granularity`` ('constraint' / 'item'; None: the verifier's own) is how llm constraints are judged.
     ``concurrent=False`` runs each batch's code checks and LLM judging one after the other (comparisons).
-    The sandbox starts on first use of code checks and lives until :meth:`close`.
+    The sandbox starts on first use of code checks and lives until :meth:`close`. Its processes:
+    ``sandbox_process_per="row"`` (one per dataset row: a row's code on all its responses in a batch, one
+    fork) or ``"call"`` (one per check; the code's handling of one response then cannot reach its handling
+    of another, at ~3 ms per check).
 
     Thread- and asyncio-safe: concurrent batches share the workers and the verifier (each runs one
     request at a time, so batches queue there), and each caller gets its own results.
@@ -60,6 +63,7 @@ class Scorer:
         *,
         sandbox_workers: int | None = None,
         limits: SandboxLimits | None = None,
+        sandbox_process_per: str = "row",
         mode: str = "strict",
         granularity: str | None = None,
         no_llm_error: str = NO_LLM_ERROR,
@@ -71,6 +75,8 @@ class Scorer:
             hint = (f"; {mode!r} is a verifier mode: pass verifier_mode={mode!r}"
                     if mode in ("score", "generate") else "")
             raise ValueError(f"Scorer(mode=...) must be one of {', '.join(MODES)}, got {mode!r}{hint}")
+        if sandbox_process_per not in ("row", "call"):
+            raise ValueError(f"Scorer(sandbox_process_per=...) must be 'row' or 'call', got {sandbox_process_per!r}")
         if verifier_mode is not None:
             verifier_kwargs["mode"] = verifier_mode
         if granularity is not None and granularity not in GRANULARITIES:
@@ -92,6 +98,7 @@ class Scorer:
         self.no_llm_error = no_llm_error
         self.concurrent = concurrent
         self.sandbox_workers = sandbox_workers
+        self.sandbox_process_per = sandbox_process_per
         self.limits = limits
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
@@ -154,7 +161,8 @@ class Scorer:
                     from verifier.bridge import LLMBridge
 
                     llm = LLMBridge(self.verifier)
-                self._sandbox = Sandbox(self.sandbox_workers, self.limits or SandboxLimits(), llm=llm)
+                self._sandbox = Sandbox(self.sandbox_workers, self.limits or SandboxLimits(), llm=llm,
+                                        process_per=self.sandbox_process_per)
             return self._sandbox
 
     # ---- scoring ----------------------------------------------------------------------------
