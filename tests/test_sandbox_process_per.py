@@ -50,3 +50,22 @@ def test_fixture_rows_get_their_hand_worked_verdicts_either_way(process_per: str
         assert stats["processes"] == code_rows, stats
     else:
         assert stats["processes"] >= compared, stats
+
+
+def test_a_row_over_the_frame_limit_is_split_and_an_oversized_call_is_its_own_bad_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent's frames to a worker are limited (protocol.MAX_FRAME, lowered here to 1 MiB): a row whose
+    calls do not fit one frame is sent in parts, and a call that does not fit alone gets an undecided
+    ``bad input`` verdict naming it; the run never raises and every other verdict is the known one."""
+    from checkers.sandbox import CodeCall, Sandbox, error_class, protocol
+
+    monkeypatch.setattr(protocol, "MAX_FRAME", 1 << 20)
+    src = "def check_following(instruction, response):\n    return response.endswith('!')\n"
+    part = "x" * (400 << 10)
+    calls = [CodeCall(src, "p", part + end, row="r") for end in ("!", ".", "!", "!")]
+    calls.append(CodeCall(src, "p", "y" * (2 << 20) + "!", row="r"))
+    calls.append(CodeCall(src, "p", "short!", row="r"))
+    with Sandbox(workers=1) as sb:
+        got = sb.run(calls)
+    assert [v.passed for v in got] == [True, False, True, True, None, True], [v.error for v in got]
+    assert error_class(got[4].error) == "bad input" and "item 4" in got[4].error

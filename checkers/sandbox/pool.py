@@ -367,11 +367,19 @@ class Sandbox:
                     busy[w.fd_out] = w
                     sel.register(w.fd_out, selectors.EVENT_READ, w)
                 while todo and idle:
-                    w = idle.pop()
                     chunk = todo.popleft()
+                    try:
+                        frame = self._chunk_frame(chunk, calls, hashes, sources, unit_of)
+                    except ValueError as e:  # over the frame limit: halves, or the one call is bad input
+                        if len(chunk) > 1:
+                            todo.extendleft([chunk[len(chunk) // 2:], chunk[: len(chunk) // 2]])
+                        else:
+                            out[chunk[0]] = Verdict.undecided(f"{protocol.ERR_BAD_INPUT}: item {chunk[0]}: {e}")
+                        continue
+                    w = idle.pop()
                     for i in chunk:
                         gather.started(i)
-                    if not self._assign(w, chunk, calls, hashes, sources, unit_of):  # it died idle: the chunk never ran
+                    if not self._assign(w, chunk, frame):  # it died idle: the chunk never ran
                         todo.appendleft(w.pending)
                         w.pending = []
                         idle.append(self._replace(w))
@@ -479,18 +487,22 @@ class Sandbox:
             chunks.append(cur)
         return chunks
 
-    def _assign(self, w: _Worker, chunk: list[int], calls: Sequence[CodeCall], hashes: dict[int, str],
-                sources: dict[str, str], unit_of: dict[int, int]) -> bool:
+    @staticmethod
+    def _chunk_frame(chunk: list[int], calls: Sequence[CodeCall], hashes: dict[int, str], sources: dict[str, str],
+                     unit_of: dict[int, int]) -> bytes:
+        """The chunk's frame; ValueError when it is over the frame limit."""
         used = {hashes[i] for i in chunk}
-        msg = {
+        return protocol.encode({
             "type": "chunk",
             "sources": {h: sources[h] for h in used},
             "calls": [protocol.Call(i, hashes[i], calls[i].prompt, calls[i].response, unit_of[i]) for i in chunk],
-        }
+        })
+
+    def _assign(self, w: _Worker, chunk: list[int], frame: bytes) -> bool:
         w.pending = list(chunk)
         self._touch(w)
         try:
-            w.send(msg)
+            protocol.write_all(w.fd_in, frame)
         except OSError:
             return False
         return True

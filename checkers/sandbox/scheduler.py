@@ -260,7 +260,7 @@ class Scheduler:
             if proc is None:
                 done += 1  # start_process gave the first call its verdict
                 continue
-            done += self.continue_process(proc, list(range(len(rest))), emit, buf, resumed=False)
+            done += self.continue_process(proc, list(range(len(proc.items))), emit, buf, resumed=False)
 
     def start_process(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> Proc | None:
         """Fork a process for ``items`` (it starts running them at once); None when the first call could
@@ -283,11 +283,11 @@ class Scheduler:
             req = {"c": codes, "k": [[h, p, r] for _i, _c, p, r, h in items], "cpu": self.lim["cpu_seconds"]}
             zygote.send(self.zsock, req, self.learn, theirs.fileno())
             self.learn = []
-        except ValueError as e:  # a frame over MAX_FRAME: too large together; alone, this call's texts are
-            ours.close()
+        except ValueError as e:  # a frame over MAX_FRAME: too large together (a process for the first half), or
+            ours.close()  # alone, this call's texts are
             theirs.close()
             if len(items) > 1:
-                return self.start_process(items[:1], emit, buf)
+                return self.start_process(items[: len(items) // 2], emit, buf)
             emit(items[0][0], None, f"{protocol.ERR_BAD_INPUT}: could not hand the call to its process ({e})")
             return None
         except OSError:  # the zygote is gone: exit, and the parent re-runs our calls one by one elsewhere
