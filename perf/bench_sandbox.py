@@ -85,7 +85,7 @@ def code_call(source: str, prompt: str, response: str, row: str) -> CodeCall:
 
 def grpo_step(rng: random.Random, responses: int = 512, rollouts: int = 8) -> list[CodeCall]:
     """Prompts x rollouts responses; each prompt carries 1 or 2 code checks (~1.5 on average). The row key
-    is the prompt and its sources, as ``verinstruct.scoring.row_key`` makes it."""
+    is the prompt and its sources, as ``verinstruct.scoring.row_key`` makes it (with the row's id)."""
     calls = []
     for p in range(responses // rollouts):
         prompt = f"Prompt {p}: write about {rng.choice(WORDS)}."

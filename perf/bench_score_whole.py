@@ -4,8 +4,9 @@ Issue 15 moved dataset code into fresh processes (one per dataset row); this tim
 on a GRPO-shaped file, on both trees, as whole processes:
 
 * input: ``--responses`` rows made from the VerInstruct fixture rows (tests/fixtures/verinstruct): groups of
-  ``--rollouts`` responses share one prompt (a GRPO group); each group has a prompt of its own (the fixture
-  prompt plus " (group k)"), so no two groups share a row process; responses vary per rollout;
+  ``--rollouts`` responses share one row (a GRPO group: the same id, prompt and code); each group has an id
+  and a prompt of its own (the fixture prompt plus " (group k)"), so no two groups share a row process;
+  responses vary per rollout;
 * command: ``verif score --input FILE --output OUT --overwrite --no-llm`` (code checks in the sandbox; LLM
   checks, and code that calls ``llm_*``, are undecided on both sides);
 * baseline: the code of ``--baseline git:REF`` (default 5023509, the last commit with one persistent child
@@ -46,7 +47,7 @@ def write_input(path: Path, n: int, rollouts: int) -> int:
             r = dict(rows[g % len(rows)])
             for key in ("expected", "expected_error"):
                 r.pop(key, None)
-            r["id"] = f"{r['id']}-g{g}-r{k % rollouts}"
+            r["id"] = f"{r['id']}-g{g}"  # a GRPO dump: the group's rollouts are the same row (id, prompt, code)
             r["prompt"] = f"{r['prompt']} (group {g})"
             r["response"] = f"{r['response']}\n(rollout {k})" + ("\n\nExtra paragraph." if k % 3 == 0 else "")
             f.write(json.dumps(r, ensure_ascii=False) + "\n")

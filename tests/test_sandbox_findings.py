@@ -310,9 +310,7 @@ def test_scorer_batch_with_attacks_keeps_every_honest_verdict():
     instances, responses, expect = [], [], []
     for k in range(12):
         attack = (F1_FORGE, F2_FORGE_READER, F3_DEEP_FRAME)[k % 3]
-        # each attack its own row (a distinct prompt): rows with the same instruction and code share a process,
-        # so an attack repeated in identical rows may forge its own repeats, which are its own verdicts
-        instances.append(Instance(f"a{k}", f"task {k}", (Constraint("x", "hard", "attack", CodeCheck(attack)),)))
+        instances.append(Instance(f"a{k}", "task", (Constraint("x", "hard", "attack", CodeCheck(attack)),)))
         responses.append("ok BAD")
         expect.append(None)
         prompt = "task \ud800" if k % 4 == 0 else "task"

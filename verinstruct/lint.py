@@ -132,7 +132,7 @@ def lint(instances: Sequence[Instance], *, sandbox: Sandbox | None = None,
                 continue
             start = len(calls)
             own = _literal_probe(c.code)
-            row = row_key(inst.instruction, [k.code for k in inst.constraints if k.code])
+            row = row_key(inst.id, inst.instruction, [k.code for k in inst.constraints if k.code])
             for _, text in probes + ([("code literals", own)] if own else []):
                 calls.append(CodeCall(c.code, inst.instruction, text, row=row))
             spans.append((inst, j, start, len(calls)))

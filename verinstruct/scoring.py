@@ -203,13 +203,14 @@ def _run_registry(instances: Sequence[Instance], responses: Sequence[str],
             verdicts[i][j] = v
 
 
-def row_key(instruction: str, sources: Sequence[str]) -> str:
-    """The sandbox's process-sharing key of a row: a hash of its instruction and every code source it holds.
-    The calls of one row (all its responses in a batch, e.g. a GRPO group) share one process; two rows share
-    a key only when they hold the same instruction and the same code, so a hostile row never shares a
-    process with another row's code (row ids are data, and a hostile dataset could repeat one)."""
+def row_key(row_id: str, instruction: str, sources: Sequence[str]) -> str:
+    """The sandbox's process-sharing key of a dataset row: a hash of its id, its instruction and every code
+    source it holds. The calls of one row (all its responses in a batch, e.g. a GRPO group) share one
+    process. Two rows share a key only when they have the same id *and* the same instruction and code: ids
+    alone are data (a hostile dataset can repeat an honest row's id), and content alone would let two
+    distinct rows of the same text share a process."""
     h = hashlib.sha256()
-    parts = [instruction, *sorted(set(sources))]
+    parts = [str(row_id), instruction, *sorted(set(sources))]
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
         h.update(len(data).to_bytes(8, "little"))
@@ -232,7 +233,7 @@ def _run_code(instances: Sequence[Instance], responses: Sequence[str], verdicts:
                 verdicts[i][j] = Verdict.undecided(no_llm_error)
                 continue
             needs_llm = needs_llm or c.check.uses_llm
-            row = row or row_key(inst.instruction, [k.check.source for k in inst.constraints
+            row = row or row_key(inst.id, inst.instruction, [k.check.source for k in inst.constraints
                                                     if isinstance(k.check, CodeCheck)])
             calls.append(CodeCall(c.check.source, inst.instruction, responses[i], row=row))
             where.append((i, j))
