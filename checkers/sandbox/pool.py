@@ -605,6 +605,9 @@ def _validate(c: Any) -> str | None:
     for field in ("source", "prompt", "response"):
         if not isinstance(getattr(c, field), str):
             return f"CodeCall.{field} must be a string, got {type(getattr(c, field)).__name__}"
+    row = getattr(c, "row", None)
+    if row is not None and type(row) is not str:  # 1, True and 1.0 would be one key; a list is unhashable
+        return f"CodeCall.row must be a string or None, got {type(row).__name__}"
     return None
 
 
