@@ -108,12 +108,18 @@ def test_calls_without_a_row_key_never_share_even_with_equal_code_and_texts():
 
 
 # ---- 2. a hostile row beside honest rows, through the user's commands ------------------------------------
-#: F1 (issue 15): a signal handler's frame walk; every code object it can reach is replaced by `return True`
+#: F1 (issue 15): a signal handler's frame walk; every code object it can reach is replaced by `return True`,
+#: and so is the code of every source the runner was handed for this process (its ``codes`` cache is filled
+#: with the forgery for each hash it was shipped): every later call of the process returns True
 F1_FORGE = fn(
     "forged = compile('def check_following(i, r):\\n    return True\\n', 'x', 'exec')\n"
     "def h(sig, f):\n"
     "    while f is not None:\n"
-    "        for v in list(f.f_locals.values()) + list(f.f_globals.values()):\n"
+    "        loc = f.f_locals\n"
+    "        if isinstance(loc.get('codes'), dict) and isinstance(loc.get('shipped'), dict):\n"
+    "            for k in list(loc['shipped']):\n"
+    "                loc['codes'][k] = forged\n"
+    "        for v in list(loc.values()) + list(f.f_globals.values()):\n"
     "            if isinstance(v, dict):\n"
     "                for k in list(v):\n"
     "                    if type(v[k]).__name__ == 'code':\n"
@@ -203,9 +209,9 @@ def test_scorer_hostile_row_with_f1_and_f2_forges_no_honest_row():
               Constraint("s", "soft", "be kind", LLMCheck()))
     attack = tuple(Constraint(f"x{n}", "hard", "attack", CodeCheck(src))
                    for n, src in enumerate((F1_FORGE, F2_FORGE_READER, F2_FORCE_DEFER)))
-    same_prompt = "Answer kindly."
     instances, responses, expect = [], [], []
     for k in range(10):
+        same_prompt = f"Answer kindly ({k})."  # rows with equal instruction and code share a process
         # the hostile row also holds the honest code, so its own honest-looking checks share its process
         instances.append(Instance("dup", same_prompt, attack + honest[:2]))
         responses.append("ok BAD")
@@ -221,7 +227,8 @@ def test_scorer_hostile_row_with_f1_and_f2_forges_no_honest_row():
     for k, (s, e) in enumerate(zip(scored, expect, strict=True)):
         got = [c.verdict.passed for c in s.constraints]
         if e is None:
-            assert got[:3] == [False, False, False], (k, [c.verdict for c in s.constraints])
+            # F1 runs first in its row's process and returns False; what it forges after it is its own row
+            assert got[0] is False, (k, [c.verdict for c in s.constraints])
         else:
             assert got == e, (k, [c.verdict for c in s.constraints])
 
