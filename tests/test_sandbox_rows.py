@@ -343,3 +343,20 @@ def test_what_a_call_leaves_running_reaches_no_other_row():
     assert [v.passed for v in again] == [e for e in expect if e is not None] + fill_expect
     spun = [v for c, v in zip(calls, vs, strict=False) if c.source == SPINS]
     assert all(v.passed is None for v in spun), spun  # it ends (at the row's hard limit), never passes
+
+
+
+#: about 0.8 s of CPU time, then True: three of them are more than one call's allowance (cpu_seconds=1 gives
+#: 1 to 2 s)
+BURNS = fn("t = time.process_time() + 0.8\nwhile time.process_time() < t:\n    pass\nreturn True", "import time\n")
+
+
+def test_each_call_of_a_row_has_its_own_cpu_allowance():
+    calls = [CodeCall(BURNS, "p", str(k), row="r") for k in range(3)] + [CodeCall(SPINS, "p", "x", row="r"),
+                                                                         CodeCall(COUNTS, "p", "abc", row="r")]
+    fill, fill_expect = fillers(10)
+    with Sandbox(workers=1, limits=SandboxLimits(cpu_seconds=1)) as sb:
+        vs = sb.run(calls + fill)
+    assert passed(vs[:3]) == [True] * 3, [v.error for v in vs[:3]]
+    assert vs[3].passed is None and error_class(vs[3].error) == "timeout", vs[3]
+    assert passed(vs[4:]) == [True] + fill_expect
