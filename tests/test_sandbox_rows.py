@@ -360,3 +360,31 @@ def test_each_call_of_a_row_has_its_own_cpu_allowance():
     assert passed(vs[:3]) == [True] * 3, [v.error for v in vs[:3]]
     assert vs[3].passed is None and error_class(vs[3].error) == "timeout", vs[3]
     assert passed(vs[4:]) == [True] + fill_expect
+
+
+#: three llm_judge questions: the most one call may ask under llm_max_requests=3
+ASKS_THREE = fn("return all(llm_judge(instruction, response, f'q{k}') for k in range(3))", "from llm_call import llm_judge\n")
+
+
+@pytest.mark.parametrize("waits", [False, True], ids=["deferred", "answered-while-waiting"])
+def test_each_call_of_a_row_has_its_own_llm_budget(waits: bool):
+    """Four calls of one row each ask the most questions a call may (12 in the row): every one is decided,
+    whether its answers come by deferral and re-runs or while it waits."""
+    calls = [CodeCall(ASKS_THREE, "p", r, row="r") for r in ("yes", "no", "yes!", "it says yes")]
+    fill, fill_expect = fillers(10)
+    kw: dict[str, Any] = {"llm_replays": 0, "llm_batch_size": 1} if waits else {}
+    with Sandbox(workers=1, limits=SandboxLimits(llm_max_requests=3), llm=Oracle(), **kw) as sb:
+        vs = sb.run(calls + fill)
+    assert passed(vs) == [True, False, True, True] + fill_expect, [v.error for v in vs if v.error]
+
+
+#: blocks 1.5 s without using CPU: two of them are more than one call's wall_timeout_s=2.5
+SLEEPS = fn("time.sleep(1.5)\nreturn len(response) == 3", "import time\n")
+
+
+def test_each_call_of_a_row_has_its_own_wall_clock_deadline():
+    calls = [CodeCall(SLEEPS, "p", r, row="r") for r in ("abc", "ab", "abc")]
+    fill, fill_expect = fillers(10)
+    with Sandbox(workers=1, limits=SandboxLimits(wall_timeout_s=2.5)) as sb:
+        vs = sb.run(calls + fill)
+    assert passed(vs) == [True, False, True] + fill_expect, [v.error for v in vs if v.error]
