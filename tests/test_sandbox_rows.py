@@ -388,3 +388,94 @@ def test_each_call_of_a_row_has_its_own_wall_clock_deadline():
     with Sandbox(workers=1, limits=SandboxLimits(wall_timeout_s=2.5)) as sb:
         vs = sb.run(calls + fill)
     assert passed(vs) == [True, False, True] + fill_expect, [v.error for v in vs if v.error]
+
+
+# ---- found while writing these tests: each fails on the sandbox of commit 532e291 -------------------------
+#: honest code that changes state the process keeps: a file it appends to in its cwd, the decimal context
+APPENDS = fn("with open('log.txt', 'a') as f:\n    f.write(response + '\\n')\nwith open('log.txt') as f:\n"
+             "    return f.read().splitlines() == [response]")
+SETS_PRECISION = fn("decimal.getcontext().prec = 6\nreturn str(decimal.Decimal(1) / decimal.Decimal(7)) == '0.142857'",
+                    "import decimal\n")
+#: the decimal module's default context: 28 significant digits
+DEFAULT_PRECISION = fn("return str(decimal.Decimal(1) / decimal.Decimal(7)) == '0.' + '142857' * 4 + '1429'",
+                       "import decimal\n")
+#: turns warnings into errors for the rest of the call, as a strict checker might
+WARNINGS_ARE_ERRORS = fn("warnings.simplefilter('error')\nreturn True", "import warnings\n")
+WARNS = fn("warnings.warn('deprecated phrasing')\nreturn 'ok' in response", "import warnings\n")
+
+
+def test_honest_code_that_changes_process_state_gets_the_isolated_verdicts():
+    """A row's calls share its process, but each must start from the state a call of its own would: the
+    verdict of honest code must not depend on which calls of its row ran before it (nor, since the pool
+    splits rows of small batches, on the batch's size). Every answer here is True by hand; in row mode the
+    second APPENDS finds the first one's line, DEFAULT_PRECISION gets 6 digits, WARNS raises."""
+    calls = []
+    for r in range(3):
+        calls += [CodeCall(APPENDS, "p", "a", row=f"r{r}"), CodeCall(APPENDS, "p", "b", row=f"r{r}"),
+                  CodeCall(SETS_PRECISION, "p", "x", row=f"r{r}"), CodeCall(DEFAULT_PRECISION, "p", "x", row=f"r{r}"),
+                  CodeCall(WARNINGS_ARE_ERRORS, "p", "x", row=f"r{r}"), CodeCall(WARNS, "p", "ok", row=f"r{r}")]
+    fill, fill_expect = fillers(24)
+    for mode in ("call", "row"):
+        with Sandbox(workers=1, process_per=mode) as sb:
+            vs = sb.run(calls + fill)
+        assert passed(vs) == [True] * len(calls) + fill_expect, (mode, [(v.passed, v.error) for v in vs[:len(calls)]])
+
+
+#: the value of the call's numpy.random: the error message carries it
+NUMPY_DRAW = fn("raise ValueError(repr(float(numpy.random.rand())))", "import numpy\n")
+
+
+def test_numpy_random_is_seeded_for_the_call_that_imports_it():
+    """numpy.random is seeded from (code, prompt, response) for every call, also the first one that imports
+    numpy in a worker (numpy is not preloaded): the same call draws the same number in any sandbox, in
+    either mode. Before numpy is imported there is nothing to seed, so the importing call drew from the OS."""
+    pytest.importorskip("numpy")
+    calls = [CodeCall(NUMPY_DRAW, "p", f"response {k % 4}", row=f"r{k % 3}") for k in range(12)]
+    fill, _ = fillers(12)
+    runs = []
+    for mode in ("call", "call", "row", "row"):
+        with Sandbox(workers=1, process_per=mode) as sb:
+            runs.append([v.error for v in sb.run(calls + fill)[: len(calls)]])
+    assert all(error_class(e) == "raised" for e in runs[0]), runs[0]
+    assert len(set(runs[0])) == 4  # four distinct (prompt, response) pairs, four draws
+    assert runs[1:] == [runs[0]] * 3, runs
+
+
+GARBAGE = fn("import os\nos.write(S.fd, b'\\x00\\x00\\x00\\x04\\xff\\xfe\\xfd\\xfc')\nreturn True", _STATE)
+OVERSIZED = fn("import os\nos.write(S.fd, b'\\x7f\\xff\\xff\\xff')\nreturn True", _STATE)
+
+
+@pytest.mark.parametrize(("culprit", "classes"), [(GARBAGE, ("sandbox error",)), (OVERSIZED, ("llm budget", "sandbox error"))],
+                         ids=["garbage", "oversized"])
+def test_a_bad_frame_read_with_the_previous_result_is_charged_to_its_sender(culprit: str, classes: tuple[str, ...]):
+    """The culprit writes a bad frame as soon as it starts, right after the previous call of its row sent its
+    result: when the scheduler reads both at once, the previous call's result must still count (it was
+    charged with the bad frame: about 1 in 8 on an idle 2-core machine). Many rows, so that it happens."""
+    calls: list[CodeCall] = []
+    expect: list[bool | None] = []
+    for r in range(20):
+        calls += [CodeCall(COUNTS, "p", "abc", row=f"r{r}"), CodeCall(culprit, "p", "x", row=f"r{r}"),
+                  CodeCall(COUNTS, "p", "ab", row=f"r{r}")]
+        expect += [True, None, False]
+    fill, fill_expect = fillers(20)
+    with Sandbox(workers=1) as sb:
+        for _ in range(3):
+            vs = sb.run(calls + fill)
+            for k, (v, e) in enumerate(zip(vs, expect + fill_expect, strict=True)):
+                if e is None:
+                    assert v.passed is None and error_class(v.error) in classes, (k, v)
+                else:
+                    assert v.passed is e and v.error is None, (k, v)
+
+
+@pytest.mark.parametrize("row", [["r"], {"r": 1}, 1, True, 1.0, b"r"], ids=["list", "dict", "int", "bool", "float", "bytes"])
+def test_a_row_key_that_is_not_a_string_is_that_items_bad_input(row: object):
+    """CodeCall.row is a string (or None): anything else is that item's ``bad input`` naming the field, like
+    the other fields; the run goes on. Accepted as keys, 1, True and 1.0 are one row (equal hashes), and an
+    unhashable key (a list) made Sandbox.run raise TypeError for the whole batch."""
+    fill, fill_expect = fillers(8)
+    calls = [CodeCall(COUNTS, "p", "abc", row=row), *fill, CodeCall(COUNTS, "p", "abc", row="fine")]  # type: ignore[arg-type]
+    with Sandbox(workers=1) as sb:
+        vs = sb.run(calls)
+    assert vs[0].passed is None and error_class(vs[0].error) == "bad input" and "CodeCall.row" in vs[0].error, vs[0]
+    assert passed(vs[1:]) == fill_expect + [True]
