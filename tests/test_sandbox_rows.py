@@ -62,30 +62,30 @@ def passed(vs: Sequence[Any]) -> list[bool | None]:
 
 
 # ---- 1. calls of one row share a process; nothing else does ----------------------------------------------
-#: sets a mark on an imported stdlib module and on the shared scratch dir; True when what it found before
-#: (the previous call's mark in this process, and the files in its cwd) is what the instruction names
+#: sets a mark (the response and the pid) on an imported stdlib module and leaves a file in its cwd; True when
+#: the mark it found before (the previous call's in this process) is what the instruction names, in this very
+#: process, and its cwd was empty (each call of a row starts with an empty directory of its own)
 MARK = fn(
     "seen = getattr(json, '_vi_row_mark', None)\n"
-    "json._vi_row_mark = response\n"
-    "files = sorted(os.listdir('.'))\n"
-    "with open(response + '.pid', 'w') as f:\n"
-    "    f.write(str(os.getpid()))\n"
-    "pids = {open(n).read() for n in files}\n"
-    "return instruction == repr((seen, files)) and len(pids) <= 1 and str(os.getpid()) in (pids or {str(os.getpid())})",
+    "pid = getattr(json, '_vi_row_pid', os.getpid())\n"
+    "json._vi_row_mark, json._vi_row_pid = response, os.getpid()\n"
+    "files = os.listdir('.')\n"
+    "open(response + '.left', 'w').write('x')\n"
+    "return instruction == repr(seen) and pid == os.getpid() and files == []",
     "import json, os\n",
 )
 
 
 def test_calls_with_the_same_row_key_share_one_process_and_only_they_do():
     # rows A (3 calls) and B (2 calls) interleaved with calls without a key and a row C of one call
-    a1 = CodeCall(MARK, repr((None, [])), "a1", row="A")
-    b1 = CodeCall(MARK, repr((None, [])), "b1", row="B")
-    n1 = CodeCall(MARK, repr((None, [])), "n1")
-    a2 = CodeCall(MARK, repr(("a1", ["a1.pid"])), "a2", row="A")
-    b2 = CodeCall(MARK, repr(("b1", ["b1.pid"])), "b2", row="B")
-    n2 = CodeCall(MARK, repr((None, [])), "n2")
-    c1 = CodeCall(MARK, repr((None, [])), "c1", row="C")
-    a3 = CodeCall(MARK, repr(("a2", ["a1.pid", "a2.pid"])), "a3", row="A")
+    a1 = CodeCall(MARK, repr(None), "a1", row="A")
+    b1 = CodeCall(MARK, repr(None), "b1", row="B")
+    n1 = CodeCall(MARK, repr(None), "n1")
+    a2 = CodeCall(MARK, repr("a1"), "a2", row="A")
+    b2 = CodeCall(MARK, repr("b1"), "b2", row="B")
+    n2 = CodeCall(MARK, repr(None), "n2")
+    c1 = CodeCall(MARK, repr(None), "c1", row="C")
+    a3 = CodeCall(MARK, repr("a2"), "a3", row="A")
     calls = [a1, b1, n1, a2, b2, n2, c1, a3]
     fill, fill_expect = fillers(16)
     with Sandbox(workers=2, process_per="row") as sb:
@@ -98,7 +98,7 @@ def test_calls_with_the_same_row_key_share_one_process_and_only_they_do():
 
 
 def test_calls_without_a_row_key_never_share_even_with_equal_code_and_texts():
-    calls = [CodeCall(MARK, repr((None, [])), "same") for _ in range(6)]
+    calls = [CodeCall(MARK, repr(None), "same") for _ in range(6)]
     fill, fill_expect = fillers(16)
     with Sandbox(workers=1, process_per="row") as sb:
         vs = sb.run(calls + fill)

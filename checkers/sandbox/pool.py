@@ -470,16 +470,18 @@ class Sandbox:
     def _chunks(self, groups: list[list[int]], n: int) -> list[list[int]]:
         """Cut calls (grouped by the process they share: one row's calls, or one call) into chunks of about
         ``target`` calls: two per worker keep the pool balanced. Rows are packed whole (each piece of a row
-        costs a fork); only a row larger than ``target`` is cut, into pieces of ``target``."""
+        costs a fork, ~10 times a typical call); only a row larger than both ``target`` and ``_ROW_PIECE`` is
+        cut, into pieces of that size."""
         target = max(1, min(self.chunk_size, -(-n // (self.workers * 2))))
+        piece = max(target, min(self.chunk_size, _ROW_PIECE))
         chunks: list[list[int]] = []
         cur: list[int] = []
         for idxs in groups:
             if cur and len(cur) + len(idxs) > target:
                 chunks.append(cur)
                 cur = []
-            for j in range(0, len(idxs), target):
-                cur.extend(idxs[j : j + target])
+            for j in range(0, len(idxs), piece):
+                cur.extend(idxs[j : j + piece])
                 if len(cur) >= target:
                     chunks.append(cur)
                     cur = []
@@ -581,6 +583,8 @@ class Sandbox:
 
 
 _WAKE, _RELAY = object(), object()
+#: a row of up to this many calls is never cut for balance: a fork costs about as much as ten typical calls
+_ROW_PIECE = 32
 
 
 def blame(pending: list[int], out: list[Verdict | None], todo: deque[list[int]], why: str,

@@ -85,6 +85,8 @@ class Result(NamedTuple):
 
 _LEN = struct.Struct(">I")
 _NONE: Any = object()
+#: what ``FrameReader.pop`` returns when no complete frame is buffered (a frame may be JSON null)
+NO_FRAME: Any = _NONE
 
 
 def error_class(error: str | None) -> str | None:

@@ -11,14 +11,14 @@ import contextlib
 import hashlib
 import itertools
 import os
-import random
 import signal
 import sys
 from typing import Any
 
 if __package__:
-    from . import codeship, llm_stub, protocol
+    from . import callstate, codeship, llm_stub, protocol
 else:  # loaded flat by BOOT, without importing the checkers package
+    import callstate  # type: ignore[no-redef]
     import codeship  # type: ignore[no-redef]
     import llm_stub  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
@@ -56,12 +56,16 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
         return 0
     codes: dict[str, Any] = {}
     llm_stub.STATE.fd = fd
-    home = os.getcwd()
+    state = callstate.CallState()
     positions: list[int] = list(range(len(calls)))
+    first = True
     while True:
         deferred = []
         for pos in positions:
-            err = _run_at(fd, calls[pos], shipped, codes, cpu_s, clean_builtins)
+            if not first:
+                state.restore()  # as the first call found the process
+            first = False
+            err = _run_at(fd, calls[pos], shipped, codes, cpu_s, clean_builtins, state)
             if err == protocol.DEFERRED:
                 deferred.append(pos)
         if not deferred:
@@ -69,8 +73,6 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
         positions = _wait_for_go(fd, deferred, len(calls), cpu_s)
         if not positions:
             return 0
-        with contextlib.suppress(OSError):  # the scheduler empties the directory between processes
-            os.chdir(home)
 
 
 def _wait_for_go(fd: int, deferred: list[int], n: int, cpu_s: int) -> list[int]:
@@ -100,7 +102,8 @@ def _wait_for_go(fd: int, deferred: list[int], n: int, cpu_s: int) -> list[int]:
     return positions
 
 
-def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_builtins: dict) -> str | None:
+def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_builtins: dict,
+            state: Any) -> str | None:
     """Run one call from the same state as any other and send its result; its error (None: a verdict)."""
     import resource
 
@@ -112,12 +115,7 @@ def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_bu
         resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
     except BaseException:  # noqa: BLE001 - an earlier call of this row changed it: the hard limit holds
         pass
-    seed = seed_for(h, prompt, response)
-    random.seed(seed)
-    np = sys.modules.get("numpy")
-    if np is not None:
-        with contextlib.suppress(BaseException):  # a numpy without the legacy seeding API
-            np.random.seed(seed % (1 << 32))
+    state.seed_call(seed_for(h, prompt, response))
     # how many modules were loaded, not which: a set of the names would write to the page of every name's
     # refcount (copy-on-write faults); imports append to sys.modules, so the new names are its tail
     n_before = len(sys.modules)

@@ -163,7 +163,8 @@ class Scheduler:
         while True:
             try:
                 msg = self.reader.read_frame(self.inp)
-            except EOFError:
+            except EOFError:  # the parent is gone: no kept process may outlive it (without a PID namespace)
+                self.release()
                 return
             kind = msg.get("type")
             if kind == "exit":
@@ -463,17 +464,21 @@ class Scheduler:
                 continue
             if verdict is not None or outcome != "exit":
                 continue  # the process is ended already (or done with this pass): what it sends is discarded
-            try:
-                reader.feed(data)
-                frames = reader.frames()
-            except protocol.FrameTooLarge:
-                end(f"{protocol.ERR_LLM_BUDGET}: an llm_* request of more than {max_bytes} bytes "
-                    "(SandboxLimits.llm_max_bytes)")
-                continue
-            except ValueError as e:
-                end(f"{protocol.ERR_SANDBOX}: bad message from the call's process ({str(e)[:120]})")
-                continue
-            for fr in frames:
+            reader.feed(data)
+            while verdict is None and outcome == "exit":
+                # one frame at a time, each handled before the next is parsed: a bad frame is charged to the
+                # call running when it comes, never to a call whose result arrived in the same read
+                try:
+                    fr = reader.pop()
+                except protocol.FrameTooLarge:
+                    end(f"{protocol.ERR_LLM_BUDGET}: an llm_* request of more than {max_bytes} bytes "
+                        "(SandboxLimits.llm_max_bytes)")
+                    break
+                except ValueError as e:
+                    end(f"{protocol.ERR_SANDBOX}: bad message from the call's process ({str(e)[:120]})")
+                    break
+                if fr is protocol.NO_FRAME:
+                    break
                 kind = fr.get("t") if isinstance(fr, dict) else None
                 if kind == "res" and pos < len(idxs):
                     passed, err = _result(fr)
