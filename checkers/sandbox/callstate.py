@@ -35,6 +35,7 @@ class CallState:
         self.home = os.getcwd()
         self.workdir = os.path.dirname(self.home)
         self.environ = dict(os.environ)
+        self._env_data = dict(getattr(os.environ, "_data", {}))  # the encoded mapping: a cheap comparison
         self.path = list(sys.path)
         self.recursion = sys.getrecursionlimit()
         self.umask = os.umask(0o077)
@@ -94,7 +95,7 @@ class CallState:
         _empty(self.home)
 
     def _process(self) -> None:
-        if dict(os.environ) != self.environ:
+        if getattr(os.environ, "_data", None) != self._env_data or not self._env_data:
             os.environ.clear()
             os.environ.update(self.environ)
             if hasattr(os, "unsetenv"):
