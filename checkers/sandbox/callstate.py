@@ -29,10 +29,14 @@ _TIMERS = tuple(getattr(signal, n) for n in ("ITIMER_REAL", "ITIMER_VIRTUAL", "I
 
 
 class CallState:
-    """What the first call of a process found, captured before it runs; :meth:`restore` before each later call."""
+    """What the first call of a process finds, captured once in the zygote (every process forked from it
+    starts from that state: capturing it in each process would cost every call's process the copy-on-write
+    faults of touching those modules); :meth:`start` in the process, :meth:`restore` before each later call.
 
-    def __init__(self) -> None:
-        self.home = os.getcwd()
+    ``home``: the working directory the lock-down gives each process (the zygote's own differs)."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
         self.workdir = os.path.dirname(self.home)
         self.environ = dict(os.environ)
         self._env_data = dict(getattr(os.environ, "_data", {}))  # the encoded mapping: a cheap comparison
@@ -45,15 +49,21 @@ class CallState:
         self.filters = list(warnings.filters)
         self.showwarning = warnings.showwarning
         self.handlers = {s: signal.getsignal(s) for s in _SIGNALS}
-        self.gc_enabled = gc.isenabled()
+        # as the process finds them: the lock-down sets SIGINT to its default, and the zygote's SIGCHLD
+        # handler is reset in the child
+        for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGCHLD", None)):
+            if s is not None:
+                self.handlers[s] = signal.SIG_DFL
+        self.gc_enabled = True  # the zygote runs with its collector off; each process turns it on
         self.locale: str | None = None
         self.np_err: dict[str, str] | None = None
         self.seed = 0
-        self._numpy_hook: _SeedNumpyOnImport | None = None
         self.snapshot_late()
+
+    def start(self) -> None:
+        """In the process, before its first call: seed numpy for the call that imports it."""
         if "numpy" not in sys.modules:
-            self._numpy_hook = _SeedNumpyOnImport(self)
-            sys.meta_path.insert(0, self._numpy_hook)
+            sys.meta_path.insert(0, _SeedNumpyOnImport(self))
 
     def snapshot_late(self) -> None:
         """State of modules that may only be loaded later (locale, numpy): taken when first seen."""

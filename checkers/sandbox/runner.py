@@ -16,9 +16,8 @@ import sys
 from typing import Any
 
 if __package__:
-    from . import callstate, codeship, llm_stub, protocol
+    from . import codeship, llm_stub, protocol
 else:  # loaded flat by BOOT, without importing the checkers package
-    import callstate  # type: ignore[no-redef]
     import codeship  # type: ignore[no-redef]
     import llm_stub  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
@@ -35,13 +34,14 @@ def seed_for(source_hash: str, prompt: str, response: str) -> int:
     return int.from_bytes(h.digest()[:8], "little")
 
 
-def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
+def run_unit(fd: int, body: bytes, clean_builtins: dict, state: Any) -> int:
     """Run the calls in ``body`` one after another (JSON: ``c``: marshalled code by source hash, ``k``:
     [hash, prompt, response] per call, all of one dataset row, ``cpu``: seconds per call); send one result
     frame per call, in order; exit status.
 
     Each call starts from the same state whatever ran before it in this process: fresh globals and
-    builtins, ``random``/``numpy.random`` seeded from (code, prompt, response), the LLM stub reset, and
+    builtins, ``random``/``numpy.random`` seeded from (code, prompt, response), the LLM stub reset, the
+    process-wide state ``state`` (a ``callstate.CallState`` the zygote captured) restores, and
     its own CPU allowance (RLIMIT_CPU's soft limit moved to its start plus ``cpu_seconds``). When calls
     were deferred (their LLM answers are being gathered into a batch), the process sends ``park`` and
     waits, stopped by the scheduler, for ``go`` with the positions to run again (or ``spent`` when the
@@ -56,7 +56,7 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict) -> int:
         return 0
     codes: dict[str, Any] = {}
     llm_stub.STATE.fd = fd
-    state = callstate.CallState()
+    state.start()
     positions: list[int] = list(range(len(calls)))
     first = True
     while True:

@@ -24,8 +24,9 @@ import struct
 from typing import Any
 
 if __package__:
-    from . import isolation, protocol, runner
+    from . import callstate, isolation, protocol, runner
 else:  # loaded flat by BOOT, without importing the checkers package
+    import callstate  # type: ignore[no-redef]
     import isolation  # type: ignore[no-redef]
     import protocol  # type: ignore[no-redef]
     import runner  # type: ignore[no-redef]
@@ -99,6 +100,7 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
     # nor write to (copy-on-write) the zygote's objects: they see only what the call itself allocated.
     gc.disable()
     gc.collect()
+    state = callstate.CallState(lock.rundir)  # what every process finds: its calls are put back to it
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -135,7 +137,7 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
                 except BaseException as e:  # noqa: BLE001 - refuse to run unconfined
                     runner.send_result(call_fd, None, f"{protocol.ERR_SANDBOX}: lock-down failed: {type(e).__name__}: {e}")
                     os._exit(0)
-                status = runner.run_unit(call_fd, body, clean_builtins)
+                status = runner.run_unit(call_fd, body, clean_builtins, state)
             finally:
                 os._exit(status)
         os.close(call_fd)
