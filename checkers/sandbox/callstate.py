@@ -12,6 +12,7 @@ still reach the row's later calls; ``Sandbox(process_per="call")`` gives each ca
 
 from __future__ import annotations
 
+import _signal  # the C module: getsignal without the enum conversion of ``signal`` (microseconds per call)
 import contextlib
 import decimal
 import gc
@@ -35,9 +36,11 @@ class CallState:
 
     ``home``: the working directory the lock-down gives each process (the zygote's own differs)."""
 
-    def __init__(self, home: str) -> None:
+    def __init__(self, home: str, private_fs: bool = False) -> None:
         self.home = home
         self.workdir = os.path.dirname(self.home)
+        self.private_fs = private_fs
+        self._inodes: tuple[int, int] | None = None  # (free inodes, free blocks) of the emptied private tmpfs
         self.environ = dict(os.environ)
         self._env_data = dict(getattr(os.environ, "_data", {}))  # the encoded mapping: a cheap comparison
         self.path = list(sys.path)
@@ -48,16 +51,17 @@ class CallState:
         self.decimal = decimal.getcontext().copy()
         self.filters = list(warnings.filters)
         self.showwarning = warnings.showwarning
-        self.handlers = {s: signal.getsignal(s) for s in _SIGNALS}
+        self.handlers = {int(s): _signal.getsignal(s) for s in _SIGNALS}
         # as the process finds them: the lock-down sets SIGINT to its default, and the zygote's SIGCHLD
         # handler is reset in the child
         for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGCHLD", None)):
             if s is not None:
-                self.handlers[s] = signal.SIG_DFL
+                self.handlers[int(s)] = _signal.SIG_DFL
         self.gc_enabled = True  # the zygote runs with its collector off; each process turns it on
         self.locale: str | None = None
         self.np_err: dict[str, str] | None = None
         self.seed = 0
+        self.cpu_hard: int | None = None  # RLIMIT_CPU's hard limit, read by the runner once per process
         self.snapshot_late()
 
     def start(self) -> None:
@@ -95,14 +99,23 @@ class CallState:
                 step()
 
     def _files(self) -> None:
-        if not os.path.isdir(self.home):  # the previous call removed it
-            with contextlib.suppress(OSError):
-                _remove(self.home)
-                os.mkdir(self.home, 0o700)
-        with contextlib.suppress(OSError):
+        try:
             os.chdir(self.home)
+        except OSError:  # the previous call removed it, or put something else there
+            _remove(self.home)
+            with contextlib.suppress(OSError):
+                os.mkdir(self.home, 0o700)
+                os.chdir(self.home)
+            self._inodes = None
+        if self.private_fs:  # nothing was created, removed or written since the last emptying: nothing to do
+            st = os.statvfs(self.workdir)
+            if (st.f_ffree, st.f_bfree) == self._inodes:
+                return
         _empty(self.workdir, keep=os.path.basename(self.home))
         _empty(self.home)
+        if self.private_fs:
+            st = os.statvfs(self.workdir)
+            self._inodes = (st.f_ffree, st.f_bfree)
 
     def _process(self) -> None:
         if getattr(os.environ, "_data", None) != self._env_data or not self._env_data:
@@ -137,10 +150,11 @@ class CallState:
 
     def _signals(self) -> None:
         for t in _TIMERS:
-            signal.setitimer(t, 0)
+            _signal.setitimer(t, 0)
+        get = _signal.getsignal
         for s, h in self.handlers.items():
-            if h is not None and signal.getsignal(s) is not h:
-                signal.signal(s, h)
+            if h is not None and get(s) != h:
+                _signal.signal(s, h)
 
 
 class _SeedNumpyOnImport:

@@ -44,6 +44,9 @@ class State:
     def __init__(self) -> None:
         self.fd: int = -1
         self.reader = protocol.FrameReader()
+        #: sends the results the runner holds back (see ``runner.Results``) before a request goes out, so the
+        #: scheduler charges the request to the call that sends it
+        self.before_request: Any = None
         self.reset()
 
     def reset(self) -> None:
@@ -68,6 +71,8 @@ def _request(name: str, args: tuple, kwargs: dict) -> Any:
         frame = protocol.encode({"t": "llm", "f": name, "a": values, "n": nonce})
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name}() arguments must be JSON values: {e}") from None
+    if STATE.before_request is not None:
+        STATE.before_request()
     protocol.write_all(STATE.fd, frame)
     reply = STATE.reader.read_frame(STATE.fd)
     while not isinstance(reply, dict) or reply.get("n") != nonce:

@@ -13,6 +13,7 @@ import itertools
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 if __package__:
@@ -51,11 +52,13 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict, state: Any) -> int:
         calls = req["k"]
         shipped = req["c"]
         cpu_s = int(float(req["cpu"]) + 0.999) + 1
+        results = Results(fd, bool(req.get("b")))
     except Exception as e:  # noqa: BLE001 - the scheduler wrote it; never expected
         send_result(fd, None, f"{protocol.ERR_SANDBOX}: call not readable ({type(e).__name__})")
         return 0
     codes: dict[str, Any] = {}
     llm_stub.STATE.fd = fd
+    llm_stub.STATE.before_request = results.flush
     state.start()
     positions: list[int] = list(range(len(calls)))
     first = True
@@ -65,9 +68,10 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict, state: Any) -> int:
             if not first:
                 state.restore()  # as the first call found the process
             first = False
-            err = _run_at(fd, calls[pos], shipped, codes, cpu_s, clean_builtins, state)
+            err = _run_at(results, calls[pos], shipped, codes, cpu_s, clean_builtins, state)
             if err == protocol.DEFERRED:
                 deferred.append(pos)
+        results.flush()
         if not deferred:
             return 0
         positions = _wait_for_go(fd, deferred, len(calls), cpu_s)
@@ -102,14 +106,45 @@ def _wait_for_go(fd: int, deferred: list[int], n: int, cpu_s: int) -> list[int]:
     return positions
 
 
-def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_builtins: dict,
+class Results:
+    """Result frames on their way to the scheduler. With ``hold``, fast calls' results go out together
+    (at most ``HOLD_CALLS`` of them, and none held longer than ``HOLD_S`` after a call ends, nor across an
+    ``llm_*`` request): one scheduler wake-up for many calls. Held results die with the process if it ends
+    early; the scheduler then runs the unreported calls again in a process that holds nothing, where the
+    first call without a result is the one that ended it."""
+
+    HOLD_CALLS = 32
+    HOLD_S = 0.002
+
+    def __init__(self, fd: int, hold: bool) -> None:
+        self.fd = fd
+        self.hold = hold
+        self.frames: list[bytes] = []
+        self.since = time.monotonic()
+
+    def add(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        if not self.hold or len(self.frames) >= self.HOLD_CALLS or time.monotonic() - self.since >= self.HOLD_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.frames:
+            data, self.frames = b"".join(self.frames), []
+            with contextlib.suppress(BaseException):  # the scheduler reports the exit instead
+                protocol.write_all(self.fd, data)
+        self.since = time.monotonic()
+
+
+def _run_at(results: Results, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_builtins: dict,
             state: Any) -> str | None:
     """Run one call from the same state as any other and send its result; its error (None: a verdict)."""
     import resource
 
     h, prompt, response = call
     try:
-        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        hard = state.cpu_hard
+        if hard is None:  # once per process: it can only go down (then setrlimit fails and it holds)
+            hard = state.cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         used = resource.getrusage(resource.RUSAGE_SELF)
         soft = int(used.ru_utime + used.ru_stime) + cpu_s
         resource.setrlimit(resource.RLIMIT_CPU, (soft if hard < 0 else min(soft, hard), hard))
@@ -125,7 +160,7 @@ def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_bu
             code = codes[h] = codeship.unship(shipped[h])
         except Exception as e:  # noqa: BLE001
             err = f"{protocol.ERR_SANDBOX}: code object not readable ({type(e).__name__})"
-            send_result(fd, None, err)
+            results.add(result_frame(None, err))
             return err
     passed, err = run_one(code, prompt, response, clean_builtins)
     with contextlib.suppress(BaseException):  # the code may have patched builtins our reporting uses
@@ -136,7 +171,7 @@ def _run_at(fd: int, call: Any, shipped: dict, codes: dict, cpu_s: int, clean_bu
         learnt = _newest(sys.modules, len(sys.modules) - n_before)
     except BaseException:  # noqa: BLE001 - sys.modules replaced by the code
         learnt = []
-    send_result(fd, passed, err, learnt)
+    results.add(result_frame(passed, err, learnt))
     return err
 
 
@@ -148,11 +183,14 @@ def _newest(modules: dict[str, Any], n: int) -> list[Any]:
     return list(itertools.islice(reversed(modules), min(n, 64)))[::-1]
 
 
+def result_frame(passed: bool | None, err: str | None, learnt: list[Any] | None = None) -> bytes:
+    return protocol.encode({"t": "res", "p": passed, "e": None if err is None else str(err)[:400],
+                            "m": [m for m in (learnt or []) if type(m) is str][:64]})
+
+
 def send_result(fd: int, passed: bool | None, err: str | None, learnt: list[Any] | None = None) -> None:
-    frame = {"t": "res", "p": passed, "e": None if err is None else str(err)[:400],
-             "m": [m for m in (learnt or []) if type(m) is str][:64]}
     with contextlib.suppress(BaseException):  # the scheduler reports the exit instead
-        protocol.write_all(fd, protocol.encode(frame))
+        protocol.write_all(fd, result_frame(passed, err, learnt))
 
 
 def run_one(code: Any, prompt: str, response: str, clean_builtins: dict) -> tuple[bool | None, str | None]:

@@ -128,7 +128,7 @@ class Scheduler:
                                  "results only over the call's own socket")
         base_as = _vm_size()
         iso["memory_baseline_mb"] = base_as >> 20
-        lock = zygote.LockDown(lim, self.mode, ruleset, seccomp, base_as, self.rundir)
+        lock = zygote.LockDown(lim, self.mode, ruleset, seccomp, base_as, self.rundir, private_fs=bool(iso.get("tmpfs")))
         self.zpid, self.zsock = zygote.start(lock)
         if ruleset >= 0:
             os.close(ruleset)  # the zygote has its copy
@@ -203,8 +203,8 @@ class Scheduler:
             positions.sort()
             if proc in self.parked and self.wake(proc, positions):
                 n = self.continue_process(proc, positions, emit, buf, resumed=True)
-                if n < len(positions):  # it ended early: the running call was charged; the rest run afresh
-                    self.run_unit([proc.items[p] for p in positions[n:]], emit, buf)
+                if n < len(positions):  # it ended early: the rest run afresh (to find the culprit, if held back)
+                    self.run_unit([proc.items[p] for p in positions[n:]], emit, buf, hold=proc.hold_lost is None)
             else:
                 self.run_unit([proc.items[p] for p in positions], emit, buf)
         self.flush(buf)
@@ -249,21 +249,25 @@ class Scheduler:
         self.run_unit([item], lambda _i, p, e: got.append((p, e)), None)
         return got[0]
 
-    def run_unit(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> None:
+    def run_unit(self, items: list[tuple], emit: Any, buf: list[Any] | None, hold: bool = True) -> None:
         """Run ``items`` (idx, code, prompt, response, hash: calls of one row) in a fresh process, one after
         another: every call's verdict goes to ``emit`` in order. A process that ends before its last result
-        (a crash, a kill at a deadline, a bad frame) is charged to the call it was running; the calls after
-        it run in a new process."""
+        (a crash, a kill at a deadline, a bad frame) is charged to the call it was running, and the calls
+        after it run in a new process. With ``hold`` the process sends fast calls' results together
+        (``runner.Results``), so when it ends early the call it was running is not known: the unreported
+        calls then run again in a process that holds nothing back, which finds it."""
         done = 0
         while done < len(items):
             rest = items[done:]
-            proc = self.start_process(rest, emit, buf)
+            proc = self.start_process(rest, emit, buf, hold)
             if proc is None:
                 done += 1  # start_process gave the first call its verdict
                 continue
             done += self.continue_process(proc, list(range(len(proc.items))), emit, buf, resumed=False)
+            if proc.hold_lost is not None:
+                hold = False  # until the row's end: crashes are rare, and this finds the culprit
 
-    def start_process(self, items: list[tuple], emit: Any, buf: list[Any] | None) -> Proc | None:
+    def start_process(self, items: list[tuple], emit: Any, buf: list[Any] | None, hold: bool = True) -> Proc | None:
         """Fork a process for ``items`` (it starts running them at once); None when the first call could
         not be handed over (it has its verdict then)."""
         if self.zsock is None:
@@ -281,21 +285,22 @@ class Scheduler:
                         self.shipped.clear()
                     shipped = self.shipped[h] = (code, codeship.ship(code))
                 codes[h] = shipped[1]
-            req = {"c": codes, "k": [[h, p, r] for _i, _c, p, r, h in items], "cpu": self.lim["cpu_seconds"]}
+            req = {"c": codes, "k": [[h, p, r] for _i, _c, p, r, h in items], "cpu": self.lim["cpu_seconds"],
+                   "b": hold}
             zygote.send(self.zsock, req, self.learn, theirs.fileno())
             self.learn = []
         except ValueError as e:  # a frame over MAX_FRAME: too large together (a process for the first half), or
             ours.close()  # alone, this call's texts are
             theirs.close()
             if len(items) > 1:
-                return self.start_process(items[: len(items) // 2], emit, buf)
+                return self.start_process(items[: len(items) // 2], emit, buf, hold)
             emit(items[0][0], None, f"{protocol.ERR_BAD_INPUT}: could not hand the call to its process ({e})")
             return None
         except OSError:  # the zygote is gone: exit, and the parent re-runs our calls one by one elsewhere
             raise SystemExit(3) from None
         theirs.close()
         self.forks += 1
-        proc = Proc(ours, items, int(self.lim["llm_max_bytes"]) + _RESULT_FRAME)
+        proc = Proc(ours, items, int(self.lim["llm_max_bytes"]) + _RESULT_FRAME, hold)
         self.awaiting_pid.append(proc)
         return proc
 
@@ -522,8 +527,12 @@ class Scheduler:
                 return pos, learnt, outcome
         if outcome == "spent":
             return 0, learnt, outcome
-        if pos < len(idxs):  # the process ended before the running call's result: that call is the culprit
-            emit(idxs[pos], None, verdict if verdict is not None else runner.describe_exit(proc.status, lim))
+        if pos < len(idxs):  # the process ended before the running call's result: that call is the culprit,
+            why = verdict if verdict is not None else runner.describe_exit(proc.status, lim)
+            if proc.hold:  # unless results were held back: then it is not known; they run again (run_unit)
+                proc.hold_lost = why
+                return pos, learnt, "exit"
+            emit(idxs[pos], None, why)
             pos += 1
         return pos, learnt, "exit"
 
@@ -552,7 +561,9 @@ class Proc:
     """One row's process as the scheduler sees it: its socket, its pid (from the zygote's record), the
     calls it was started with (positions index them), and how it ended."""
 
-    def __init__(self, sock: socket.socket, items: list[tuple], max_frame: int) -> None:
+    def __init__(self, sock: socket.socket, items: list[tuple], max_frame: int, hold: bool = False) -> None:
+        self.hold = hold  # it sends fast calls' results together (runner.Results)
+        self.hold_lost: str | None = None  # how it ended early, with results held back (nobody charged yet)
         self.sock = sock
         self.fd = sock.fileno()
         self.pid = -1

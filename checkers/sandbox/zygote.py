@@ -34,7 +34,9 @@ else:  # loaded flat by BOOT, without importing the checkers package
 class LockDown:
     """What a child needs to restrict itself, prepared once by the scheduler before the zygote forks."""
 
-    def __init__(self, lim: dict[str, Any], mode: str, ruleset: int, seccomp: Any, base_as: int, rundir: str) -> None:
+    def __init__(self, lim: dict[str, Any], mode: str, ruleset: int, seccomp: Any, base_as: int, rundir: str,
+                 private_fs: bool = False) -> None:
+        self.private_fs = private_fs
         self.lim = lim
         self.mode = mode
         self.ruleset = ruleset
@@ -100,7 +102,9 @@ def serve(sock: socket.socket, lock: LockDown, clean_builtins: dict) -> None:
     # nor write to (copy-on-write) the zygote's objects: they see only what the call itself allocated.
     gc.disable()
     gc.collect()
-    state = callstate.CallState(lock.rundir)  # what every process finds: its calls are put back to it
+    # what every process finds: its calls are put back to it (``private_fs``: the private directory is a tmpfs
+    # of the worker's own, whose free-inode count tells cheaply whether a call left anything in it)
+    state = callstate.CallState(lock.rundir, private_fs=lock.private_fs)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
