@@ -10,8 +10,10 @@ fixed latency per call (20 ms) and any batch size, behind the real ``Verifier`` 
   (one relay request at a time, code checks then LLM judging); ``--baseline flags`` instead runs this tree
   with the old behaviour forced (``llm_replays=0, llm_batch_size=1``, sequential phases).
 
-Both must give the same verdicts (checked). Prints verifier calls, largest batch, wall time per path;
-last line ``ratio: X`` = old wall time / new wall time. Sandbox start-up is excluded from both.
+Both must give the same verdicts (checked). Each path scores the batch ``--repeats`` times in each of
+``--rounds`` child processes, old and new in turn; prints verifier calls, largest batch and the median wall
+time per path; last line ``ratio: X`` = old median wall time / new median wall time. Sandbox start-up is
+excluded from both.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool
     verdicts = [[(c.verdict.passed, c.verdict.error) for c in s.constraints] for s in scored]
     undecided = sum(p is None for row in verdicts for p, _ in row)
     digest = hashlib.sha256(json.dumps(verdicts).encode()).hexdigest()[:16]
-    return {"wall_s": wall, "verifier_calls": backend.calls, "largest_batch": backend.largest,
+    return {"wall_s": wall, "walls": walls, "verifier_calls": backend.calls, "largest_batch": backend.largest,
             "requests": v.stats.unique // max(1, repeats), "verdicts": sum(len(r) for r in verdicts), "undecided": undecided,
             "digest": digest, "code": str(Path(sys.modules["verinstruct.scorer"].__file__).parents[1])}
 
@@ -136,7 +138,9 @@ def main() -> None:
     ap.add_argument("--baseline", default="git:56e68f5", help="git:REF (that commit's code) or flags")
     ap.add_argument("--relay-only", action="store_true",
                     help="run recognised llm code in the sandbox too (measures the batched relay alone)")
-    ap.add_argument("--repeats", type=int, default=5, help="batches scored per path (median wall time)")
+    ap.add_argument("--repeats", type=int, default=5, help="batches scored per child process")
+    ap.add_argument("--rounds", type=int, default=3, help="child processes per path, old and new in turn "
+                                                            "(wall time: the median of all their batches)")
     ap.add_argument("--measure", choices=["new", "flags"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     latency = args.latency_ms / 1000
@@ -153,17 +157,33 @@ def main() -> None:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=path_root).stdout
         return json.loads(out.strip().splitlines()[-1])
 
+    def rounds(old_root: Path, old_how: str) -> tuple[dict, dict]:
+        """``--rounds`` pairs of child processes, old and new in turn (this machine's speed drifts: pairs
+        taken apart would compare two speeds); each side's wall time is the median of all its batches."""
+        olds, news = [], []
+        for _ in range(max(1, args.rounds)):
+            olds.append(child(old_root, old_how))
+            news.append(child(ROOT, "new"))
+        out = []
+        for runs in (olds, news):
+            r = dict(runs[-1])
+            r["walls"] = [w for x in runs for w in x["walls"]]
+            r["wall_s"] = statistics.median(r["walls"])
+            if len({x["digest"] for x in runs}) != 1:
+                raise SystemExit("verdicts differ between runs of the same code")
+            out.append(r)
+        return out[0], out[1]
+
     if args.baseline.startswith("git:"):
         ref = args.baseline[4:]
         with tempfile.TemporaryDirectory(prefix="bench-scorer-") as tmp:
-            old = child(old_tree(ref, Path(tmp)), "new")  # that commit's Scorer, measured the same way
+            old, new = rounds(old_tree(ref, Path(tmp)), "new")  # that commit's Scorer, measured the same way
         old_label = f"old (commit {ref})"
     elif args.baseline == "flags":
-        old = child(ROOT, "flags")
+        old, new = rounds(ROOT, "flags")
         old_label = "old (this tree, relay batch 1 and sequential phases)"
     else:
         raise SystemExit(f"--baseline must be git:REF or flags, got {args.baseline!r}")
-    new = child(ROOT, "new")
     if Path(old["code"]).resolve() == Path(new["code"]).resolve() and args.baseline != "flags":
         raise SystemExit(f"the baseline ran this tree's code ({old['code']}), not {args.baseline}")
     print(f"batch: {args.n} responses, fake verifier {args.latency_ms:g} ms per call, {args.workers} sandbox workers"
@@ -175,6 +195,9 @@ def main() -> None:
     if old["digest"] != new["digest"]:
         raise SystemExit(f"verdicts differ: old {old['digest']} vs new {new['digest']}")
     print("verdicts: identical")
+    load = os.getloadavg()[0]
+    print(f"{args.rounds} rounds x {args.repeats} batches per path; 1-min load average {load:.2f} on "
+          f"{os.cpu_count()} CPUs")
     print(f"ratio: {old['wall_s'] / new['wall_s']:.2f}")
 
 
