@@ -22,10 +22,11 @@ import random
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from git_tree import old_tree
 
 from checkers.sandbox import CodeCall, Sandbox
 
@@ -136,16 +137,6 @@ def measure(n: int, workers: int | None, repeats: int) -> dict:
             t = timeit(lambda: sb.run(calls), repeats)
             out["per call"] = {"checks_s": len(calls) / t, "ms_per_call_per_worker": t * 1000 * sb.workers / len(calls)}
     return out
-
-
-def old_tree(ref: str, out: Path) -> Path:
-    """The code of ``ref`` extracted under ``out`` (git archive; no worktree bookkeeping)."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
-    tar_path = out / "src.tar"
-    tar_path.write_bytes(data)
-    with tarfile.open(tar_path) as tf:
-        tf.extractall(out / "src", filter="data")
-    return out / "src"
 
 
 def run_on(tree: Path, args: argparse.Namespace) -> dict:

@@ -27,10 +27,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from git_tree import old_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
@@ -52,15 +53,6 @@ def write_input(path: Path, n: int, rollouts: int) -> int:
             r["response"] = f"{r['response']}\n(rollout {k})" + ("\n\nExtra paragraph." if k % 3 == 0 else "")
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     return groups
-
-
-def old_tree(ref: str, out: Path) -> Path:
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
-    tar_path = out / "src.tar"
-    tar_path.write_bytes(data)
-    with tarfile.open(tar_path) as tf:
-        tf.extractall(out / "src", filter="data")
-    return out / "src"
 
 
 def _children_cpu() -> float:

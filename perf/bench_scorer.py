@@ -25,11 +25,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from git_tree import old_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
@@ -118,16 +119,6 @@ def measure(n: int, latency: float, workers: int, old_flags: bool, as_code: bool
     return {"wall_s": wall, "walls": walls, "verifier_calls": backend.calls, "largest_batch": backend.largest,
             "requests": v.stats.unique // max(1, repeats), "verdicts": sum(len(r) for r in verdicts), "undecided": undecided,
             "digest": digest, "code": str(Path(sys.modules["verinstruct.scorer"].__file__).parents[1])}
-
-
-def old_tree(ref: str, out: Path) -> Path:
-    """The code of ``ref`` extracted under ``out`` (git archive; no worktree bookkeeping)."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
-    tar_path = out / "src.tar"
-    tar_path.write_bytes(data)
-    with tarfile.open(tar_path) as tf:
-        tf.extractall(out / "src", filter="data")
-    return out / "src"
 
 
 def main() -> None:
