@@ -53,6 +53,13 @@ def mount_tmpfs(path: str, size_mb: int) -> None:
     _check(_libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, opts), f"mount tmpfs on {path}")
 
 
+def mount_proc() -> None:
+    """A procfs of this PID namespace on /proc (in this mount namespace only): the scheduler reads its row
+    processes' memory there (the inherited /proc shows the host's PID namespace)."""
+    flags = ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _check(_libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount proc on /proc")
+
+
 def set_rlimits(limits: dict[str, int]) -> None:
     """limits maps RLIMIT_* names to values; soft = hard = value."""
     for name, value in limits.items():

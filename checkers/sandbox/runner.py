@@ -53,6 +53,7 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict, state: Any) -> int:
         shipped = req["c"]
         cpu_s = int(float(req["cpu"]) + 0.999) + 1
         results = Results(fd, bool(req.get("b")))
+        keep = bool(req.get("p"))
     except Exception as e:  # noqa: BLE001 - the scheduler wrote it; never expected
         send_result(fd, None, f"{protocol.ERR_SANDBOX}: call not readable ({type(e).__name__})")
         return 0
@@ -72,7 +73,7 @@ def run_unit(fd: int, body: bytes, clean_builtins: dict, state: Any) -> int:
             if err == protocol.DEFERRED:
                 deferred.append(pos)
         results.flush()
-        if not deferred:
+        if not deferred or not keep:  # not kept: the deferred calls run again in a fresh process
             return 0
         positions = _wait_for_go(fd, deferred, len(calls), cpu_s)
         if not positions:

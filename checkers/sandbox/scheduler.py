@@ -58,6 +58,8 @@ class Scheduler:
         self.learn: list[str] = []  # modules the zygote is to import before its next fork
         self.taught: set[str] = set()
         self.shipped: dict[str, tuple[Any, str]] = {}  # source hash -> (code object, marshalled form)
+        self.proc_ok = False  # /proc shows this worker's PID namespace: kept processes' memory can be read
+        self.can_keep = False  # Landlock scopes signals (ABI >= 6): a row's process may be kept (see park)
         self.forks = 0  # processes started since the last "done"
         self.resumed = 0  # parked processes run again since the last "done"
         self.awaiting_pid: deque[Proc] = deque()  # started, pid record not read yet (records come in order)
@@ -77,6 +79,12 @@ class Scheduler:
             except OSError as e:
                 iso["tmpfs"] = None
                 iso["tmpfs_error"] = str(e)
+            if "pid" in iso["namespaces"] and os.getpid() == 1:
+                try:
+                    isolation.mount_proc()
+                    self.proc_ok = True
+                except OSError as e:
+                    iso["proc_error"] = str(e)
         for name in self.cfg["preload"]:
             with contextlib.suppress(Exception):  # optional module; dataset code gets the error later
                 importlib.import_module(name)
@@ -106,6 +114,7 @@ class Scheduler:
             if abi >= 4:
                 iso["landlock"] += ", no TCP bind/connect"
             if abi >= 6:
+                self.can_keep = True  # row processes cannot signal each other: one may wait beside another
                 iso["landlock"] += ", signals and abstract sockets scoped"
         except OSError as e:
             iso["landlock"] = None
@@ -286,7 +295,7 @@ class Scheduler:
                     shipped = self.shipped[h] = (code, codeship.ship(code))
                 codes[h] = shipped[1]
             req = {"c": codes, "k": [[h, p, r] for _i, _c, p, r, h in items], "cpu": self.lim["cpu_seconds"],
-                   "b": hold}
+                   "b": hold, "p": self.can_keep}
             zygote.send(self.zsock, req, self.learn, theirs.fileno())
             self.learn = []
         except ValueError as e:  # a frame over MAX_FRAME: too large together (a process for the first half), or
@@ -329,13 +338,13 @@ class Scheduler:
         return n
 
     # ---- processes: pid and wait-status records, parking ----------------------------------
-    def pump(self, block: bool) -> None:
+    def pump(self, block: bool, timeout: float | None = None) -> None:
         """Read the zygote's records: a pid for each process started (in order), a wait status for each
-        that ended. SystemExit when the zygote is gone."""
+        that ended, and a record for each that stopped. SystemExit when the zygote is gone."""
         assert self.zsock is not None
         fd = self.zsock.fileno()
         size = zygote.RECORD.size
-        if block or select.select([fd], [], [], 0)[0]:
+        if select.select([fd], [], [], (timeout if block else 0))[0]:
             data = os.read(fd, 1 << 16)
             if not data:
                 raise SystemExit(3)  # the parent sees the worker exit and re-runs its calls one by one
@@ -351,6 +360,10 @@ class Scheduler:
                 proc = self.by_pid.pop(pid, None)
                 if proc is not None:
                     proc.status = value
+            elif kind == zygote.STOPPED:
+                proc = self.by_pid.get(pid)
+                if proc is not None:
+                    proc.stopped = True
             else:
                 raise SystemExit(3)  # never expected: the zygote is broken; its calls are re-run elsewhere
 
@@ -361,9 +374,19 @@ class Scheduler:
 
     def park(self, proc: Proc) -> None:
         """Keep a process whose deferred calls wait for LLM answers, stopped (SIGSTOP) so that it can do
-        nothing while other rows run: it runs again (SIGCONT, ``go``) when its answers are in."""
+        nothing while other rows run: it runs again (SIGCONT, ``go``) when its answers are in. A stop takes
+        effect asynchronously, so the scheduler waits for the zygote's record that it has (a process not
+        stopped within ``_STOP_WAIT_S`` is killed instead). Processes are kept only where Landlock scopes
+        signals: elsewhere a running row could continue a kept one (``can_keep``; the runner does not ask)."""
         with contextlib.suppress(OSError):
             os.kill(self.pid_of(proc), signal.SIGSTOP)
+        end = time.monotonic() + _STOP_WAIT_S
+        while not proc.stopped and proc.status is None and time.monotonic() < end:
+            self.pump(block=True, timeout=max(0.0, end - time.monotonic()))
+        if not proc.stopped or proc.status is not None:
+            self.kill(proc.pid)
+            proc.close()
+            return
         self.parked[proc] = None
         while len(self.parked) > _MAX_PARKED:
             self.evict(next(iter(self.parked)))
@@ -377,6 +400,7 @@ class Scheduler:
             proc.close()
             return False
         try:
+            proc.stopped = False
             os.kill(proc.pid, signal.SIGCONT)
             protocol.write_all(proc.fd, protocol.encode({"t": "go", "k": positions}))
             self.resumed += 1
@@ -406,6 +430,10 @@ class Scheduler:
                     self.evict(proc)
                 return
         limit = _PARKED_MEMORY * (int(self.lim["memory_mb"]) << 20)
+        if not self.proc_ok:  # their memory cannot be read: as many as could each hold memory_mb in the limit
+            while len(self.parked) > _PARKED_MEMORY:
+                self.evict(next(iter(self.parked)))
+            return
         total = 0
         for proc in list(self.parked):
             total += _rss(proc.pid)
@@ -564,6 +592,7 @@ class Proc:
     def __init__(self, sock: socket.socket, items: list[tuple], max_frame: int, hold: bool = False) -> None:
         self.hold = hold  # it sends fast calls' results together (runner.Results)
         self.hold_lost: str | None = None  # how it ended early, with results held back (nobody charged yet)
+        self.stopped = False  # the zygote reported it stopped (SIGSTOP took effect)
         self.sock = sock
         self.fd = sock.fileno()
         self.pid = -1
@@ -582,6 +611,8 @@ class Proc:
 _MAX_PARKED = 64
 #: parked processes may hold this many times ``memory_mb`` together before the largest are killed
 _PARKED_MEMORY = 2
+#: seconds a process has to stop (SIGSTOP) before it is killed instead of kept
+_STOP_WAIT_S = 5.0
 
 
 def _rss(pid: int) -> int:

@@ -154,20 +154,25 @@ def _on_child(_signum: int, _frame: Any) -> None:
 
 
 def _reap(fd: int) -> None:
-    """Report every child that has ended (pid, wait status)."""
+    """Report every child that has ended (pid, wait status) or stopped (the scheduler keeps a row's
+    process stopped and waits for this record: a stop takes effect asynchronously)."""
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        _record(fd, STATUS, pid, status)
+        if os.WIFSTOPPED(status):
+            _record(fd, STOPPED, pid, 0)
+        else:
+            _record(fd, STATUS, pid, status)
 
 
-#: zygote -> scheduler records: (kind, pid, value), kind PID (value 0) or STATUS (value: the wait status)
+#: zygote -> scheduler records: (kind, pid, value), kind PID (value 0), STATUS (value: the wait status) or
+#: STOPPED (value 0)
 RECORD = struct.Struct(">Bqq")
-PID, STATUS = 1, 2
+PID, STATUS, STOPPED = 1, 2, 3
 #: scheduler -> zygote request header: (bytes of the names to preload, bytes of the calls' JSON, calls)
 _HEAD = struct.Struct(">III")
 
