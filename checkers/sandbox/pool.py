@@ -108,8 +108,7 @@ class _Worker:
         self.deadline = float("inf")
         self.waiting = False  # True while the worker waits for the answer to its LLM request
         self.waiting_for: int | None = None  # the call whose request it waits for
-        self.kept: set[int] = set()  # deferred calls whose row process this worker keeps (parked)
-        self.resume: list[int] = []  # kept calls whose answers are in: to run again in their process
+        self.resume: list[int] = []  # deferred calls whose answers are in: to run again in the process it keeps
         self.alive = True
 
     def send(self, obj: Any) -> None:
@@ -341,8 +340,7 @@ class Sandbox:
             again: dict[int, list[int]] = {}
             for i in sorted(idxs):
                 owner = owners.pop(i, None)
-                if owner is not None and owner.alive and i in owner.kept:
-                    owner.kept.discard(i)
+                if owner is not None and owner.alive:
                     owner.resume.append(i)
                     continue
                 again.setdefault(unit_of[i], []).append(i)
@@ -453,7 +451,6 @@ class Sandbox:
             sel.close()
             gather.close()
             for w in idle:  # the run is over: the row processes kept for it are not needed any more
-                w.kept.clear()
                 w.resume = []
                 with contextlib.suppress(OSError):
                     w.send({"type": "release"})
@@ -539,8 +536,7 @@ class Sandbox:
                     continue
                 if r.error == protocol.DEFERRED:
                     if gather.deferred(r.idx):
-                        w.kept.add(r.idx)  # its row process is kept by this worker (if it parked)
-                        owners[r.idx] = w
+                        owners[r.idx] = w  # its row process is kept by this worker (if it parked)
                         continue  # runs again once its answers are in
                     out[r.idx] = Verdict.undecided(
                         f"{protocol.ERR_SANDBOX}: still asking for LLM answers after {self.llm_replays} re-runs")

@@ -1,11 +1,12 @@
-"""The worker's scheduler: talks to the parent, compiles sources, hands each call to the clean zygote,
-supervises the call's process and relays its LLM requests (stdlib only).
+"""The worker's scheduler: talks to the parent, compiles sources, hands each row's calls to the clean
+zygote, supervises the row's process (kept, stopped, while its deferred calls wait for LLM answers) and
+relays its LLM requests (stdlib only).
 
-The scheduler never runs dataset code and holds what the calls must not reach (other calls, the code
+The scheduler never runs dataset code and holds what the calls must not reach (other rows, the code
 cache, the parent's pipes); the zygote it forked before any work arrived holds none of it (see
-``zygote``). Every byte a call's process sends arrives on that call's own socket, so a frame is charged
-to the call that sent it and no other: a bad, oversized, too deeply nested or late frame ends only its
-sender. With a PID namespace the scheduler is PID 1: killing it kills every process of the worker.
+``zygote``). Every byte a row's process sends arrives on that row's own socket and is charged to the call
+it is running (the scheduler counts results itself): a bad, oversized, too deeply nested or late frame
+ends only its sender's process. With a PID namespace the scheduler is PID 1: killing it kills every process of the worker.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class Scheduler:
         self.reader = protocol.FrameReader()
         self.codes = codeship.CodeCache()
         self.mode = "none"
-        self.zpid = -1
         self.zsock: socket.socket | None = None
         self.zbuf = bytearray()  # the zygote's fixed-size records (zygote.RECORD) not read yet
         self.learn: list[str] = []  # modules the zygote is to import before its next fork
@@ -133,12 +133,10 @@ class Scheduler:
         iso["rlimits"] = True
         iso["env_scrubbed"] = True
         iso["zygote_pid1"] = "pid" in iso["namespaces"] and os.getpid() == 1
-        iso["call_isolation"] = ("one fresh process per call, forked from a zygote that holds no other call; "
-                                 "results only over the call's own socket")
         base_as = _vm_size()
         iso["memory_baseline_mb"] = base_as >> 20
         lock = zygote.LockDown(lim, self.mode, ruleset, seccomp, base_as, self.rundir, private_fs=bool(iso.get("tmpfs")))
-        self.zpid, self.zsock = zygote.start(lock)
+        _, self.zsock = zygote.start(lock)
         if ruleset >= 0:
             os.close(ruleset)  # the zygote has its copy
         iso["probe"] = self.probe()
@@ -213,7 +211,7 @@ class Scheduler:
             if proc in self.parked and self.wake(proc, positions):
                 n = self.continue_process(proc, positions, emit, buf, resumed=True)
                 if n < len(positions):  # it ended early: the rest run afresh (to find the culprit, if held back)
-                    self.run_unit([proc.items[p] for p in positions[n:]], emit, buf, hold=proc.hold_lost is None)
+                    self.run_unit([proc.items[p] for p in positions[n:]], emit, buf, hold=not proc.lost)
             else:
                 self.run_unit([proc.items[p] for p in positions], emit, buf)
         self.flush(buf)
@@ -273,7 +271,7 @@ class Scheduler:
                 done += 1  # start_process gave the first call its verdict
                 continue
             done += self.continue_process(proc, list(range(len(proc.items))), emit, buf, resumed=False)
-            if proc.hold_lost is not None:
+            if proc.lost:
                 hold = False  # until the row's end: crashes are rare, and this finds the culprit
 
     def start_process(self, items: list[tuple], emit: Any, buf: list[Any] | None, hold: bool = True) -> Proc | None:
@@ -556,11 +554,10 @@ class Scheduler:
         if outcome == "spent":
             return 0, learnt, outcome
         if pos < len(idxs):  # the process ended before the running call's result: that call is the culprit,
-            why = verdict if verdict is not None else runner.describe_exit(proc.status, lim)
             if proc.hold:  # unless results were held back: then it is not known; they run again (run_unit)
-                proc.hold_lost = why
+                proc.lost = True
                 return pos, learnt, "exit"
-            emit(idxs[pos], None, why)
+            emit(idxs[pos], None, verdict if verdict is not None else runner.describe_exit(proc.status, lim))
             pos += 1
         return pos, learnt, "exit"
 
@@ -591,7 +588,7 @@ class Proc:
 
     def __init__(self, sock: socket.socket, items: list[tuple], max_frame: int, hold: bool = False) -> None:
         self.hold = hold  # it sends fast calls' results together (runner.Results)
-        self.hold_lost: str | None = None  # how it ended early, with results held back (nobody charged yet)
+        self.lost = False  # it ended early with results held back: nobody is charged yet
         self.stopped = False  # the zygote reported it stopped (SIGSTOP took effect)
         self.sock = sock
         self.fd = sock.fileno()

@@ -1,13 +1,13 @@
-"""The zygote: a clean, preloaded interpreter whose only job is to fork one child per call (stdlib only).
+"""The zygote: a clean, preloaded interpreter whose only job is to fork one child per row (stdlib only).
 
 Isolation by construction: the zygote is forked from the worker's scheduler *before* any work arrives, so
 its memory holds the preloaded modules, the lock-down material (Landlock ruleset, seccomp program) and
-nothing else: no other call's code, prompt or response, no result of another call, no secret, no shared
-memory, no scheduling state. For each call it receives exactly that call (its marshalled code object,
-prompt, response and a fresh socket as SCM_RIGHTS) and forks; the child locks itself down and runs the
-call; the zygote forgets the request, reports the child's pid, reaps it and reports its wait status.
-Whatever dataset code does in its process (frames, ``gc``, signal handlers, patched modules, the LLM
-stub's state) reaches its own call's copy of the world and dies with it.
+nothing else: no other row's code, prompt or responses, no result of another row, no secret, no shared
+memory, no scheduling state. For each row it receives exactly that row's calls (their marshalled code
+objects, prompt, responses and a fresh socket as SCM_RIGHTS) and forks; the child locks itself down and
+runs the calls; the zygote forgets the request, reports the child's pid, and reports its wait status (or
+that it stopped) when it ends. Whatever dataset code does in its process (frames, ``gc``, signal
+handlers, patched modules, the LLM stub's state) reaches its own row's copy of the world and dies with it.
 """
 
 from __future__ import annotations
