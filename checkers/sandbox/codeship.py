@@ -22,6 +22,7 @@ class CodeCache:
     def __init__(self, size: int = CODE_CACHE_SIZE) -> None:
         self.size = size
         self.codes: OrderedDict[str, Any] = OrderedDict()
+        self.marshalled: dict[str, tuple[Any, str]] = {}  # hash -> (code object, its shipped form), made once
 
     def get(self, h: str, source: str | None, max_chars: int) -> tuple[Any, str | None]:
         """(code object, None) or (None, error)."""
@@ -36,8 +37,20 @@ class CodeCache:
             code = compile_source(source)
             self.codes[h] = code
             if len(self.codes) > self.size:
-                self.codes.popitem(last=False)
+                old, _ = self.codes.popitem(last=False)
+                self.marshalled.pop(old, None)
         return (None, code) if isinstance(code, str) else (code, None)
+
+
+    def shipped(self, h: str, code: Any) -> str:
+        """The shipped form of ``code`` (source hash ``h``), made once while the code is cached (a kept row's
+        process may be re-run after its code left the cache: then it is made again)."""
+        got = self.marshalled.get(h)
+        if got is None or got[0] is not code:
+            got = (code, ship(code))
+            if self.codes.get(h) is code:
+                self.marshalled[h] = got
+        return got[1]
 
 
 def compile_source(source: str) -> Any:

@@ -57,7 +57,6 @@ class Scheduler:
         self.zbuf = bytearray()  # the zygote's fixed-size records (zygote.RECORD) not read yet
         self.learn: list[str] = []  # modules the zygote is to import before its next fork
         self.taught: set[str] = set()
-        self.shipped: dict[str, tuple[Any, str]] = {}  # source hash -> (code object, marshalled form)
         self.proc_ok = False  # /proc shows this worker's PID namespace: kept processes' memory can be read
         self.can_keep = False  # Landlock scopes signals (ABI >= 6): a row's process may be kept (see park)
         self.forks = 0  # processes started since the last "done"
@@ -282,16 +281,7 @@ class Scheduler:
             return None
         ours, theirs = socket.socketpair()
         try:
-            codes: dict[str, str] = {}
-            for _idx, code, _p, _r, h in items:
-                if h in codes:
-                    continue
-                shipped = self.shipped.get(h)
-                if shipped is None or shipped[0] is not code:
-                    if len(self.shipped) >= codeship.CODE_CACHE_SIZE:
-                        self.shipped.clear()
-                    shipped = self.shipped[h] = (code, codeship.ship(code))
-                codes[h] = shipped[1]
+            codes = {h: self.codes.shipped(h, code) for _i, code, _p, _r, h in items}
             req = {"c": codes, "k": [[h, p, r] for _i, _c, p, r, h in items], "cpu": self.lim["cpu_seconds"],
                    "b": hold, "p": self.can_keep}
             zygote.send(self.zsock, req, self.learn, theirs.fileno())
