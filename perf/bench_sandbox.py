@@ -156,6 +156,11 @@ def main() -> None:
     ap.add_argument("--baseline", default="git:5023509", help="git:REF whose sandbox is the baseline")
     ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    for name in ("n", "repeats"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.workers is not None and args.workers < 1:
+        ap.error(f"--workers must be at least 1, got {args.workers}")
     if args.measure:  # child mode: one JSON line for the code on PYTHONPATH
         print(json.dumps(measure(args.n, args.workers, args.repeats)))
         return

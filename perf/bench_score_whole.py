@@ -91,6 +91,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--baseline", default="git:5023509", help="git:REF whose code is the baseline")
     args = ap.parse_args()
+    for name in ("responses", "rollouts", "repeats"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if not args.baseline.startswith("git:"):
         raise SystemExit(f"--baseline must be git:REF, got {args.baseline!r}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-score-whole-"))

@@ -134,6 +134,9 @@ def main() -> None:
                                                             "(wall time: the median of all their batches)")
     ap.add_argument("--measure", choices=["new", "flags"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    for name in ("n", "repeats", "rounds", "workers"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     latency = args.latency_ms / 1000
     if args.measure:  # child mode: print one JSON line
         print(json.dumps(measure(args.n, latency, args.workers, args.measure == "flags", args.relay_only,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -11,7 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def old_tree(ref: str, out: Path) -> Path:
     """The code of ``ref`` extracted under ``out`` (git archive: no worktree bookkeeping to clean up)."""
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    proc = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True)
+    if proc.returncode != 0:
+        print(f"error: --baseline git:{ref}: git archive failed: {proc.stderr.decode(errors='replace').strip()}",
+              file=sys.stderr)
+        raise SystemExit(2)
+    data = proc.stdout
     tar_path = out / "src.tar"
     tar_path.write_bytes(data)
     with tarfile.open(tar_path) as tf:
