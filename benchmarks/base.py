@@ -215,33 +215,32 @@ class Benchmark:
         rate. A unit is one record, unless the benchmark overrides :meth:`contributions` (values that span records,
         e.g. FollowBench's CSL): then each contribution is its own unit."""
         out: dict[str, tuple[list[float], list[int]]] = {}
-        if type(self).contributions is Benchmark.contributions:
+        if self._values_per_record():
             groups: Iterable[Iterable[tuple[str, Value]]] = (self.record_contributions(r) for r in records)
         else:
             groups = ([pair] for pair in self.contributions(records))
         for group in groups:
-            unit: dict[str, list[float]] = {}
-            for name, v in group:
-                acc = unit.setdefault(name, [0.0, 0])
-                acc[0] += 0.0 if v is None else float(v)
-                acc[1] += 1
-            for name, (total, count) in unit.items():
+            for name, (total, count) in _unit_sums(group).items():
                 sums, counts = out.setdefault(name, ([], []))
                 sums.append(total)
-                counts.append(int(count))
+                counts.append(count)
         return out
 
     def sample_values(self, records: Sequence[Record]) -> dict[str, dict[str, tuple[float, int]]] | None:
         """Per metric, ``{sample id: (sum, count)}`` (undecided counts 0), for paired tests between two runs on the
         same samples; None when the benchmark's values span samples (it overrides :meth:`contributions`)."""
-        if type(self).contributions is not Benchmark.contributions:
+        if not self._values_per_record():
             return None
         out: dict[str, dict[str, tuple[float, int]]] = {}
         for r in records:
-            for name, v in self.record_contributions(r):
-                total, count = out.setdefault(name, {}).get(str(r["id"]), (0.0, 0))
-                out[name][str(r["id"])] = (total + (0.0 if v is None else float(v)), count + 1)
+            for name, (total, count) in _unit_sums(self.record_contributions(r)).items():
+                before, n = out.setdefault(name, {}).get(str(r["id"]), (0.0, 0))
+                out[name][str(r["id"])] = (before + total, n + count)
         return out
+
+    def _values_per_record(self) -> bool:
+        """Whether each record's values are its own (the benchmark keeps :meth:`contributions` as it is)."""
+        return type(self).contributions is Benchmark.contributions
 
     def uncertainty(self, records: Sequence[Record], metrics: Iterable[str] | None = None
                     ) -> dict[str, dict[str, Any]]:
@@ -317,6 +316,15 @@ def all_passed(vs: Sequence[bool | None]) -> bool | None:
     if any(v is None for v in vs):
         return None
     return True
+
+
+def _unit_sums(values: Iterable[tuple[str, Value]]) -> dict[str, tuple[float, int]]:
+    """Per metric, the sum (undecided counts 0) and number of one unit's values."""
+    out: dict[str, tuple[float, int]] = {}
+    for name, v in values:
+        total, count = out.get(name, (0.0, 0))
+        out[name] = (total + (0.0 if v is None else float(v)), count + 1)
+    return out
 
 
 def samples_sha256(samples: Sequence[Sample]) -> str:

@@ -19,17 +19,13 @@ from typing import Annotated, Any
 import typer
 
 from benchmarks.base import BenchmarkError, samples_sha256
+from verinstruct.cli.errors import fail as _fail
 
 DEFAULT_MODEL = "transformers:default"
 BACKENDS = ("transformers", "vllm", "openai")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 #: a CPU run generating more than this many tokens (samples x --max-tokens) is warned about before it starts
 LONG_CPU_TOKENS = 20_000
-
-
-def _fail(msg: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {msg}", err=True)
-    return typer.Exit(code=code)
 
 
 def model_spec(model: str, base_url: list[str] | None) -> str:

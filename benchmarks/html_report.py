@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -154,25 +154,31 @@ def _compact(record: Mapping[str, Any], modes: Sequence[str], names: _Names, whe
 # ----------------------------------------------------------------------------------------- comparison
 
 
+def _against_first(runs: Sequence[Run]) -> Iterator[tuple[int, str, Mapping[str, Any], dict[str, Any],
+                                                           dict[str, Any]]]:
+    """Each later run ``k`` and benchmark it shares with the first run: ``(k, benchmark, the first run's summary
+    of it, the first run's records by id, run k's records by id)``."""
+    base = runs[0]
+    by_id = {bname: {r["id"]: r for r in recs} for bname, recs in base.records.items()}
+    for k, run in enumerate(runs[1:], start=1):
+        for bname, b in base.summary["benchmarks"].items():
+            if bname in run.summary["benchmarks"]:
+                yield k, bname, b, by_id[bname], {r["id"]: r for r in run.records[bname]}
+
+
 def paired_tests(runs: Sequence[Run]) -> list[dict[str, Any]]:
     """Each later run against the first: McNemar on prompt-level pass/fail of the samples both decided."""
     out = []
-    base = runs[0]
-    for k, run in enumerate(runs[1:], start=1):
-        for bname, b in base.summary["benchmarks"].items():
-            if bname not in run.summary["benchmarks"]:
-                continue
-            a_recs = {r["id"]: r for r in base.records[bname]}
-            b_recs = {r["id"]: r for r in run.records[bname]}
-            shared = [i for i in a_recs if i in b_recs]
-            for mode in b.get("modes") or ["strict"]:
-                pairs = [(prompt_verdict(a_recs[i], mode), prompt_verdict(b_recs[i], mode)) for i in shared]
-                pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
-                n_b = sum(1 for x, y in pairs if x and not y)
-                n_c = sum(1 for x, y in pairs if not x and y)
-                out.append({"benchmark": bname, "run": k, "mode": mode, "shared": len(shared), "paired": len(pairs),
-                            "a_passed": sum(1 for x, _ in pairs if x), "b_passed": sum(1 for _, y in pairs if y),
-                            "regressed": n_b, "fixed": n_c, "p_value": mcnemar_exact(n_b, n_c)})
+    for k, bname, b, a_recs, b_recs in _against_first(runs):
+        shared = [i for i in a_recs if i in b_recs]
+        for mode in b.get("modes") or ["strict"]:
+            pairs = [(prompt_verdict(a_recs[i], mode), prompt_verdict(b_recs[i], mode)) for i in shared]
+            pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+            n_b = sum(1 for x, y in pairs if x and not y)
+            n_c = sum(1 for x, y in pairs if not x and y)
+            out.append({"benchmark": bname, "run": k, "mode": mode, "shared": len(shared), "paired": len(pairs),
+                        "a_passed": sum(1 for x, _ in pairs if x), "b_passed": sum(1 for _, y in pairs if y),
+                        "regressed": n_b, "fixed": n_c, "p_value": mcnemar_exact(n_b, n_c)})
     return out
 
 
@@ -180,32 +186,27 @@ def flips(runs: Sequence[Run], index: Mapping[tuple[str, str], int]) -> list[dic
     """Constraints that passed in the first run and failed in a later one (regressed), or the reverse (fixed),
     on the same sample, turn and position, grouped by constraint type; most regressions first."""
     out = []
-    base = runs[0]
-    for k, run in enumerate(runs[1:], start=1):
-        for bname, b in base.summary["benchmarks"].items():
-            if bname not in run.summary["benchmarks"]:
+    for k, bname, b, _, later in _against_first(runs):
+        mode = (b.get("modes") or ["strict"])[0]
+        groups: dict[str, dict[str, list[int]]] = {}
+        for ra in runs[0].records[bname]:
+            rb = later.get(ra["id"])
+            if rb is None:
                 continue
-            mode = (b.get("modes") or ["strict"])[0]
-            later = {r["id"]: r for r in run.records[bname]}
-            groups: dict[str, dict[str, list[int]]] = {}
-            for ra in base.records[bname]:
-                rb = later.get(ra["id"])
-                if rb is None:
-                    continue
-                for ta, tb in zip(ra.get("turns") or (), rb.get("turns") or (), strict=False):
-                    ca = ((ta.get("scores") or {}).get(mode) or {}).get("constraints", ())
-                    cb = ((tb.get("scores") or {}).get(mode) or {}).get("constraints", ())
-                    for x, y in zip(ca, cb, strict=False):
-                        if x.get("name") != y.get("name") or x.get("passed") is None or y.get("passed") is None \
-                                or x["passed"] == y["passed"]:
-                            continue
-                        g = groups.setdefault(str(x["name"]), {"regressed": [], "fixed": []})
-                        lst = g["regressed" if x["passed"] else "fixed"]
-                        s = index[(bname, ra["id"])]
-                        if not lst or lst[-1] != s:
-                            lst.append(s)
-            for name, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]["regressed"]), -len(kv[1]["fixed"]), kv[0])):
-                out.append({"benchmark": bname, "run": k, "type": name, **g})
+            for ta, tb in zip(ra.get("turns") or (), rb.get("turns") or (), strict=False):
+                ca = ((ta.get("scores") or {}).get(mode) or {}).get("constraints", ())
+                cb = ((tb.get("scores") or {}).get(mode) or {}).get("constraints", ())
+                for x, y in zip(ca, cb, strict=False):
+                    if x.get("name") != y.get("name") or x.get("passed") is None or y.get("passed") is None \
+                            or x["passed"] == y["passed"]:
+                        continue
+                    g = groups.setdefault(str(x["name"]), {"regressed": [], "fixed": []})
+                    lst = g["regressed" if x["passed"] else "fixed"]
+                    s = index[(bname, ra["id"])]
+                    if not lst or lst[-1] != s:
+                        lst.append(s)
+        for name, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]["regressed"]), -len(kv[1]["fixed"]), kv[0])):
+            out.append({"benchmark": bname, "run": k, "type": name, **g})
     return out
 
 
@@ -241,7 +242,7 @@ def build_data(runs: Sequence[Run]) -> dict[str, Any]:
     if len(runs) > 1:
         data["deltas"] = compare([(str(r.path), r.summary) for r in runs], all_metrics=True)
         data["paired"] = paired_tests(runs)
-        data["flips"] = flips(runs, {k: v for k, v in index.items()})
+        data["flips"] = flips(runs, index)
     return data
 
 

@@ -10,16 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from verinstruct.cli.errors import fail as _fail
 from verinstruct.schema import CodeCheck, Instance, LLMCheck, SchemaError
 
 data_app = typer.Typer(help="Inspect, convert and lint VerInstruct-style datasets.", no_args_is_help=True)
-
-
-def _fail(msg: str, code: int = 2) -> typer.Exit:
-    from verinstruct.progress import terminal_safe
-
-    typer.echo(f"error: {terminal_safe(msg)}", err=True)  # messages quote the data
-    return typer.Exit(code=code)
 
 
 def _read(path: Path, fmt: str | None = None) -> list[Instance]:

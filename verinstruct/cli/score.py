@@ -16,17 +16,11 @@ from typing import Annotated, Any
 
 import typer
 
+from verinstruct.cli.errors import fail as _fail
 from verinstruct.jsonl import JSONLineError, dumps_line
 from verinstruct.schema import Instance, SchemaError, check_unicode
 
 NO_LLM_ERROR = "needs LLM verifier (--no-llm)"
-
-
-def _fail(msg: str, code: int = 2) -> typer.Exit:
-    from verinstruct.progress import terminal_safe
-
-    typer.echo(f"error: {terminal_safe(msg)}", err=True)  # messages quote the data
-    return typer.Exit(code=code)
 
 
 def read_rows(path: Path, skip_invalid: bool, skipped: list[int] | None = None) -> Iterator[tuple[int, Instance, str]]:

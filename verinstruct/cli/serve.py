@@ -20,6 +20,7 @@ from verifier.serve_limits import (
     MAX_QUEUE,
     MAX_TOKENS_LIMIT,
 )
+from verinstruct.cli.errors import fail as _fail
 
 BACKENDS = ("transformers", "vllm")
 
@@ -35,11 +36,6 @@ def check_exposure(host: str, api_key: str | None, no_auth: bool, command: str, 
     if not api_key and not no_auth and host not in LOOPBACK:
         raise _fail(f"{command} --host {host} would accept requests from the network without a key: set "
                     f"--api-key (or {envvar}), or pass --no-auth to serve it open on purpose")
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=code)
 
 
 def build_backend(kind: str, model: str, device: str) -> Any:
