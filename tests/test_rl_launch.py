@@ -85,16 +85,10 @@ def test_verifier_mode_reaches_the_verifier() -> None:
 def test_a_sample_past_its_deadline_is_undecided_with_timeout_flag() -> None:
     """A judge slower than the per-sample budget: the sample gets the undecided policy (fail: 0) and timeout=1,
     and close() returns although the batch is still waiting on the judge."""
-    import importlib.util
-    import sys
+    import json
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("rl_fakes", Path(__file__).resolve().parent / "rl_fakes.py")
-    assert spec and spec.loader
-    fakes = importlib.util.module_from_spec(spec)
-    sys.modules["rl_fakes"] = fakes
-    spec.loader.exec_module(fakes)
-    import json
+    import rl_fakes as fakes
 
     from rl.reward import Sample
     from verinstruct.convert import from_verif
@@ -117,19 +111,13 @@ def test_two_workers_judge_a_repeated_answer_once(tmp_path) -> None:  # type: ig
     """verl sends a GRPO group's repeats to random reward workers: with the recipes' shared verifier cache, a
     worker that finds the same judgement in flight on another worker waits for it instead of asking again."""
     import asyncio
-    import importlib.util
     import json
-    import sys
     from pathlib import Path
+
+    import rl_fakes as fakes
 
     from rl.reward import Sample
     from verinstruct.convert import from_verif
-
-    spec = importlib.util.spec_from_file_location("rl_fakes", Path(__file__).resolve().parent / "rl_fakes.py")
-    assert spec and spec.loader
-    fakes = importlib.util.module_from_spec(spec)
-    sys.modules["rl_fakes"] = fakes
-    spec.loader.exec_module(fakes)
     row = json.loads((Path(__file__).resolve().parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl")
                      .read_text().splitlines()[0])
     inst = from_verif(row)
