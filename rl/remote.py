@@ -92,8 +92,6 @@ class RewardClient:
             raise ValueError("chunk_size, concurrency, max_attempts >= 1 and timeout_s, deadline_s > 0 are required")
         #: the service replicas: requests start on the next one in turn and fail over to the others
         self.urls = urls
-        self.url = urls[0]
-        self.endpoint = self.url + "/v1/reward"
         self._turn = 0
         self.api_key = api_key if api_key is not None else os.environ.get(KEY_ENV)
         self.options = reward_options(options or {})

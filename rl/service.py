@@ -53,7 +53,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from rl.reward import RewardOptionError, instance_for, request_options, summary_line
+from rl.reward import RewardOptionError, Sample, instance_for, request_options, summary_line
 from verifier.http_guard import Guards, RequestError, guarded_app, read_json
 from verifier.reasoning import prompt_prefills_think
 from verifier.server import QueueFull, WindowBatcher
@@ -161,20 +161,12 @@ class _EosWatch:
                         "policy's EOS token is another one, pass it with --eos-token", self.count, ", ".join(self.eos))
 
 
-@dataclass(slots=True, frozen=True)
-class _Sample:
-    instance: Instance
-    response: str
-    prefilled: bool | None = None
-    truncated: bool = False
-
-
 @dataclass(slots=True)
 class _Job:
     """One request's readable samples under one reward configuration."""
 
     config: RewardConfig
-    samples: list[_Sample]
+    samples: list[Sample]
     future: asyncio.Future[Any] = field(repr=False)
 
     def fail(self, message: str) -> None:
@@ -192,7 +184,7 @@ class RewardBatcher(WindowBatcher[_Job]):
         self.samples = 0
         self.timeouts = 0
 
-    async def reward(self, config: RewardConfig, samples: list[_Sample], timeout_s: float) -> list[RewardResult]:
+    async def reward(self, config: RewardConfig, samples: list[Sample], timeout_s: float) -> list[RewardResult]:
         """The samples' rewards; past ``timeout_s`` (the in-process ``sample_timeout_s``) each gets the undecided
         policy with ``timeout`` 1, and a job not yet scored leaves its batch."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -262,7 +254,7 @@ def create_reward_app(scorer: Any, *, guards: Guards | None = None, defaults: Ma
     app.state.batcher = batcher
 
     async def score(config: RewardConfig, timeout_s: float, ids: list[Any],
-                    parsed: list[_Sample | str]) -> list[dict[str, Any]]:
+                    parsed: list[Sample | str]) -> list[dict[str, Any]]:
         ok = [k for k, p in enumerate(parsed) if not isinstance(p, str)]
         results: list[RewardResult] = []
         if ok:
@@ -296,14 +288,14 @@ def create_reward_app(scorer: Any, *, guards: Guards | None = None, defaults: Ma
             raise RequestError("'items' is required and must be a list", "items")
         config, timeout_s = reward_config(defaults, body.get("options"))
 
-        def parse_all() -> tuple[list[Any], list[_Sample | str]]:
+        def parse_all() -> tuple[list[Any], list[Sample | str]]:
             ids: list[Any] = []
-            parsed: list[_Sample | str] = []
+            parsed: list[Sample | str] = []
             for k, item in enumerate(items):
                 ids.append(item.get("id", k) if isinstance(item, Mapping) else k)
                 try:
                     _, inst, resp, prefilled, truncated = parse_item(item, k)
-                    parsed.append(_Sample(inst, resp, prefilled, truncated))
+                    parsed.append(Sample(inst, resp, prefilled, truncated))
                 except ValueError as e:
                     parsed.append(str(e))
             return ids, parsed
@@ -328,8 +320,8 @@ def create_reward_app(scorer: Any, *, guards: Guards | None = None, defaults: Ma
         options = typed_options({k: v for k, v in request.query_params.items() if k != "api_key"})
         config, timeout_s = reward_config(defaults, options, "query parameters")
 
-        def parse_all() -> list[_Sample | str]:
-            parsed: list[_Sample | str] = []
+        def parse_all() -> list[Sample | str]:
+            parsed: list[Sample | str] = []
             for k in range(n):
                 try:
                     q, p = queries[k], prompts[k]
@@ -339,7 +331,7 @@ def create_reward_app(scorer: Any, *, guards: Guards | None = None, defaults: Ma
                     _, inst, _, _, _ = parse_item({"ground_truth": labels[k], "response": resp, "prompt": p}, k)
                     # as verl's manager does from the prompt ids and the response's end: OpenRLHF's prompt is the
                     # rendered chat prompt, and its query keeps EOS unless generation hit the length limit
-                    parsed.append(_Sample(inst, resp, prompt_prefills_think(p), not ended))
+                    parsed.append(Sample(inst, resp, prompt_prefills_think(p), not ended))
                     eos_seen.saw(ended)
                 except ValueError as e:
                     parsed.append(f"sample {k}: {e}")

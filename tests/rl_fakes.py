@@ -1,6 +1,6 @@
 """A fake yes/no judge served over loopback HTTP (OpenAI-compatible), for the rl tests.
 
-Not a test module (no ``test_`` prefix); the rl tests load it by path (tests are not a package).
+Not a test module (no ``test_`` prefix); the tests ``import rl_fakes`` (pytest's ``pythonpath`` holds tests/).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ counts (every sample answered once, in order).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import rl_fakes as fakes
 
 from rl.prepare import verl_row
 from rl.remote import RemoteReward, RewardClient, RewardServiceError, compute_score, compute_score_async
@@ -39,18 +39,6 @@ REPO = HERE.parent
 FIXTURES = HERE / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
 IFEVAL = REPO.parent / "shared" / "data" / "ifeval"
 PART_KEYS = PARTS
-
-
-def _load_fakes() -> Any:
-    spec = importlib.util.spec_from_file_location("rl_fakes", HERE / "rl_fakes.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["rl_fakes"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fakes = _load_fakes()
 
 
 def ground_truth(inst: Instance) -> str:

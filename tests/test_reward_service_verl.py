@@ -6,7 +6,6 @@ Reuses the DataProto/tokenizer helpers of tests/test_rl_verl.py (verl's RLHF row
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -19,17 +18,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 
+import test_rl_verl as verl_t  # noqa: E402  # skips (or fails in CI) without verl, as that module does
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-verl_t = _load("test_rl_verl")  # skips (or fails in CI) without verl, as that module does
 prepared = verl_t.prepared
 tokenizer_dir = verl_t.tokenizer_dir
 judge = verl_t.judge

@@ -7,11 +7,16 @@ Reward options that are misspelt or missing must stop the run at construction, n
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
+import rl_fakes as fakes
 
 #: what `python -m verl.trainer.main_ppo` imports up to TaskRunnerV1.run and the agent/reward loops it starts
 LAUNCH_MODULES = (
@@ -39,7 +44,9 @@ def test_the_rl_extra_imports_what_the_trainer_imports_at_launch(module: str) ->
 
 # ------------------------------------------------------------------------------------------- options
 
-from rl.reward import BatchedReward, RewardOptionError, split_options  # noqa: E402
+from rl.reward import BatchedReward, RewardOptionError, Sample, split_options  # noqa: E402
+from verinstruct.convert import from_verif  # noqa: E402
+from verinstruct.schema import Instance  # noqa: E402
 
 
 @pytest.mark.parametrize(("options", "named"), [
@@ -82,26 +89,17 @@ def test_verifier_mode_reaches_the_verifier() -> None:
 
 # ------------------------------------------------------------------------------------------- time budget
 
+def _first_row() -> tuple[dict[str, Any], Instance]:
+    """The first VerIF fixture row and its Instance."""
+    raw = Path(__file__).resolve().parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
+    row = json.loads(raw.read_text().splitlines()[0])
+    return row, from_verif(row)
+
+
 def test_a_sample_past_its_deadline_is_undecided_with_timeout_flag() -> None:
     """A judge slower than the per-sample budget: the sample gets the undecided policy (fail: 0) and timeout=1,
     and close() returns although the batch is still waiting on the judge."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("rl_fakes", Path(__file__).resolve().parent / "rl_fakes.py")
-    assert spec and spec.loader
-    fakes = importlib.util.module_from_spec(spec)
-    sys.modules["rl_fakes"] = fakes
-    spec.loader.exec_module(fakes)
-    import json
-
-    from rl.reward import Sample
-    from verinstruct.convert import from_verif
-
-    row = json.loads((Path(__file__).resolve().parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl")
-                     .read_text().splitlines()[0])
-    inst = from_verif(row)
+    row, inst = _first_row()
     with fakes.judge_server(latency=3.0) as (url, _):
         for undecided, score in (("fail", 0.0), ("mask", None)):
             r = BatchedReward(verifier="openai:fake-judge", base_url=url, sample_timeout_s=0.2, undecided=undecided)
@@ -116,23 +114,7 @@ def test_a_sample_past_its_deadline_is_undecided_with_timeout_flag() -> None:
 def test_two_workers_judge_a_repeated_answer_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """verl sends a GRPO group's repeats to random reward workers: with the recipes' shared verifier cache, a
     worker that finds the same judgement in flight on another worker waits for it instead of asking again."""
-    import asyncio
-    import importlib.util
-    import json
-    import sys
-    from pathlib import Path
-
-    from rl.reward import Sample
-    from verinstruct.convert import from_verif
-
-    spec = importlib.util.spec_from_file_location("rl_fakes", Path(__file__).resolve().parent / "rl_fakes.py")
-    assert spec and spec.loader
-    fakes = importlib.util.module_from_spec(spec)
-    sys.modules["rl_fakes"] = fakes
-    spec.loader.exec_module(fakes)
-    row = json.loads((Path(__file__).resolve().parent / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl")
-                     .read_text().splitlines()[0])
-    inst = from_verif(row)
+    row, inst = _first_row()
     assert inst.counts()["soft"]
     with fakes.judge_server(latency=1.0) as (url, judge):
         opts = {"verifier": "openai:fake-judge", "base_url": url, "verifier_mode": "generate", "log_batches": False,

@@ -18,7 +18,6 @@ DeepSeek-R1-Distill's prefilled ``<think>`` comes from its own template.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rl_fakes as fakes
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -60,16 +60,6 @@ _need("verl")
 _need("cachetools")  # verl's agent loop imports it (verl[verl-core], in the rl extra)
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fakes = _load("rl_fakes")
 
 
 def test_every_shipped_recipe_is_covered() -> None:

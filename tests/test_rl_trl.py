@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+import rl_fakes as fakes
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "fixtures" / "verinstruct" / "verinstruct_fixtures.jsonl"
 ROWS = [json.loads(x) for x in RAW.read_text().splitlines() if x.strip()]
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fakes = _load("rl_fakes")
 
 
 @pytest.fixture(scope="module")

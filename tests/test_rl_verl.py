@@ -8,7 +8,6 @@ once with our function (reward.custom_reward_function -> naive manager) and once
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rl_fakes as fakes
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "verinstruct"
@@ -32,17 +32,7 @@ def _need(module: str) -> Any:
         pytest.skip(f"{module} is not installed (pip install -e '.[rl]')")
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 _need("verl")
-fakes = _load("rl_fakes")
 
 from omegaconf import OmegaConf  # noqa: E402
 

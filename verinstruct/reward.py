@@ -259,8 +259,7 @@ def formula_score(scored: ScoredResponse, config: RewardConfig, instance: Instan
         if config.formula in ("verif", "prob"):
             # one unit for the joint judgement (repeated per plain llm constraint), one per code-decided check
             if instance is not None:
-                plain = {k for k, c in enumerate(instance.constraints)
-                         if c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None}
+                plain = {k for k, c in enumerate(instance.constraints) if _joint(c)}
                 soft_idx = [k for k, r in enumerate(scored.constraints) if r.kind == "soft"]
                 units = [scored.constraints[k].verdict for k in soft_idx if k not in plain]
                 joint = [scored.constraints[k].verdict for k in soft_idx if k in plain]
@@ -305,7 +304,7 @@ def undecided_result(inst: Instance, config: RewardConfig, *, timeout: bool = Fa
     n = inst.counts()
     total = n["hard"] + n["soft"]
     score = 1.0 if not total else (0.0 if config.undecided == "fail" else None)
-    return RewardResult(score, 0.0, 0.0, n["hard"], n["soft"], n["hard"] + n["soft"], True, False, timeout)
+    return RewardResult(score, 0.0, 0.0, n["hard"], n["soft"], total, True, False, timeout)
 
 
 def reward_batch(scorer: Scorer, instances: Sequence[Instance], responses: Sequence[str],
@@ -382,6 +381,6 @@ def joint_judgement(scored: ScoredResponse, instance: Instance) -> Verdict | Non
     """The item-level joint judgement of a response's soft constraints (verif/prob), or None when it has none:
     the verdict repeated on each plain llm constraint (its ``prob`` is P(yes) where the verifier reports it)."""
     for c, r in zip(instance.constraints, scored.constraints, strict=True):
-        if c.kind == "soft" and isinstance(c.check, LLMCheck) and c.check.call is None:
+        if _joint(c):
             return r.verdict
     return None
